@@ -1,0 +1,412 @@
+//! The daemon config: a TOML file read with the `config` crate, overridable by
+//! `FLINKD_*` environment variables (`FLINKD_STATE_DIR`, `FLINKD_TIMING__POLL_INTERVAL`:
+//! a double underscore descends into a table).
+//!
+//! Every key has a default, so an empty file is a valid config; `config/flinkd.toml`
+//! documents each one. Unknown keys are errors naming the key, so a misspelt setting
+//! never silently falls back to its default. Relative paths are relative to the config
+//! file's directory, so a config can travel with its deployments.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::quantity::Bytes;
+use crate::spec::DeploymentSpec;
+
+/// A config file or environment variable that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Read { file: String, message: String },
+    #[error("{file}: `{key}`: {message}")]
+    Key {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The watched directory of Deployment files.
+    pub deployments_dir: PathBuf,
+    /// Where the store (SQLite) and per-cluster files live.
+    pub state_dir: PathBuf,
+    pub api: ApiConfig,
+    pub quota: QuotaConfig,
+    pub flink: FlinkConfig,
+    pub timing: TimingConfig,
+    pub store: StoreConfig,
+    pub files: FilesConfig,
+    /// The daemon-wide layer of Deployment defaults, below each namespace's
+    /// `DeploymentDefaults` and above the built-in defaults. Same shape as `spec`.
+    pub defaults: DeploymentSpec,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            deployments_dir: PathBuf::from("/etc/flinkd/deployments"),
+            state_dir: PathBuf::from("/var/lib/flinkd"),
+            api: ApiConfig::default(),
+            quota: QuotaConfig::default(),
+            flink: FlinkConfig::default(),
+            timing: TimingConfig::default(),
+            store: StoreConfig::default(),
+            files: FilesConfig::default(),
+            defaults: DeploymentSpec::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address of the HTTP API; loopback unless you mean otherwise.
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// CPU cores all running Deployments may use together; unset = unlimited.
+    pub cpu: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlinkConfig {
+    /// The `flinkVersion` of Deployments that name none.
+    pub default_version: String,
+    /// `flinkVersion` → FLINK_HOME of a distribution of that version.
+    pub versions: BTreeMap<String, PathBuf>,
+}
+
+impl Default for FlinkConfig {
+    fn default() -> Self {
+        FlinkConfig {
+            default_version: "2.3".to_string(),
+            versions: BTreeMap::new(),
+        }
+    }
+}
+
+/// Every wait flinkd makes is bounded, and every bound is here (DESIGN.md, principle 5).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimingConfig {
+    /// How often a job is polled.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How long a cancellation may take before the cluster is torn down anyway.
+    #[serde(with = "humantime_serde")]
+    pub cancel_deadline: Duration,
+    /// How many failed cancellations before the cluster is torn down anyway.
+    pub cancel_attempts: u32,
+    /// JobFailing: restarts counted within this window.
+    #[serde(with = "humantime_serde")]
+    pub restart_window_failing: Duration,
+    /// JobUnstable: restarts counted within this window.
+    #[serde(with = "humantime_serde")]
+    pub restart_window_unstable: Duration,
+    /// Restarts within a window that raise the condition.
+    pub restart_threshold: u32,
+    /// Timeout of one request to Flink's REST API.
+    #[serde(with = "humantime_serde")]
+    pub http_timeout: Duration,
+    /// Quiet time after a change in the watched directory before it is rescanned.
+    #[serde(with = "humantime_serde")]
+    pub file_debounce: Duration,
+    /// A full rescan of the directory happens at least this often.
+    #[serde(with = "humantime_serde")]
+    pub rescan_interval: Duration,
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        TimingConfig {
+            poll_interval: Duration::from_secs(5),
+            cancel_deadline: Duration::from_secs(180),
+            cancel_attempts: 5,
+            restart_window_failing: Duration::from_secs(600),
+            restart_window_unstable: Duration::from_secs(3600),
+            restart_threshold: 3,
+            http_timeout: Duration::from_secs(10),
+            file_debounce: Duration::from_millis(200),
+            rescan_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Events kept per Deployment; the oldest go first.
+    pub max_events_per_deployment: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            max_events_per_deployment: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// A Deployment file larger than this is rejected unread.
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_file_size: Bytes,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_file_size: Bytes(1024 * 1024),
+        }
+    }
+}
+
+fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(n) => Ok(Bytes(n)),
+        Raw::Text(t) => Bytes::parse(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+impl Config {
+    /// Reads `file` (it must exist), then the `FLINKD_*` environment.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let name = file.display().to_string();
+        if !file.is_file() {
+            return Err(ConfigError::Read {
+                file: name,
+                message: "no such file".to_string(),
+            });
+        }
+        let source = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("FLINKD")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| ConfigError::Read {
+                file: name.clone(),
+                message: e.to_string(),
+            })?;
+        let mut cfg: Config = serde_path_to_error::deserialize(source).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Key {
+                file: name.clone(),
+                key,
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        cfg.check().map_err(|(key, message)| ConfigError::Key {
+            file: name,
+            key,
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut self.deployments_dir);
+        abs(&mut self.state_dir);
+        self.flink.versions.values_mut().for_each(abs);
+    }
+
+    /// Rules a type cannot express; the error names the key.
+    fn check(&self) -> Result<(), (String, String)> {
+        if let Some(cpu) = self.quota.cpu {
+            if !(cpu >= 0.0 && cpu.is_finite()) {
+                return Err(("quota.cpu".into(), format!("must be ≥ 0, not {cpu}")));
+            }
+        }
+        if !self.flink.versions.is_empty()
+            && !self.flink.versions.contains_key(&self.flink.default_version)
+        {
+            return Err((
+                "flink.default_version".into(),
+                format!(
+                    "`{}` is not among [flink.versions] ({})",
+                    self.flink.default_version,
+                    self.known_versions()
+                ),
+            ));
+        }
+        if self.timing.cancel_attempts == 0 {
+            return Err(("timing.cancel_attempts".into(), "must be ≥ 1".into()));
+        }
+        if self.timing.restart_threshold == 0 {
+            return Err(("timing.restart_threshold".into(), "must be ≥ 1".into()));
+        }
+        if self.timing.poll_interval.is_zero() {
+            return Err(("timing.poll_interval".into(), "must be > 0".into()));
+        }
+        if self.store.max_events_per_deployment == 0 {
+            return Err(("store.max_events_per_deployment".into(), "must be ≥ 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The configured Flink versions, comma-separated, for error messages.
+    pub fn known_versions(&self) -> String {
+        let v: Vec<&str> = self.flink.versions.keys().map(String::as_str).collect();
+        if v.is_empty() {
+            "none configured".to_string()
+        } else {
+            v.join(", ")
+        }
+    }
+
+    /// The SQLite file of the store.
+    pub fn store_path(&self) -> PathBuf {
+        self.state_dir.join("flinkd.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::DesiredState;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("flinkd.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn empty_file_gives_every_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::load(&write(dir.path(), "")).unwrap();
+        let expected = Config {
+            deployments_dir: PathBuf::from("/etc/flinkd/deployments"),
+            state_dir: PathBuf::from("/var/lib/flinkd"),
+            ..Config::default()
+        };
+        assert_eq!(cfg, expected);
+        assert_eq!(cfg.api.listen.to_string(), "127.0.0.1:8089");
+        assert_eq!(cfg.quota.cpu, None);
+        assert_eq!(cfg.timing.cancel_deadline, Duration::from_secs(180));
+        assert_eq!(cfg.timing.cancel_attempts, 5);
+        assert_eq!(cfg.timing.restart_window_failing, Duration::from_secs(600));
+        assert_eq!(cfg.timing.restart_window_unstable, Duration::from_secs(3600));
+        assert_eq!(cfg.files.max_file_size, Bytes(1024 * 1024));
+    }
+
+    #[test]
+    fn reads_every_section_and_resolves_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            r#"
+deployments_dir = "deployments"
+state_dir = "/tmp/state"
+[api]
+listen = "127.0.0.1:9999"
+[quota]
+cpu = 4
+[flink]
+default_version = "1.20"
+versions = { "1.20" = "flink-1.20", "2.3" = "/opt/flink-2.3" }
+[timing]
+poll_interval = "500ms"
+cancel_deadline = "10s"
+[store]
+max_events_per_deployment = 10
+[files]
+max_file_size = "2Mi"
+[defaults]
+state = "suspended"
+maxJobCreationAttempts = 7
+[defaults.template.spec]
+parallelism = 3
+[defaults.template.spec.flinkConfiguration]
+"taskmanager.numberOfTaskSlots" = "2"
+"#,
+        );
+        let cfg = Config::load(&file).unwrap();
+        assert_eq!(cfg.deployments_dir, dir.path().join("deployments"));
+        assert_eq!(cfg.state_dir, PathBuf::from("/tmp/state"));
+        assert_eq!(cfg.api.listen.port(), 9999);
+        assert_eq!(cfg.quota.cpu, Some(4.0));
+        assert_eq!(cfg.flink.versions["1.20"], dir.path().join("flink-1.20"));
+        assert_eq!(cfg.timing.poll_interval, Duration::from_millis(500));
+        assert_eq!(cfg.store.max_events_per_deployment, 10);
+        assert_eq!(cfg.files.max_file_size, Bytes(2 * 1024 * 1024));
+        assert_eq!(cfg.defaults.state, Some(DesiredState::Suspended));
+        assert_eq!(cfg.defaults.max_job_creation_attempts, Some(7));
+        let t = cfg.defaults.template.unwrap().spec.unwrap();
+        assert_eq!(t.parallelism, Some(3));
+        assert_eq!(t.flink_configuration.unwrap()["taskmanager.numberOfTaskSlots"], "2");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Config::load(&write(dir.path(), "[timing]\npol_interval = \"1s\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timing"), "{err}");
+        assert!(err.contains("pol_interval"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Config::load(&write(dir.path(), "[timing]\ncancel_deadline = \"soon\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timing.cancel_deadline"), "{err}");
+        let err = Config::load(&write(dir.path(), "[quota]\ncpu = -1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("quota.cpu"), "{err}");
+        let err = Config::load(&write(
+            dir.path(),
+            "[flink]\ndefault_version = \"9\"\nversions = { \"2.3\" = \"/x\" }\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("flink.default_version") && err.contains("2.3"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Path::new("/nonexistent/flinkd.toml")).unwrap_err();
+        assert!(err.to_string().contains("no such file"));
+    }
+}
