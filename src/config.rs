@@ -255,7 +255,10 @@ impl Config {
             }
         }
         if !self.flink.versions.is_empty()
-            && !self.flink.versions.contains_key(&self.flink.default_version)
+            && !self
+                .flink
+                .versions
+                .contains_key(&self.flink.default_version)
         {
             return Err((
                 "flink.default_version".into(),
@@ -276,7 +279,10 @@ impl Config {
             return Err(("timing.poll_interval".into(), "must be > 0".into()));
         }
         if self.store.max_events_per_deployment == 0 {
-            return Err(("store.max_events_per_deployment".into(), "must be ≥ 1".into()));
+            return Err((
+                "store.max_events_per_deployment".into(),
+                "must be ≥ 1".into(),
+            ));
         }
         Ok(())
     }
@@ -323,7 +329,10 @@ mod tests {
         assert_eq!(cfg.timing.cancel_deadline, Duration::from_secs(180));
         assert_eq!(cfg.timing.cancel_attempts, 5);
         assert_eq!(cfg.timing.restart_window_failing, Duration::from_secs(600));
-        assert_eq!(cfg.timing.restart_window_unstable, Duration::from_secs(3600));
+        assert_eq!(
+            cfg.timing.restart_window_unstable,
+            Duration::from_secs(3600)
+        );
         assert_eq!(cfg.files.max_file_size, Bytes(1024 * 1024));
     }
 
@@ -371,7 +380,10 @@ parallelism = 3
         assert_eq!(cfg.defaults.max_job_creation_attempts, Some(7));
         let t = cfg.defaults.template.unwrap().spec.unwrap();
         assert_eq!(t.parallelism, Some(3));
-        assert_eq!(t.flink_configuration.unwrap()["taskmanager.numberOfTaskSlots"], "2");
+        assert_eq!(
+            t.flink_configuration.unwrap()["taskmanager.numberOfTaskSlots"],
+            "2"
+        );
     }
 
     #[test]
@@ -401,7 +413,10 @@ parallelism = 3
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("flink.default_version") && err.contains("2.3"), "{err}");
+        assert!(
+            err.contains("flink.default_version") && err.contains("2.3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! flinkd: a supervisor daemon that runs Apache Flink applications from declarative
 //! Deployment files.
 
+pub mod cli;
 pub mod config;
+pub mod defaults;
+pub mod diagnostic;
 pub mod quantity;
+pub mod resources;
 pub mod source;
 pub mod spec;
+pub mod store;
+pub mod validate;

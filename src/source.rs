@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 /// A 1-based line and column in a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize)]
 pub struct Location {
     pub line: usize,
     pub col: usize,
@@ -93,7 +93,8 @@ impl fmt::Display for FieldPath {
                 Segment::Index(n) => write!(f, "[{n}]")?,
                 Segment::Key(k) => {
                     let plain = !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                     if !plain {
                         write!(f, "[{k:?}]")?;
                     } else if i == 0 {
@@ -230,7 +231,9 @@ enum Frame {
         index: usize,
     },
     /// A complex (non-scalar) mapping key: its contents are not mapped.
-    Skip { depth: usize },
+    Skip {
+        depth: usize,
+    },
 }
 
 #[derive(Default)]
@@ -443,7 +446,9 @@ mod tests {
         let p = FieldPath::parse("spec.template.spec.parallelism");
         assert_eq!(map.locate(&p), Location { line: 5, col: 7 });
         let v = map
-            .get(&FieldPath::parse("spec.template.spec.artifact.flinkVersion"))
+            .get(&FieldPath::parse(
+                "spec.template.spec.artifact.flinkVersion",
+            ))
             .unwrap();
         assert_eq!(v.plain_text.as_deref(), Some("1.10"));
         assert_eq!(v.value, Location { line: 7, col: 23 });
@@ -495,8 +500,14 @@ mod tests {
             Segment::Key("flinkConfiguration".into()),
             Segment::Key("state.savepoints.dir".into()),
         ]);
-        assert_eq!(p.to_string(), "flinkConfiguration[\"state.savepoints.dir\"]");
-        let q = FieldPath(vec![Segment::Key("log4jLoggers".into()), Segment::Key("".into())]);
+        assert_eq!(
+            p.to_string(),
+            "flinkConfiguration[\"state.savepoints.dir\"]"
+        );
+        let q = FieldPath(vec![
+            Segment::Key("log4jLoggers".into()),
+            Segment::Key("".into()),
+        ]);
         assert_eq!(q.to_string(), "log4jLoggers[\"\"]");
     }
 }

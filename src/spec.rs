@@ -189,6 +189,12 @@ string_enum!(
     }
 );
 
+/// SHA-256 of some bytes, in hex: how flinkd tells whether a file or a spec changed.
+pub fn content_hash(bytes: impl AsRef<[u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes.as_ref()))
+}
+
 /// Timestamps are RFC 3339 on the wire.
 pub type Timestamp = OffsetDateTime;
 
@@ -611,7 +617,10 @@ mod tests {
     #[test]
     fn enums_parse_case_insensitively_and_print_canonically() {
         assert_eq!(DesiredState::parse("running"), Some(DesiredState::Running));
-        assert_eq!(DesiredState::parse("Suspended"), Some(DesiredState::Suspended));
+        assert_eq!(
+            DesiredState::parse("Suspended"),
+            Some(DesiredState::Suspended)
+        );
         assert_eq!(
             DesiredState::parse("canceled"),
             Some(DesiredState::Cancelled)

@@ -1,0 +1,156 @@
+//! The command line: `flinkd validate`, and later `run`, `get`, `events`, `savepoint`.
+//!
+//! Each subcommand is a function that returns the process exit code; `main` only parses
+//! arguments and sets up logging.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::resources::{self, FileContents};
+use crate::validate::{self, Checked};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flinkd",
+    version,
+    about = "Runs Apache Flink applications from declarative Deployment files"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check Deployment, DeploymentTarget and DeploymentDefaults files offline.
+    ///
+    /// Prints one line per problem, `FILE:LINE:COL: FIELD.PATH: message`, on stderr.
+    /// Exits 0 when every file is valid (warnings allowed), 1 otherwise.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The daemon config: its [defaults] apply and flinkVersion must be one of its
+    /// [flink.versions].
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print each valid resource fully expanded, as YAML documents on stdout.
+    #[arg(long)]
+    pub expand: bool,
+    /// Files or directories; a directory's files are checked as one set with the rest.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Exit codes.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_INVALID: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+pub fn validate(args: &ValidateArgs) -> i32 {
+    let config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("flinkd: config: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
+    let max = config
+        .as_ref()
+        .map(|c| c.files.max_file_size)
+        .unwrap_or_else(|| Config::default().files.max_file_size);
+    let mut files = Vec::new();
+    for path in &args.paths {
+        match read_path(path, max) {
+            Ok(mut f) => files.append(&mut f),
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                return EXIT_INVALID;
+            }
+        }
+    }
+    let count = files.len();
+    let checked = validate::check(files, config.as_ref());
+    report(&checked, count, args.expand)
+}
+
+/// The files a path names: a directory's resource files, or the file itself (read
+/// whatever its name, since the user named it).
+fn read_path(path: &Path, max: crate::quantity::Bytes) -> std::io::Result<Vec<FileContents>> {
+    let files = if path.is_dir() {
+        resources::list_dir(path)?
+    } else if path.exists() {
+        vec![path.to_path_buf()]
+    } else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file or directory",
+        ));
+    };
+    Ok(files.iter().map(|f| resources::read_file(f, max)).collect())
+}
+
+fn report(checked: &Checked, files: usize, expand: bool) -> i32 {
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    for d in &checked.diagnostics {
+        let _ = writeln!(err, "{d}");
+    }
+    let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = checked.diagnostics.len() - errors;
+    let valid = checked.valid_count();
+    let _ = writeln!(
+        err,
+        "{files} file(s), {valid} valid resource(s), {errors} error(s), {warnings} warning(s)"
+    );
+    if expand {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        // Invalid resources are printed too, marked, so that a user can see what a file
+        // expands to while fixing it.
+        let docs = checked
+            .targets
+            .iter()
+            .map(|e| (e.valid, &e.origin, serde_yaml::to_string(&e.resource)))
+            .chain(
+                checked
+                    .defaults
+                    .iter()
+                    .map(|e| (e.valid, &e.origin, serde_yaml::to_string(&e.resource))),
+            )
+            .chain(
+                checked
+                    .deployments
+                    .iter()
+                    .map(|e| (e.valid, &e.origin, serde_yaml::to_string(&e.resource))),
+            );
+        for (valid, origin, doc) in docs {
+            match doc {
+                Ok(text) => {
+                    let mark = if valid {
+                        String::new()
+                    } else {
+                        format!("# not valid: see the errors for {}\n", origin.place())
+                    };
+                    let _ = write!(out, "---\n{mark}{text}");
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "flinkd: cannot print a resource: {e}");
+                    return EXIT_INVALID;
+                }
+            }
+        }
+    }
+    if errors > 0 {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    }
+}

@@ -1,0 +1,733 @@
+//! Validation: the rules a set of resources must keep before flinkd acts on it.
+//!
+//! A set is what one directory (or one `flinkd validate` call) holds, checked together
+//! so that references between files resolve. Rules come in two kinds:
+//!
+//! - field rules, on each resource alone (names, counts ≥ 1, CPU ≥ 0.1, memory
+//!   quantities and their minimums, slots × TaskManagers ≥ parallelism, the jar URI,
+//!   Flink versions the daemon knows); Deployments are checked after expansion, so a bad
+//!   value inherited from defaults is caught where it takes effect;
+//! - set rules: a duplicate identity (the first file in name order keeps it), at most one
+//!   `DeploymentDefaults` per namespace, unique `metadata.id`s, and target references
+//!   that resolve within the Deployment's namespace.
+//!
+//! A resource with an error is left out of the valid set; the others are unaffected
+//! (DESIGN.md, "Last valid spec wins"). Warnings never invalidate.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::defaults::{self, Layers, SLOTS_KEY};
+use crate::diagnostic::Diagnostic;
+use crate::quantity::{Bytes, GIB, MIB};
+use crate::resources::{FileContents, Origin, Resource};
+use crate::source::{FieldPath, Segment};
+use crate::spec::{
+    Deployment, DeploymentDefaults, DeploymentSpec, DeploymentTarget, Identity, Metadata,
+    RestoreStrategyKind, UpgradeStrategyKind, API_VERSION, LOCAL_TARGET,
+};
+
+/// The smallest JobManager and TaskManager processes Flink starts reliably.
+pub const MIN_JOB_MANAGER_MEMORY: Bytes = Bytes(500 * MIB);
+pub const MIN_TASK_MANAGER_MEMORY: Bytes = Bytes(GIB);
+/// The smallest CPU share of a JobManager or TaskManager.
+pub const MIN_CPU: f64 = 0.1;
+/// Kubernetes' limit on a name (RFC 1123 label).
+pub const MAX_NAME_LEN: usize = 63;
+
+/// A checked resource, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    /// Deployments are fully expanded, whether valid or not.
+    pub resource: T,
+    pub origin: Origin,
+    /// No error was found in it. Only valid resources are acted upon.
+    pub valid: bool,
+}
+
+/// The outcome of checking a set of files: every resource that parsed (duplicates
+/// excepted), and every problem found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub deployments: Vec<Entry<Deployment>>,
+    pub targets: Vec<Entry<DeploymentTarget>>,
+    pub defaults: Vec<Entry<DeploymentDefaults>>,
+    /// In file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The valid Deployments, fully expanded.
+    pub fn valid_deployments(&self) -> impl Iterator<Item = &Entry<Deployment>> {
+        self.deployments.iter().filter(|e| e.valid)
+    }
+
+    /// How many resources are valid.
+    pub fn valid_count(&self) -> usize {
+        self.deployments.iter().filter(|e| e.valid).count()
+            + self.targets.iter().filter(|e| e.valid).count()
+            + self.defaults.iter().filter(|e| e.valid).count()
+    }
+}
+
+/// Checks a set of files. `config` brings the daemon's `[defaults]` and its known Flink
+/// versions; without one (`flinkd validate` with no `--config`) the built-in defaults
+/// apply and any flinkVersion is accepted.
+pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
+    let fallback = Config::default();
+    let cfg = config.unwrap_or(&fallback);
+    let mut out = Checked::default();
+    let mut deployments = Vec::new();
+    let mut targets = Vec::new();
+    let mut defaults = Vec::new();
+    for f in files {
+        out.diagnostics.extend(f.diagnostics);
+        for (r, origin) in f.resources {
+            match r {
+                Resource::Deployment(d) => deployments.push((d, origin)),
+                Resource::DeploymentTarget(t) => targets.push((t, origin)),
+                Resource::DeploymentDefaults(d) => defaults.push((d, origin)),
+            }
+        }
+    }
+
+    // Duplicates are decided before validity: an invalid first definition still holds
+    // its identity, so a second file cannot take a Deployment over while the first has
+    // a typo.
+    let targets = dedupe(targets, &mut out.diagnostics, "DeploymentTarget", |t| {
+        &t.metadata
+    });
+    let defaults = dedupe(defaults, &mut out.diagnostics, "DeploymentDefaults", |d| {
+        &d.metadata
+    });
+    let defaults = one_per_namespace(defaults, &mut out.diagnostics);
+    let deployments = dedupe(deployments, &mut out.diagnostics, "Deployment", |d| {
+        &d.metadata
+    });
+
+    // Targets and defaults first: Deployments are checked against them.
+    let targets = mark_valid(targets, &mut out.diagnostics, check_target);
+    let defaults = mark_valid(defaults, &mut out.diagnostics, |d, o| {
+        let mut v = check_metadata(&d.metadata, &d.api_version, o);
+        v.extend(check_spec(&d.spec, o, &Provenance::Own, config, false));
+        v
+    });
+    let index = TargetIndex::new(&targets);
+
+    let mut expanded = Vec::new();
+    for (d, origin) in deployments {
+        let ns = d.metadata.namespace().to_string();
+        let ns_defaults = defaults
+            .iter()
+            .find(|v| v.valid && v.resource.metadata.namespace() == ns);
+        let layers = Layers {
+            namespace: ns_defaults.map(|v| &v.resource.spec),
+            config: &cfg.defaults,
+            flink_version: &cfg.flink.default_version,
+        };
+        let full = defaults::expand(&d, layers);
+        let provenance = Provenance::Layered {
+            explicit: &d.spec,
+            namespace: ns_defaults,
+            config: &cfg.defaults,
+        };
+        let mut diags = check_metadata(&d.metadata, &d.api_version, &origin);
+        if d.status.is_some() {
+            diags.push(origin.warning(
+                FieldPath::parse("status"),
+                "ignored: status is the daemon's and is not read from files",
+            ));
+        }
+        diags.extend(check_spec(&full.spec, &origin, &provenance, config, true));
+        diags.extend(index.check_reference(&full.spec, &ns, &origin));
+        expanded.push((full, origin, diags));
+    }
+    for (resource, origin, diags) in expanded {
+        let valid = !diags.iter().any(Diagnostic::is_error);
+        out.diagnostics.extend(diags);
+        out.deployments.push(Entry {
+            resource,
+            origin,
+            valid,
+        });
+    }
+    out.targets = targets;
+    out.defaults = defaults;
+    out.diagnostics.sort_by(|a, b| {
+        (&a.file, a.location.line, a.location.col).cmp(&(&b.file, b.location.line, b.location.col))
+    });
+    out
+}
+
+/// Runs `rules` on each resource, records its diagnostics, marks those without errors.
+fn mark_valid<T>(
+    items: Vec<(T, Origin)>,
+    diagnostics: &mut Vec<Diagnostic>,
+    rules: impl Fn(&T, &Origin) -> Vec<Diagnostic>,
+) -> Vec<Entry<T>> {
+    items
+        .into_iter()
+        .map(|(resource, origin)| {
+            let found = rules(&resource, &origin);
+            let valid = !found.iter().any(Diagnostic::is_error);
+            diagnostics.extend(found);
+            Entry {
+                resource,
+                origin,
+                valid,
+            }
+        })
+        .collect()
+}
+
+/// Drops later resources whose identity or `metadata.id` an earlier one holds.
+fn dedupe<T>(
+    items: Vec<(T, Origin)>,
+    diagnostics: &mut Vec<Diagnostic>,
+    kind: &str,
+    metadata: impl Fn(&T) -> &Metadata,
+) -> Vec<(T, Origin)> {
+    let mut by_identity: HashMap<Identity, String> = HashMap::new();
+    let mut by_id: HashMap<Uuid, String> = HashMap::new();
+    let mut kept = Vec::new();
+    for (resource, origin) in items {
+        let m = metadata(&resource);
+        if let Some(first) = by_identity.get(&m.identity()) {
+            diagnostics.push(origin.error(
+                FieldPath::parse("metadata.name"),
+                format!(
+                    "{kind} `{}` is already defined at {first}; the first definition is kept",
+                    m.identity()
+                ),
+            ));
+            continue;
+        }
+        if let Some(id) = m.id {
+            if let Some(first) = by_id.get(&id) {
+                diagnostics.push(origin.error(
+                    FieldPath::parse("metadata.id"),
+                    format!("{kind} id {id} is already used at {first}"),
+                ));
+                continue;
+            }
+            by_id.insert(id, origin.place());
+        }
+        by_identity.insert(m.identity(), origin.place());
+        kept.push((resource, origin));
+    }
+    kept
+}
+
+fn one_per_namespace(
+    defaults: Vec<(DeploymentDefaults, Origin)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(DeploymentDefaults, Origin)> {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut kept = Vec::new();
+    for (d, origin) in defaults {
+        let ns = d.metadata.namespace().to_string();
+        if let Some(first) = seen.get(&ns) {
+            diagnostics.push(origin.error(
+                FieldPath::parse("metadata.namespace"),
+                format!("namespace `{ns}` already has DeploymentDefaults at {first}; a namespace has at most one"),
+            ));
+            continue;
+        }
+        seen.insert(ns, origin.place());
+        kept.push((d, origin));
+    }
+    kept
+}
+
+/// The valid targets, for resolving Deployments' references.
+struct TargetIndex<'a> {
+    by_name: HashMap<(String, String), &'a Entry<DeploymentTarget>>,
+    by_id: HashMap<Uuid, &'a Entry<DeploymentTarget>>,
+}
+
+impl<'a> TargetIndex<'a> {
+    /// Indexes the valid targets: a Deployment cannot use an invalid one.
+    fn new(targets: &'a [Entry<DeploymentTarget>]) -> Self {
+        let mut by_name = HashMap::new();
+        let mut by_id = HashMap::new();
+        for t in targets.iter().filter(|t| t.valid) {
+            let m = &t.resource.metadata;
+            by_name
+                .entry((m.namespace().to_string(), m.name.clone()))
+                .or_insert(t);
+            if let Some(id) = m.id {
+                by_id.entry(id).or_insert(t);
+            }
+        }
+        TargetIndex { by_name, by_id }
+    }
+
+    fn check_reference(&self, spec: &DeploymentSpec, ns: &str, origin: &Origin) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let mut by_id_name = None;
+        if let Some(id) = spec.deployment_target_id {
+            let path = FieldPath::parse("spec.deploymentTargetId");
+            match self.by_id.get(&id) {
+                None => out.push(origin.error(
+                    path,
+                    format!("no DeploymentTarget with id {id} (give the target file `metadata.id: {id}`, or use deploymentTargetName)"),
+                )),
+                Some(t) if t.resource.metadata.namespace() != ns => out.push(origin.error(
+                    path,
+                    format!(
+                        "DeploymentTarget {id} is in namespace `{}`; a Deployment's target must be in its own namespace `{ns}`",
+                        t.resource.metadata.namespace()
+                    ),
+                )),
+                Some(t) => by_id_name = Some(t.resource.metadata.name.clone()),
+            }
+        }
+        if let Some(name) = &spec.deployment_target_name {
+            let path = FieldPath::parse("spec.deploymentTargetName");
+            let exists =
+                name == LOCAL_TARGET || self.by_name.contains_key(&(ns.to_string(), name.clone()));
+            if !exists {
+                out.push(origin.error(
+                    path,
+                    format!("no DeploymentTarget `{name}` in namespace `{ns}`"),
+                ));
+            } else if let Some(by_id) = by_id_name.filter(|n| n != name) {
+                out.push(origin.error(
+                    path,
+                    format!("names target `{name}`, but deploymentTargetId refers to `{by_id}`"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn check_target(t: &DeploymentTarget, origin: &Origin) -> Vec<Diagnostic> {
+    let mut out = check_metadata(&t.metadata, &t.api_version, origin);
+    let spec = FieldPath::parse("spec");
+    match (&t.spec.local, &t.spec.kubernetes) {
+        (Some(_), Some(_)) => out.push(origin.error(
+            spec,
+            "set either `local: {}` or `kubernetes: {namespace: …}`, not both",
+        )),
+        (None, None) => out.push(origin.error(
+            spec,
+            "missing the target: set `local: {}` or `kubernetes: {namespace: …}`",
+        )),
+        (None, Some(k)) => {
+            if let Err(m) = check_name(&k.namespace) {
+                out.push(origin.error(FieldPath::parse("spec.kubernetes.namespace"), m));
+            }
+        }
+        (Some(_), None) => {}
+    }
+    out
+}
+
+fn check_metadata(m: &Metadata, api_version: &str, origin: &Origin) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if api_version != API_VERSION {
+        out.push(origin.error(
+            FieldPath::parse("apiVersion"),
+            format!("unsupported apiVersion `{api_version}`, expected `{API_VERSION}`"),
+        ));
+    }
+    if let Err(msg) = check_name(&m.name) {
+        out.push(origin.error(FieldPath::parse("metadata.name"), msg));
+    }
+    if let Some(ns) = &m.namespace {
+        if let Err(msg) = check_name(ns) {
+            out.push(origin.error(FieldPath::parse("metadata.namespace"), msg));
+        }
+    }
+    out
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.chars().all(|c| ok_char(c) || c == '-')
+        && name.starts_with(ok_char)
+        && name.ends_with(ok_char);
+    if valid {
+        Ok(())
+    } else if name.len() > MAX_NAME_LEN {
+        Err(format!(
+            "`{name}` is {} characters long; at most {MAX_NAME_LEN} are allowed",
+            name.len()
+        ))
+    } else {
+        Err(format!(
+            "`{name}` is not a valid name: use lower-case letters, digits and `-`, starting and ending with a letter or digit (e.g. top-speed)"
+        ))
+    }
+}
+
+/// Which layer set a field, so that an error about an inherited value says where to fix it.
+enum Provenance<'a> {
+    /// The resource's own fields (a DeploymentDefaults file).
+    Own,
+    /// An expanded Deployment.
+    Layered {
+        explicit: &'a DeploymentSpec,
+        namespace: Option<&'a Entry<DeploymentDefaults>>,
+        config: &'a DeploymentSpec,
+    },
+}
+
+impl Provenance<'_> {
+    /// A note to append to a message about the field at `path` (below `spec`).
+    fn note(&self, path: &FieldPath) -> String {
+        let Provenance::Layered {
+            explicit,
+            namespace,
+            config,
+        } = self
+        else {
+            return String::new();
+        };
+        let below_spec = FieldPath(path.0[1..].to_vec());
+        if sets(explicit, &below_spec) {
+            return String::new();
+        }
+        if let Some(ns) = namespace.filter(|n| sets(&n.resource.spec, &below_spec)) {
+            let at = ns.origin.map.locate(path);
+            return format!(
+                " (inherited from DeploymentDefaults `{}` at {}:{at})",
+                ns.resource.metadata.name,
+                ns.origin.file.display()
+            );
+        }
+        if sets(config, &below_spec) {
+            return " (inherited from [defaults] in the daemon config)".to_string();
+        }
+        String::new()
+    }
+}
+
+/// Whether `spec` sets the field at `path`.
+fn sets(spec: &DeploymentSpec, path: &FieldPath) -> bool {
+    let Ok(mut v) = serde_json::to_value(spec) else {
+        return false;
+    };
+    for seg in &path.0 {
+        v = match (seg, v) {
+            (Segment::Key(k), serde_json::Value::Object(mut m)) => match m.remove(k) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    !v.is_null()
+}
+
+/// Field rules on a spec. `complete` is set for an expanded Deployment, where every
+/// defaulted field is present and the jar is required.
+fn check_spec(
+    spec: &DeploymentSpec,
+    origin: &Origin,
+    provenance: &Provenance<'_>,
+    config: Option<&Config>,
+    complete: bool,
+) -> Vec<Diagnostic> {
+    let mut report = Report {
+        origin,
+        provenance,
+        out: Vec::new(),
+    };
+    let at_least_one = |v: Option<i64>| v.filter(|n| *n < 1);
+
+    if let Some(n) = at_least_one(spec.max_savepoint_creation_attempts) {
+        report.at(
+            "spec.maxSavepointCreationAttempts",
+            format!("must be ≥ 1, not {n}"),
+        );
+    }
+    if let Some(n) = at_least_one(spec.max_job_creation_attempts) {
+        report.at(
+            "spec.maxJobCreationAttempts",
+            format!("must be ≥ 1, not {n}"),
+        );
+    }
+
+    let t = spec.template.as_ref().and_then(|t| t.spec.as_ref());
+    if let Some(t) = t {
+        let base = "spec.template.spec";
+        if let Some(n) = at_least_one(t.parallelism) {
+            report.at(
+                &format!("{base}.parallelism"),
+                format!("must be ≥ 1, not {n}"),
+            );
+        }
+        if let Some(n) = at_least_one(t.number_of_task_managers) {
+            report.at(
+                &format!("{base}.numberOfTaskManagers"),
+                format!("must be ≥ 1, not {n}"),
+            );
+        }
+        let resources = t.resources.as_ref();
+        for (name, r, min) in [
+            (
+                "jobManager",
+                resources.and_then(|r| r.job_manager.as_ref()),
+                MIN_JOB_MANAGER_MEMORY,
+            ),
+            (
+                "taskManager",
+                resources.and_then(|r| r.task_manager.as_ref()),
+                MIN_TASK_MANAGER_MEMORY,
+            ),
+        ] {
+            let Some(r) = r else { continue };
+            if let Some(cpu) = r.cpu {
+                if !(cpu >= MIN_CPU && cpu.is_finite()) {
+                    report.at(
+                        &format!("{base}.resources.{name}.cpu"),
+                        format!("must be ≥ {MIN_CPU} cores, not {cpu}"),
+                    );
+                }
+            }
+            if let Some(mem) = &r.memory {
+                match Bytes::parse(mem) {
+                    Err(m) => report.at(&format!("{base}.resources.{name}.memory"), m),
+                    Ok(b) if b < min => report.at(
+                        &format!("{base}.resources.{name}.memory"),
+                        format!(
+                            "`{mem}` is below the minimum of {min} for a {}",
+                            if name == "jobManager" {
+                                "JobManager"
+                            } else {
+                                "TaskManager"
+                            }
+                        ),
+                    ),
+                    Ok(_) => {}
+                }
+            }
+        }
+
+        let slots = match t
+            .flink_configuration
+            .as_ref()
+            .and_then(|c| c.get(SLOTS_KEY))
+        {
+            None => Some(1),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    let mut p = FieldPath::parse(&format!("{base}.flinkConfiguration"));
+                    p.0.push(Segment::Key(SLOTS_KEY.to_string()));
+                    report.error(p, format!("must be a whole number ≥ 1, not `{v}`"));
+                    None
+                }
+            },
+        };
+        if let (Some(slots), Some(tms), Some(p)) = (slots, t.number_of_task_managers, t.parallelism)
+        {
+            if tms >= 1 && p >= 1 && slots.saturating_mul(tms) < p {
+                report.error(
+                    FieldPath::parse(&format!("{base}.parallelism")),
+                    format!("parallelism {p} needs {p} task slots, but {tms} TaskManager(s) × {slots} slot(s) give {}; raise numberOfTaskManagers or {SLOTS_KEY}", slots * tms),
+                );
+            }
+        }
+
+        if let Some(a) = &t.artifact {
+            match &a.jar_uri {
+                Some(uri) => {
+                    if let Err(m) = check_uri(uri) {
+                        report.at(&format!("{base}.artifact.jarUri"), m);
+                    }
+                }
+                None if complete => report.at(
+                    &format!("{base}.artifact.jarUri"),
+                    "required: the jar to run (file://, http(s):// or a path)".to_string(),
+                ),
+                None => {}
+            }
+            for (i, dep) in a.additional_dependencies.iter().flatten().enumerate() {
+                if let Err(m) = check_uri(dep) {
+                    let mut p =
+                        FieldPath::parse(&format!("{base}.artifact.additionalDependencies"));
+                    p.0.push(Segment::Index(i));
+                    report.error(p, m);
+                }
+            }
+            if let Some(class) = &a.entry_class {
+                if !is_java_class_name(class) {
+                    report.at(
+                        &format!("{base}.artifact.entryClass"),
+                        format!("`{class}` is not a Java class name (e.g. org.example.MyJob)"),
+                    );
+                }
+            }
+            if let (Some(v), Some(cfg)) = (&a.flink_version, config) {
+                if !cfg.flink.versions.contains_key(v) {
+                    report.at(
+                        &format!("{base}.artifact.flinkVersion"),
+                        format!("Flink `{v}` is not configured; known versions: {} ([flink.versions] in the daemon config)", cfg.known_versions()),
+                    );
+                }
+            }
+        } else if complete {
+            report.at(
+                &format!("{base}.artifact"),
+                "required: the jar to run".to_string(),
+            );
+        }
+
+        if let Some(loggers) = t.logging.as_ref().and_then(|l| l.log4j_loggers.as_ref()) {
+            check_log_levels(loggers, &mut report);
+        }
+    } else if complete {
+        report.at(
+            "spec.template",
+            "required: the job to run (template.spec.artifact.jarUri)".to_string(),
+        );
+    }
+
+    if let (Some(u), Some(r)) = (&spec.upgrade_strategy, &spec.restore_strategy) {
+        if u.kind == Some(UpgradeStrategyKind::Stateful)
+            && r.kind == Some(RestoreStrategyKind::None)
+        {
+            let p = FieldPath::parse("spec.restoreStrategy.kind");
+            report.out.push(origin.warning(
+                p,
+                "upgradeStrategy STATEFUL takes a savepoint that restoreStrategy NONE never uses; STATEFUL works with LATEST_STATE or LATEST_SAVEPOINT",
+            ));
+        }
+    }
+    report.out
+}
+
+/// Collects a resource's diagnostics, noting where inherited values came from.
+struct Report<'a> {
+    origin: &'a Origin,
+    provenance: &'a Provenance<'a>,
+    out: Vec<Diagnostic>,
+}
+
+impl Report<'_> {
+    /// An error at a dotted path of plain keys.
+    fn at(&mut self, dotted: &str, message: String) {
+        self.error(FieldPath::parse(dotted), message);
+    }
+
+    fn error(&mut self, path: FieldPath, message: String) {
+        let note = self.provenance.note(&path);
+        self.out
+            .push(self.origin.error(path, format!("{message}{note}")));
+    }
+}
+
+fn check_log_levels(loggers: &BTreeMap<String, String>, report: &mut Report<'_>) {
+    const LEVELS: [&str; 8] = [
+        "ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF",
+    ];
+    for (logger, level) in loggers {
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            let mut p = FieldPath::parse("spec.template.spec.logging.log4jLoggers");
+            p.0.push(Segment::Key(logger.clone()));
+            report.error(
+                p,
+                format!(
+                    "`{level}` is not a log level, expected one of {}",
+                    LEVELS.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// A jar location: `file://`, `http://`, `https://`, or a path.
+fn check_uri(uri: &str) -> Result<(), String> {
+    let u = uri.trim();
+    if u.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if let Some((scheme, rest)) = u.split_once("://") {
+        let scheme = scheme.to_ascii_lowercase();
+        if !matches!(scheme.as_str(), "file" | "http" | "https") {
+            return Err(format!(
+                "unsupported scheme `{scheme}://`; use file://, http://, https:// or a path"
+            ));
+        }
+        if rest.is_empty() || (scheme != "file" && rest.starts_with('/')) {
+            return Err(format!("`{u}` has no host or path"));
+        }
+    }
+    Ok(())
+}
+
+fn is_java_class_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+                && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "top-speed", "a1", "0", &"a".repeat(63)] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "Top", "a_b", "a.b", "a b", "ä"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_name(&"a".repeat(64))
+            .unwrap_err()
+            .contains("64 characters"));
+    }
+
+    #[test]
+    fn uris() {
+        for ok in [
+            "file:///opt/job.jar",
+            "http://h/j.jar",
+            "https://h:8080/j.jar",
+            "/opt/job.jar",
+            "job.jar",
+            "jobs/x.jar",
+        ] {
+            assert!(check_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "  ",
+            "s3://bucket/job.jar",
+            "ftp://h/j.jar",
+            "http://",
+            "https:///x.jar",
+        ] {
+            assert!(check_uri(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn java_class_names() {
+        assert!(is_java_class_name(
+            "org.apache.flink.streaming.examples.windowing.TopSpeedWindowing"
+        ));
+        assert!(is_java_class_name("Main$Inner"));
+        for bad in ["", "org..X", "1abc", "org.x-y.Z", ".X", "X."] {
+            assert!(!is_java_class_name(bad), "{bad}");
+        }
+    }
+}
