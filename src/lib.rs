@@ -1,6 +1,7 @@
 //! flinkd: a supervisor daemon that runs Apache Flink applications from declarative
 //! Deployment files.
 
+pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod defaults;

@@ -149,7 +149,7 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> FileContents {
                 path,
                 e.location,
                 None,
-                format!("YAML syntax error: {}", e.message),
+                format!("invalid YAML: {}", e.message),
             ));
             return out;
         }
@@ -215,7 +215,7 @@ fn parse_document(
 fn typed<T: DeserializeOwned>(value: Value, origin: &Origin) -> Result<T, Diagnostic> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let mut path = FieldPath::from_serde(e.path());
-        let message = e.inner().to_string();
+        let message = plain_types(&e.inner().to_string());
         // serde names an unknown field in its message; point at that key.
         if let Some(key) = unknown_field(&message) {
             if path.0.last() != Some(&Segment::Key(key.to_string())) {
@@ -223,6 +223,45 @@ fn typed<T: DeserializeOwned>(value: Value, origin: &Origin) -> Result<T, Diagno
             }
         }
         origin.error(path, message)
+    })
+}
+
+/// serde speaks Rust (`expected i64`, `expected struct DeploymentSpec`); users read YAML.
+fn plain_types(message: &str) -> String {
+    let mut m = message.to_string();
+    // `expected struct Name` names a Rust type; the field path already says which.
+    if let Some(i) = m.find("expected struct ") {
+        let end = m[i + 16..]
+            .find(|c: char| !c.is_alphanumeric())
+            .map_or(m.len(), |e| i + 16 + e);
+        m.replace_range(i..end, "expected a mapping");
+    }
+    [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a string", "expected text"),
+        ("expected a map", "expected a mapping"),
+        ("expected a sequence", "expected a list"),
+    ]
+    .iter()
+    .fold(m, |m, (from, to)| {
+        // Replace whole phrases only: `expected a map` must not match `expected a mapping`.
+        let mut out = String::with_capacity(m.len());
+        let mut rest = m.as_str();
+        while let Some(i) = rest.find(from) {
+            let after = &rest[i + from.len()..];
+            out.push_str(&rest[..i]);
+            if after.starts_with(|c: char| c.is_alphanumeric()) {
+                out.push_str(from);
+            } else {
+                out.push_str(to);
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        out
     })
 }
 
@@ -283,6 +322,23 @@ fn matches_pattern(pattern: &str, path: &FieldPath) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_messages_in_plain_words() {
+        assert_eq!(
+            plain_types("invalid type: string \"x\", expected i64"),
+            "invalid type: string \"x\", expected a whole number"
+        );
+        assert_eq!(
+            plain_types("invalid type: sequence, expected struct DeploymentTemplate"),
+            "invalid type: sequence, expected a mapping"
+        );
+        assert_eq!(
+            plain_types("invalid type: sequence, expected a map"),
+            "invalid type: sequence, expected a mapping"
+        );
+        assert_eq!(plain_types("expected a mapping"), "expected a mapping");
+    }
 
     #[test]
     fn resource_file_names() {
