@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::quantity::Bytes;
 use crate::spec::DeploymentSpec;
@@ -30,7 +30,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The watched directory of Deployment files.
@@ -64,7 +64,7 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Address of the HTTP API; loopback unless you mean otherwise.
@@ -79,14 +79,14 @@ impl Default for ApiConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuotaConfig {
     /// CPU cores all running Deployments may use together; unset = unlimited.
     pub cpu: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlinkConfig {
     /// The `flinkVersion` of Deployments that name none.
@@ -105,7 +105,7 @@ impl Default for FlinkConfig {
 }
 
 /// Every wait flinkd makes is bounded, and every bound is here (DESIGN.md, principle 5).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimingConfig {
     /// How often a job is polled.
@@ -151,7 +151,7 @@ impl Default for TimingConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Events kept per Deployment; the oldest go first.
@@ -166,11 +166,11 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilesConfig {
     /// A Deployment file larger than this is rejected unread.
-    #[serde(deserialize_with = "de_bytes")]
+    #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
     pub max_file_size: Bytes,
 }
 
@@ -180,6 +180,10 @@ impl Default for FilesConfig {
             max_file_size: Bytes(1024 * 1024),
         }
     }
+}
+
+fn ser_bytes<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&b.to_string())
 }
 
 fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
@@ -193,6 +197,31 @@ fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         Raw::Number(n) => Ok(Bytes(n)),
         Raw::Text(t) => Bytes::parse(&t).map_err(serde::de::Error::custom),
     }
+}
+
+/// The top-level keys of the config, as `FLINKD_<KEY>` spells them.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "DEPLOYMENTS_DIR",
+    "STATE_DIR",
+    "API",
+    "QUOTA",
+    "FLINK",
+    "TIMING",
+    "STORE",
+    "FILES",
+    "DEFAULTS",
+];
+
+/// The environment variables that set config keys: `FLINKD_` followed by a top-level
+/// key. Others with the prefix (`FLINKD_LOG`, the log filter) are not config.
+fn config_env(vars: impl Iterator<Item = (String, String)>) -> config::Map<String, String> {
+    vars.filter(|(k, _)| {
+        k.strip_prefix("FLINKD_").is_some_and(|rest| {
+            let first = rest.split("__").next().unwrap_or("");
+            TOP_LEVEL_KEYS.iter().any(|t| first.eq_ignore_ascii_case(t))
+        })
+    })
+    .collect()
 }
 
 impl Config {
@@ -211,7 +240,8 @@ impl Config {
                 config::Environment::with_prefix("FLINKD")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .source(Some(config_env(std::env::vars()))),
             )
             .build()
             .map_err(|e| ConfigError::Read {
@@ -420,8 +450,128 @@ parallelism = 3
     }
 
     #[test]
+    fn only_config_keys_are_taken_from_the_environment() {
+        let vars = [
+            ("FLINKD_STATE_DIR", "/srv"),
+            ("FLINKD_TIMING__POLL_INTERVAL", "1s"),
+            ("FLINKD_LOG", "debug"),
+            ("FLINKD_TEST_HOME", "/x"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let mut kept: Vec<String> = config_env(vars.into_iter()).into_keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["FLINKD_STATE_DIR", "FLINKD_TIMING__POLL_INTERVAL"]);
+    }
+
+    #[test]
+    fn every_top_level_key_can_come_from_the_environment() {
+        let cfg = serde_json::to_value(Config::default()).unwrap();
+        let keys: Vec<String> = cfg
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.to_uppercase())
+            .collect();
+        let mut listed: Vec<String> = TOP_LEVEL_KEYS.iter().map(|k| k.to_string()).collect();
+        let mut keys = keys;
+        keys.sort();
+        listed.sort();
+        assert_eq!(keys, listed);
+    }
+
+    #[test]
     fn missing_file_is_an_error() {
         let err = Config::load(Path::new("/nonexistent/flinkd.toml")).unwrap_err();
         assert!(err.to_string().contains("no such file"));
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    //! `config/flinkd.toml` documents every key with its default on a `#= key = value`
+    //! line. These tests keep that page and the code in step.
+
+    use super::*;
+
+    fn bundled() -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/flinkd.toml"))
+            .unwrap()
+    }
+
+    /// The documented defaults as a TOML file: section headers and `#=` lines.
+    fn documented_defaults() -> String {
+        bundled()
+            .lines()
+            .filter_map(|l| {
+                if l.starts_with('[') {
+                    Some(l.to_string())
+                } else {
+                    l.strip_prefix("#= ").map(str::to_string)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(m) = v {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    serde_json::Value::Object(inner) if !inner.is_empty() => keys(v, &key, out),
+                    _ => out.push(key),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn documented_defaults_are_the_real_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("defaults.toml");
+        // quota.cpu is documented with an example value, since its default is "unset".
+        let text = documented_defaults().replace("cpu = 4.0", "");
+        std::fs::write(&file, text).unwrap();
+        let parsed = Config::load(&file).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn every_key_is_documented() {
+        let documented = bundled();
+        let mut all = Vec::new();
+        let mut cfg = serde_json::to_value(Config::default()).unwrap();
+        cfg["quota"]["cpu"] = serde_json::json!(1.0);
+        keys(&cfg, "", &mut all);
+        for key in all {
+            let (table, name) = key.rsplit_once('.').unwrap_or(("", &key));
+            let line = format!("#= {name} = ");
+            let in_table = if table.is_empty() {
+                documented.split("\n[").next().unwrap_or("").to_string()
+            } else {
+                documented
+                    .split(&format!("\n[{table}]\n"))
+                    .nth(1)
+                    .map(|rest| rest.split("\n[").next().unwrap_or("").to_string())
+                    .unwrap_or_default()
+            };
+            let mentioned = in_table.contains(&line)
+                || (key == "defaults" && documented.contains("\n[defaults]\n"))
+                || (key == "flink.versions" && documented.contains("\n[flink.versions]\n"));
+            assert!(mentioned, "config/flinkd.toml does not document `{key}`");
+        }
+    }
+
+    #[test]
+    fn the_bundled_config_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/flinkd.toml");
+        let cfg = Config::load(&file).unwrap();
+        assert!(cfg.deployments_dir.ends_with("examples/deployments"));
+        assert!(cfg.flink.versions.contains_key(&cfg.flink.default_version));
     }
 }

@@ -803,3 +803,70 @@ fn every_bad_file_gives_one_clear_located_error() {
         )
     );
 }
+
+#[test]
+fn the_readme_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let start = readme.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = Dir::new();
+    dir.write("readme.yaml", &readme[start..end]);
+    let run = dir.flinkd(&["validate", "readme.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.summary(),
+        "1 file(s), 1 valid resource(s), 0 error(s), 0 warning(s)"
+    );
+}
+
+#[test]
+fn the_bundled_example_is_valid_with_the_bundled_config() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = assert_cmd::Command::cargo_bin("flinkd")
+        .unwrap()
+        .current_dir(root)
+        .args([
+            "validate",
+            "--config",
+            "config/flinkd.toml",
+            "examples/deployments",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 valid resource(s), 0 error(s), 0 warning(s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn environment_variables_override_the_config_file() {
+    let dir = Dir::new();
+    dir.write("flinkd.toml", "[files]\nmax_file_size = \"1m\"\n");
+    dir.write("d.yaml", format!("{VALID}{}", "# padding\n".repeat(200)));
+    let out = assert_cmd::Command::cargo_bin("flinkd")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("FLINKD_FILES__MAX_FILE_SIZE", "1k")
+        .args(["validate", "--config", "flinkd.toml", "d.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("file is larger than 1k"), "{stderr}");
+
+    let out = assert_cmd::Command::cargo_bin("flinkd")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("FLINKD_TIMING__CANCEL_DEADLINE", "never")
+        .args(["validate", "--config", "flinkd.toml", "d.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("timing.cancel_deadline"), "{stderr}");
+}

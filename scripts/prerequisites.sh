@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what flinkd and its tests need and is missing, on Debian: a JDK 17+ (for
+# Flink and for compiling the example jobs) and a Flink distribution from PyPI, linked
+# at .flinkd/flink-2.3 where config/flinkd.toml expects it. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FLINK_VERSION="${FLINK_VERSION:-2.3.0}"
+
+java_major() {
+    command -v javac >/dev/null 2>&1 || { echo 0; return; }
+    javac -version 2>&1 | sed -E 's/^javac ([0-9]+).*/\1/'
+}
+
+if [ "$(java_major)" -lt 17 ]; then
+    echo "prerequisites: installing a JDK (openjdk-17-jdk-headless)" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jdk-headless >&2
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "prerequisites: cargo is missing; install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+
+flink_home=$(scripts/install-flink.sh "$FLINK_VERSION")
+minor=$(echo "$FLINK_VERSION" | cut -d. -f1-2)
+mkdir -p .flinkd
+ln -sfn "$flink_home" ".flinkd/flink-$minor"
+echo "prerequisites: Flink $FLINK_VERSION at .flinkd/flink-$minor -> $flink_home" >&2
+scripts/build-examples.sh ".flinkd/flink-$minor"
