@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod defaults;
 pub mod diagnostic;
+pub mod lifecycle;
 pub mod quantity;
 pub mod resources;
 pub mod source;
