@@ -124,6 +124,15 @@ pub struct TimingConfig {
     pub restart_window_unstable: Duration,
     /// Restarts within a window that raise the condition.
     pub restart_threshold: u32,
+    /// How long a job may take from its creation (cluster start, submission) to RUNNING.
+    #[serde(with = "humantime_serde")]
+    pub job_start_timeout: Duration,
+    /// How long a savepoint, or a stop with savepoint, may take.
+    #[serde(with = "humantime_serde")]
+    pub savepoint_timeout: Duration,
+    /// How long a cluster's processes get to exit after SIGTERM before SIGKILL.
+    #[serde(with = "humantime_serde")]
+    pub cluster_stop_grace: Duration,
     /// Timeout of one request to Flink's REST API.
     #[serde(with = "humantime_serde")]
     pub http_timeout: Duration,
@@ -144,6 +153,9 @@ impl Default for TimingConfig {
             restart_window_failing: Duration::from_secs(600),
             restart_window_unstable: Duration::from_secs(3600),
             restart_threshold: 3,
+            job_start_timeout: Duration::from_secs(300),
+            savepoint_timeout: Duration::from_secs(600),
+            cluster_stop_grace: Duration::from_secs(10),
             http_timeout: Duration::from_secs(10),
             file_debounce: Duration::from_millis(200),
             rescan_interval: Duration::from_secs(60),
@@ -172,12 +184,16 @@ pub struct FilesConfig {
     /// A Deployment file larger than this is rejected unread.
     #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
     pub max_file_size: Bytes,
+    /// A jar downloaded from http(s) larger than this is refused.
+    #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
+    pub max_jar_size: Bytes,
 }
 
 impl Default for FilesConfig {
     fn default() -> Self {
         FilesConfig {
             max_file_size: Bytes(1024 * 1024),
+            max_jar_size: Bytes(512 * 1024 * 1024),
         }
     }
 }
@@ -324,6 +340,16 @@ impl Config {
             "none configured".to_string()
         } else {
             v.join(", ")
+        }
+    }
+
+    /// The lifecycle's bounded waits.
+    pub fn lifecycle_timing(&self) -> crate::lifecycle::Timing {
+        crate::lifecycle::Timing {
+            start_timeout: self.timing.job_start_timeout,
+            savepoint_timeout: self.timing.savepoint_timeout,
+            cancel_deadline: self.timing.cancel_deadline,
+            cancel_attempts: self.timing.cancel_attempts,
         }
     }
 

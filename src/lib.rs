@@ -2,14 +2,17 @@
 //! Deployment files.
 
 pub mod actors;
+pub mod artifact;
 pub mod cli;
 pub mod config;
 pub mod defaults;
 pub mod diagnostic;
+pub mod flink;
 pub mod lifecycle;
 pub mod quantity;
 pub mod resources;
 pub mod source;
 pub mod spec;
 pub mod store;
+pub mod target;
 pub mod validate;

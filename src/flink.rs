@@ -1,0 +1,496 @@
+//! A typed client for the part of Flink's REST API that flinkd uses.
+//!
+//! Requests and responses are serde structs with the fields we read (STYLE.md, habit 12).
+//! An answer we cannot use is an error that keeps Flink's body; a rejected job keeps
+//! Flink's own exception text, shortened to its causes, so that an event can say
+//! "entry point class 'com.example.Nope' was not found in the jar file" rather than
+//! "HTTP 500".
+//!
+//! One `reqwest::Client` is shared by every cluster (connection reuse), each request
+//! bounded by the config's `timing.http_timeout`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A failed call to a Flink REST API.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlinkError {
+    /// No answer: connection refused, timeout. The cluster may be down.
+    #[error("{endpoint}: no answer: {message}")]
+    Unreachable { endpoint: String, message: String },
+    /// An HTTP error, with Flink's own message.
+    #[error("{endpoint}: HTTP {status}: {message}")]
+    Rejected {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
+    /// An answer that is not what the API documents.
+    #[error("{endpoint}: unexpected answer ({message}): {body}")]
+    Unexpected {
+        endpoint: String,
+        message: String,
+        body: String,
+    },
+    /// A local file (the jar) could not be read.
+    #[error("cannot read {path}: {message}")]
+    Local { path: String, message: String },
+}
+
+impl FlinkError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, FlinkError::Unreachable { .. })
+    }
+}
+
+/// `GET /overview`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Overview {
+    pub taskmanagers: u32,
+    #[serde(rename = "slots-total")]
+    pub slots_total: u32,
+    #[serde(rename = "flink-version", default)]
+    pub flink_version: String,
+}
+
+/// A Flink job's state (`JobStatus` in Flink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FlinkJobState {
+    Initializing,
+    Created,
+    Running,
+    Failing,
+    Failed,
+    Cancelling,
+    Canceled,
+    Finished,
+    Restarting,
+    Suspended,
+    Reconciling,
+}
+
+impl FlinkJobState {
+    /// Whether the job will never run again by itself.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            FlinkJobState::Failed | FlinkJobState::Canceled | FlinkJobState::Finished
+        )
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobDetails {
+    pub jid: String,
+    pub state: FlinkJobState,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Upload {
+    filename: String,
+}
+
+/// `POST /jars/{id}/run`. `programArgsList`, not the string `programArgs`, which
+/// Flink 2.3 ignores.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_class: Option<String>,
+    pub program_args_list: Vec<String>,
+    pub parallelism: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub savepoint_path: Option<String>,
+    pub allow_non_restored_state: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RunResponse {
+    jobid: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct TriggerResponse {
+    #[serde(rename = "request-id")]
+    request_id: String,
+}
+
+/// The outcome of a savepoint or stop-with-savepoint operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavepointStatus {
+    InProgress,
+    Completed { location: String },
+    Failed { cause: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct OperationStatus {
+    status: StatusId,
+    #[serde(default)]
+    operation: Option<Operation>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusId {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Operation {
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(rename = "failure-cause", default)]
+    failure_cause: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Checkpoints {
+    #[serde(default)]
+    latest: Option<LatestCheckpoints>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LatestCheckpoints {
+    #[serde(default)]
+    completed: Option<CompletedCheckpoint>,
+}
+
+/// The newest completed checkpoint of a job.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CompletedCheckpoint {
+    pub id: u64,
+    #[serde(default)]
+    pub external_path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metric {
+    id: String,
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Exceptions {
+    #[serde(rename = "root-exception", default)]
+    root_exception: Option<String>,
+}
+
+/// Shortens a Java stack trace to what a person reads: the exception lines and their
+/// "Caused by" chain, without the `at …` frames.
+pub fn summarize_java_error(text: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim().trim_start_matches('<');
+        if t.is_empty()
+            || t.starts_with("at ")
+            || t.starts_with("...")
+            || t.starts_with("End of exception on server side")
+            || t == "Internal server error."
+            || t.starts_with("Exception on server side")
+        {
+            continue;
+        }
+        if !lines.contains(&t) {
+            lines.push(t);
+        }
+    }
+    let mut out = lines.join(" | ");
+    if out.len() > 2000 {
+        let mut cut = 2000;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+/// Flink's error body: `{"errors": ["...", "..."]}`.
+fn flink_message(body: &str) -> String {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<String>,
+    }
+    match serde_json::from_str::<Errors>(body) {
+        Ok(e) => summarize_java_error(&e.errors.join("\n")),
+        Err(_) => summarize_java_error(body),
+    }
+}
+
+/// A client for one Flink cluster's REST API.
+#[derive(Debug, Clone)]
+pub struct FlinkClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Builds the HTTP client every cluster shares.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .unwrap_or_default()
+}
+
+impl FlinkClient {
+    /// `base` is the REST endpoint, e.g. `http://127.0.0.1:8081`.
+    pub fn new(http: reqwest::Client, base: impl Into<String>) -> FlinkClient {
+        FlinkClient {
+            http,
+            base: base.into().trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(
+        &self,
+        endpoint: String,
+        req: reqwest::RequestBuilder,
+    ) -> Result<String, FlinkError> {
+        let resp = req.send().await.map_err(|e| FlinkError::Unreachable {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        })?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| FlinkError::Unreachable {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        })?;
+        if !status.is_success() {
+            return Err(FlinkError::Rejected {
+                endpoint,
+                status: status.as_u16(),
+                message: flink_message(&body),
+            });
+        }
+        Ok(body)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(endpoint: &str, body: &str) -> Result<T, FlinkError> {
+        serde_json::from_str(body).map_err(|e| FlinkError::Unexpected {
+            endpoint: endpoint.to_string(),
+            message: e.to_string(),
+            body: body.chars().take(1000).collect(),
+        })
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+        let endpoint = format!("GET {}", self.url(path));
+        let body = self
+            .send(endpoint.clone(), self.http.get(self.url(path)))
+            .await?;
+        Self::decode(&endpoint, &body)
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        json: &impl Serialize,
+    ) -> Result<T, FlinkError> {
+        let endpoint = format!("POST {}", self.url(path));
+        let body = self
+            .send(endpoint.clone(), self.http.post(self.url(path)).json(json))
+            .await?;
+        Self::decode(&endpoint, &body)
+    }
+
+    /// `GET /overview`: TaskManagers and slots registered.
+    pub async fn overview(&self) -> Result<Overview, FlinkError> {
+        self.get("/overview").await
+    }
+
+    /// `POST /jars/upload`; returns the jar id for [`FlinkClient::run`].
+    pub async fn upload_jar(&self, jar: &Path) -> Result<String, FlinkError> {
+        let bytes = tokio::fs::read(jar).await.map_err(|e| FlinkError::Local {
+            path: jar.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let name = jar
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("job.jar")
+            .to_string();
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name)
+            .mime_str("application/x-java-archive")
+            .map_err(|e| FlinkError::Local {
+                path: jar.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let form = reqwest::multipart::Form::new().part("jarfile", part);
+        let endpoint = format!("POST {}", self.url("/jars/upload"));
+        let body = self
+            .send(
+                endpoint.clone(),
+                self.http.post(self.url("/jars/upload")).multipart(form),
+            )
+            .await?;
+        let upload: Upload = Self::decode(&endpoint, &body)?;
+        // The jar id is the basename of the stored file.
+        Ok(upload
+            .filename
+            .rsplit('/')
+            .next()
+            .unwrap_or(&upload.filename)
+            .to_string())
+    }
+
+    /// `POST /jars/{id}/run`; returns Flink's job id.
+    pub async fn run(&self, jar_id: &str, req: &RunRequest) -> Result<String, FlinkError> {
+        let r: RunResponse = self.post(&format!("/jars/{jar_id}/run"), req).await?;
+        Ok(r.jobid)
+    }
+
+    /// `GET /jobs/{id}`.
+    pub async fn job(&self, job_id: &str) -> Result<JobDetails, FlinkError> {
+        self.get(&format!("/jobs/{job_id}")).await
+    }
+
+    /// The root exception of a job (why it failed), if Flink has one.
+    pub async fn root_exception(&self, job_id: &str) -> Result<Option<String>, FlinkError> {
+        let e: Exceptions = self.get(&format!("/jobs/{job_id}/exceptions")).await?;
+        Ok(e.root_exception.map(|t| summarize_java_error(&t)))
+    }
+
+    /// `POST /jobs/{id}/stop`: graceful stop with a savepoint; returns the request id.
+    pub async fn stop_with_savepoint(
+        &self,
+        job_id: &str,
+        target_directory: Option<&str>,
+    ) -> Result<String, FlinkError> {
+        let mut body = serde_json::json!({"drain": false});
+        if let Some(dir) = target_directory {
+            body["targetDirectory"] = dir.into();
+        }
+        let r: TriggerResponse = self.post(&format!("/jobs/{job_id}/stop"), &body).await?;
+        Ok(r.request_id)
+    }
+
+    /// `POST /jobs/{id}/savepoints` without cancelling; returns the request id.
+    pub async fn trigger_savepoint(
+        &self,
+        job_id: &str,
+        target_directory: Option<&str>,
+    ) -> Result<String, FlinkError> {
+        let mut body = serde_json::json!({"cancel-job": false});
+        if let Some(dir) = target_directory {
+            body["target-directory"] = dir.into();
+        }
+        let r: TriggerResponse = self
+            .post(&format!("/jobs/{job_id}/savepoints"), &body)
+            .await?;
+        Ok(r.request_id)
+    }
+
+    /// `GET /jobs/{id}/savepoints/{request}`: for both triggered savepoints and stops.
+    pub async fn savepoint_status(
+        &self,
+        job_id: &str,
+        request_id: &str,
+    ) -> Result<SavepointStatus, FlinkError> {
+        let path = format!("/jobs/{job_id}/savepoints/{request_id}");
+        let s: OperationStatus = self.get(&path).await?;
+        if s.status.id != "COMPLETED" {
+            return Ok(SavepointStatus::InProgress);
+        }
+        let op = s.operation.unwrap_or(Operation {
+            location: None,
+            failure_cause: None,
+        });
+        Ok(match (op.location, op.failure_cause) {
+            (Some(location), _) => SavepointStatus::Completed { location },
+            (None, Some(cause)) => {
+                let text = cause
+                    .get("stack-trace")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| cause.to_string());
+                SavepointStatus::Failed {
+                    cause: summarize_java_error(&text),
+                }
+            }
+            (None, None) => SavepointStatus::Failed {
+                cause: "Flink reported the savepoint COMPLETED without a location".to_string(),
+            },
+        })
+    }
+
+    /// `PATCH /jobs/{id}?mode=cancel`.
+    pub async fn cancel(&self, job_id: &str) -> Result<(), FlinkError> {
+        let url = self.url(&format!("/jobs/{job_id}?mode=cancel"));
+        self.send(format!("PATCH {url}"), self.http.patch(url.clone()))
+            .await?;
+        Ok(())
+    }
+
+    /// The newest completed checkpoint, if any.
+    pub async fn latest_checkpoint(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<CompletedCheckpoint>, FlinkError> {
+        let c: Checkpoints = self.get(&format!("/jobs/{job_id}/checkpoints")).await?;
+        Ok(c.latest.and_then(|l| l.completed))
+    }
+
+    /// The job's `numRestarts` metric, when Flink has fetched it.
+    pub async fn restarts(&self, job_id: &str) -> Result<Option<u64>, FlinkError> {
+        let m: Vec<Metric> = self
+            .get(&format!("/jobs/{job_id}/metrics?get=numRestarts"))
+            .await?;
+        Ok(m.iter()
+            .find(|m| m.id == "numRestarts")
+            .and_then(|m| m.value.parse().ok()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_errors_are_shortened_to_their_causes() {
+        let body = r#"{"errors":["Internal server error.","<Exception on server side:\njava.util.concurrent.CompletionException: org.apache.flink.client.program.ProgramInvocationException: The program's entry point class 'com.example.Nope' was not found in the jar file.\n\tat org.apache.flink.runtime.webmonitor.handlers.utils.JarHandlerUtils$JarHandlerContext.toPackagedProgram(JarHandlerUtils.java:204)\n\tat java.base/java.lang.Thread.run(Thread.java:840)\nCaused by: java.lang.ClassNotFoundException: com.example.Nope\n\tat java.base/java.net.URLClassLoader.findClass(URLClassLoader.java:445)\n\t... 7 more\n\nEnd of exception on server side>"]}"#;
+        let m = flink_message(body);
+        assert_eq!(
+            m,
+            "java.util.concurrent.CompletionException: org.apache.flink.client.program.ProgramInvocationException: The program's entry point class 'com.example.Nope' was not found in the jar file. | Caused by: java.lang.ClassNotFoundException: com.example.Nope"
+        );
+    }
+
+    #[test]
+    fn job_states_parse() {
+        let d: JobDetails =
+            serde_json::from_str(r#"{"jid":"a","name":"x","state":"RUNNING","extra":1}"#).unwrap();
+        assert_eq!(d.state, FlinkJobState::Running);
+        assert!(FlinkJobState::Canceled.is_terminal());
+        assert!(!FlinkJobState::Restarting.is_terminal());
+    }
+
+    #[test]
+    fn run_requests_use_the_argument_list() {
+        let r = RunRequest {
+            entry_class: Some("a.B".into()),
+            program_args_list: vec!["--x".into(), "1 2".into()],
+            parallelism: 2,
+            savepoint_path: None,
+            allow_non_restored_state: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"entryClass": "a.B", "programArgsList": ["--x", "1 2"], "parallelism": 2, "allowNonRestoredState": false})
+        );
+    }
+}
