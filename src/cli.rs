@@ -30,6 +30,26 @@ pub enum Command {
     /// Prints one line per problem, `FILE:LINE:COL: FIELD.PATH: message`, on stderr.
     /// Exits 0 when every file is valid (warnings allowed), 1 otherwise.
     Validate(ValidateArgs),
+    /// Run the daemon in the foreground: watch the deployments directory and drive
+    /// each Deployment's Flink job to its desired state.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The daemon config (TOML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+pub fn run(args: &RunArgs) -> i32 {
+    match crate::daemon::run(&args.config) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("flinkd: {e}");
+            EXIT_USAGE
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ pub mod actors;
 pub mod artifact;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod defaults;
 pub mod diagnostic;
 pub mod flink;

@@ -14,6 +14,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match &cli.command {
         Command::Validate(args) => cli::validate(args),
+        Command::Run(args) => cli::run(args),
     };
     std::process::exit(code);
 }

@@ -184,12 +184,31 @@ impl Store {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = self.conn.transaction()?;
+            let tx = self.conn.savepoint()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// Runs `f` as one transaction: all of its writes, or none. The write-ahead unit of
+    /// a lifecycle step (its state, status, records and events).
+    pub fn atomically<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(r) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// The schema version of the open file.
@@ -208,7 +227,7 @@ impl Store {
         identity: &Identity,
         given: Option<Uuid>,
     ) -> Result<Uuid, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let recorded: Option<String> = tx
             .query_row(
                 "SELECT id FROM resource_ids WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
@@ -270,7 +289,7 @@ impl Store {
         let body = json(&spec_only)?;
         let hash = crate::spec::content_hash(&body);
         let m = &deployment.metadata;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let old: Option<(String, i64)> = tx
             .query_row(
                 "SELECT spec_hash, resource_version FROM deployments WHERE id = ?1",
@@ -478,7 +497,7 @@ impl Store {
     /// Appends to a Deployment's event log, dropping its oldest events beyond the cap.
     /// Returns the event's sequence number.
     pub fn append_event(&mut self, event: &Event) -> Result<i64, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         tx.execute(
             "INSERT INTO events (deployment_id, job_id, namespace, created_at, name, level, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -840,6 +859,35 @@ mod tests {
             let names: Vec<String> = s.events(d).unwrap().into_iter().map(|e| e.name).collect();
             assert_eq!(names, ["E2", "E3", "E4"]);
         }
+    }
+
+    #[test]
+    fn atomically_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("f.db"), 10).unwrap();
+        let id = Uuid::new_v4();
+        s.put_deployment(&deployment(id, "a", 1), None, T0).unwrap();
+        let err = s.atomically(|s| {
+            s.put_counters(id, &1)?;
+            s.ensure_id(Kind::Deployment, &identity("x"), None)?;
+            s.put_status(
+                Uuid::new_v4(),
+                &DeploymentStatus {
+                    state: DeploymentState::Running,
+                    running: None,
+                },
+                T1,
+            )
+        });
+        assert!(err.is_err());
+        assert_eq!(s.counters::<i32>(id).unwrap(), None, "rolled back");
+        s.atomically(|s| {
+            s.put_counters(id, &2)?;
+            s.ensure_id(Kind::Deployment, &identity("x"), None)
+                .map(|_| ())
+        })
+        .unwrap();
+        assert_eq!(s.counters::<i32>(id).unwrap(), Some(2));
     }
 
     #[test]

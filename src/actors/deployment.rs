@@ -1,0 +1,440 @@
+//! The DeploymentActor: one per Deployment. It owns the lifecycle state (its phase,
+//! counters and deadlines), the Deployment's Job and Savepoint records, and its
+//! JobActors.
+//!
+//! Each step follows raft-rs's `Ready` discipline (DESIGN.md, principle 2): the
+//! lifecycle decides; the new state, the status, the records and the events are written
+//! to the store in one transaction; only then are the effects (start, stop, cancel, tear
+//! down) handed to the JobActors. A step whose write fails has no effect and is retried.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+use super::job::{Command, JobActor, JobReport, StartPlan};
+use super::store::Exec;
+use super::Shared;
+use crate::lifecycle::{Action, Input, Lifecycle, Policy};
+use crate::spec::{
+    Deployment, DeploymentState, DeploymentStatus, Event, EventLevel, Job, JobSpec, JobState,
+    JobStatus, RecordMetadata, RunningStatus, Savepoint, Timestamp,
+};
+
+/// A new or changed spec from the Supervisor.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct UpdateSpec {
+    pub deployment: Deployment,
+    pub base_dir: PathBuf,
+}
+
+/// What the DeploymentActor starts from: its records, as the store has them.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub lifecycle: Option<Lifecycle>,
+    pub jobs: Vec<Job>,
+    pub savepoints: Vec<Savepoint>,
+}
+
+pub struct DeploymentActor {
+    shared: Arc<Shared>,
+    id: Uuid,
+    deployment: Deployment,
+    base_dir: PathBuf,
+    policy: Policy,
+    lifecycle: Lifecycle,
+    jobs: HashMap<Uuid, Job>,
+    savepoints: Vec<Savepoint>,
+    job_actors: HashMap<Uuid, Addr<JobActor>>,
+    deadline: Option<SpawnHandle>,
+}
+
+fn now() -> Timestamp {
+    time::OffsetDateTime::now_utc()
+}
+
+impl DeploymentActor {
+    pub fn new(
+        shared: Arc<Shared>,
+        deployment: Deployment,
+        base_dir: PathBuf,
+        loaded: Loaded,
+    ) -> Self {
+        let id = deployment.metadata.id.unwrap_or_else(Uuid::nil);
+        DeploymentActor {
+            shared,
+            id,
+            policy: Policy::from_spec(&deployment.spec),
+            deployment,
+            base_dir,
+            lifecycle: loaded.lifecycle.unwrap_or_default(),
+            jobs: loaded
+                .jobs
+                .into_iter()
+                .map(|j| (j.metadata.id, j))
+                .collect(),
+            savepoints: loaded.savepoints,
+            job_actors: HashMap::new(),
+            deadline: None,
+        }
+    }
+
+    fn name(&self) -> String {
+        self.deployment.metadata.identity().to_string()
+    }
+
+    fn status(&self) -> DeploymentStatus {
+        let running = match (
+            &self.lifecycle.status,
+            self.lifecycle.active_job(),
+            self.lifecycle.running_since,
+        ) {
+            (DeploymentState::Running, Some(job_id), Some(since)) => Some(RunningStatus {
+                job_id,
+                transition_time: since,
+                conditions: Vec::new(),
+            }),
+            _ => None,
+        };
+        DeploymentStatus {
+            state: self.lifecycle.status,
+            running,
+        }
+    }
+
+    fn record(&self, job: Option<Uuid>, at: Timestamp) -> RecordMetadata {
+        RecordMetadata {
+            id: Uuid::new_v4(),
+            namespace: self.deployment.metadata.namespace().to_string(),
+            deployment_id: self.id,
+            job_id: job,
+            created_at: at,
+            modified_at: at,
+        }
+    }
+
+    /// One lifecycle step: decide, write ahead, then act.
+    fn step(&mut self, input: Input, ctx: &mut Context<Self>) {
+        let before = (
+            self.lifecycle.clone(),
+            self.jobs.clone(),
+            self.savepoints.clone(),
+        );
+        let at = now();
+        let timing = self.shared.config.lifecycle_timing();
+        let actions =
+            self.lifecycle
+                .step(&self.policy, &timing, input.clone(), at, &self.savepoints);
+
+        let mut jobs = Vec::new();
+        let mut savepoints = Vec::new();
+        let mut events = Vec::new();
+        for a in &actions {
+            match a {
+                Action::StartJob {
+                    job,
+                    restore,
+                    allow_non_restored_state,
+                } => {
+                    let template = self.deployment.spec.template.clone().unwrap_or_default();
+                    let record = Job {
+                        metadata: RecordMetadata {
+                            id: *job,
+                            job_id: None,
+                            ..self.record(None, at)
+                        },
+                        spec: JobSpec {
+                            template,
+                            template_hash: self.policy.template_hash.clone(),
+                            restore_savepoint_id: restore.as_ref().map(|r| r.savepoint),
+                            savepoint_location: restore.as_ref().map(|r| r.location.clone()),
+                            allow_non_restored_state: *allow_non_restored_state,
+                        },
+                        status: JobStatus {
+                            state: JobState::Starting,
+                            flink_job_id: None,
+                            started_at: None,
+                            terminated_at: None,
+                            failure: None,
+                        },
+                    };
+                    self.jobs.insert(*job, record.clone());
+                    jobs.push(record);
+                }
+                Action::RecordJob {
+                    job,
+                    state,
+                    failure,
+                } => {
+                    if let Some(j) = self.jobs.get_mut(job) {
+                        j.status.state = *state;
+                        j.metadata.modified_at = at;
+                        match state {
+                            JobState::Started => j.status.started_at = Some(at),
+                            JobState::Terminated | JobState::Finished | JobState::Failed => {
+                                j.status.terminated_at = Some(at)
+                            }
+                            _ => {}
+                        }
+                        if failure.is_some() {
+                            j.status.failure = failure.clone();
+                        }
+                        jobs.push(j.clone());
+                    }
+                }
+                Action::RecordSavepoint {
+                    savepoint,
+                    job,
+                    origin,
+                    state,
+                    location,
+                    failure,
+                } => {
+                    let sp = match self
+                        .savepoints
+                        .iter_mut()
+                        .find(|s| s.metadata.id == *savepoint)
+                    {
+                        Some(s) => {
+                            s.state = *state;
+                            s.location = location.clone().or(s.location.take());
+                            s.failure = failure.clone();
+                            s.metadata.modified_at = at;
+                            s.clone()
+                        }
+                        None => {
+                            let s = Savepoint {
+                                metadata: RecordMetadata {
+                                    id: *savepoint,
+                                    ..self.record(Some(*job), at)
+                                },
+                                origin: *origin,
+                                state: *state,
+                                location: location.clone(),
+                                failure: failure.clone(),
+                            };
+                            self.savepoints.push(s.clone());
+                            s
+                        }
+                    };
+                    savepoints.push(sp);
+                }
+                Action::Event {
+                    name,
+                    level,
+                    job,
+                    message,
+                } => {
+                    let who = self.name();
+                    match level {
+                        EventLevel::Error => {
+                            tracing::error!(deployment = %who, event = name, "{message}")
+                        }
+                        EventLevel::Warning => {
+                            tracing::warn!(deployment = %who, event = name, "{message}")
+                        }
+                        EventLevel::Info => {
+                            tracing::info!(deployment = %who, event = name, "{message}")
+                        }
+                    }
+                    events.push(Event {
+                        seq: 0,
+                        deployment_id: self.id,
+                        job_id: *job,
+                        namespace: self.deployment.metadata.namespace().to_string(),
+                        created_at: at,
+                        name: name.to_string(),
+                        level: *level,
+                        message: message.clone(),
+                    });
+                }
+                _ => {}
+            }
+        }
+
+        let id = self.id;
+        let lifecycle = self.lifecycle.clone();
+        let status = self.status();
+        let write = self.shared.store.send(Exec::new(move |s| {
+            s.atomically(|s| {
+                s.put_counters(id, &lifecycle)?;
+                s.put_status(id, &status, at)?;
+                for j in &jobs {
+                    s.put_job(j)?;
+                }
+                for sp in &savepoints {
+                    s.put_savepoint(sp)?;
+                }
+                for e in &events {
+                    s.append_event(e)?;
+                }
+                Ok(())
+            })
+        }));
+        ctx.wait(actix::fut::wrap_future::<_, Self>(write).map(move |result, act, ctx| {
+            let err = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = err {
+                // Nothing was written, so nothing is done: back to the state before the
+                // step, and the same input again a little later.
+                tracing::error!(deployment = %act.name(), "cannot record a step, retrying in 5s: {e}");
+                (act.lifecycle, act.jobs, act.savepoints) = before;
+                ctx.run_later(Duration::from_secs(5), move |act, ctx| act.step(input, ctx));
+                return;
+            }
+            for a in actions {
+                act.act(a, ctx);
+            }
+            act.schedule_deadline(ctx);
+        }));
+    }
+
+    /// Carries out an effect, once its intent is on record.
+    fn act(&mut self, action: Action, ctx: &mut Context<Self>) {
+        match action {
+            Action::StartJob {
+                job,
+                restore,
+                allow_non_restored_state,
+            } => {
+                let template = self.deployment.spec.template.clone().unwrap_or_default();
+                let template = template.spec.unwrap_or_default();
+                let version = template
+                    .artifact
+                    .as_ref()
+                    .and_then(|a| a.flink_version.clone())
+                    .unwrap_or_else(|| self.shared.config.flink.default_version.clone());
+                let Some(home) = self.shared.config.flink.versions.get(&version).cloned() else {
+                    let reason = format!(
+                        "Flink {version} is not configured; known versions: {}",
+                        self.shared.config.known_versions()
+                    );
+                    ctx.notify(JobReport::Observed(Input::JobStartFailed { job, reason }));
+                    return;
+                };
+                let plan = StartPlan {
+                    deployment_id: self.id,
+                    template,
+                    base_dir: self.base_dir.clone(),
+                    flink_home: home,
+                    savepoint_path: restore.map(|r| r.location),
+                    allow_non_restored_state,
+                };
+                self.send(job, Command::Start(Box::new(plan)), ctx);
+            }
+            Action::StopWithSavepoint { job, savepoint } => {
+                self.send(job, Command::StopWithSavepoint { savepoint }, ctx)
+            }
+            Action::TriggerSavepoint { job, savepoint } => {
+                self.send(job, Command::TriggerSavepoint { savepoint }, ctx)
+            }
+            Action::Cancel { job } => self.send(job, Command::Cancel, ctx),
+            Action::TearDown { job } => self.send(job, Command::TearDown, ctx),
+            // Records and events were written with the step.
+            Action::RecordJob { .. } | Action::RecordSavepoint { .. } | Action::Event { .. } => {}
+        }
+    }
+
+    /// Sends a command to a job's actor, creating one to act on the recorded cluster if
+    /// there is none (after a daemon restart).
+    fn send(&mut self, job: Uuid, command: Command, ctx: &mut Context<Self>) {
+        let addr = self
+            .job_actors
+            .entry(job)
+            .or_insert_with(|| {
+                JobActor::new(job, self.shared.clone(), ctx.address().recipient()).start()
+            })
+            .clone();
+        addr.do_send(command);
+    }
+
+    fn schedule_deadline(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.deadline.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(at) = self.lifecycle.next_deadline() {
+            let wait = (at - now()).max(time::Duration::ZERO);
+            let wait = Duration::try_from(wait).unwrap_or_default() + Duration::from_millis(10);
+            self.deadline = Some(ctx.run_later(wait, |act, ctx| act.step(Input::Reconcile, ctx)));
+        }
+    }
+}
+
+impl Actor for DeploymentActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // After a restart, a job on record is watched again: its cluster is adopted if
+        // it still answers, or reported lost.
+        if let Some(job) = self.lifecycle.active_job() {
+            let flink_job_id = self
+                .jobs
+                .get(&job)
+                .and_then(|j| j.status.flink_job_id.clone());
+            let store = self.shared.store.clone();
+            let fut = store.send(Exec::new(move |s| {
+                s.clusters::<crate::target::local::LocalCluster>()
+                    .map(|all| all.into_iter().find(|(j, ..)| *j == job).map(|(.., c)| c))
+            }));
+            ctx.wait(actix::fut::wrap_future::<_, Self>(fut).map(move |r, act, ctx| {
+                let cluster = r.ok().and_then(|r| r.ok()).flatten();
+                match (cluster, flink_job_id) {
+                    (Some(cluster), Some(flink_job_id)) if cluster.job_manager_alive() => {
+                        tracing::info!(deployment = %act.name(), %job, "adopting the running cluster");
+                        act.send(job, Command::Adopt { cluster, flink_job_id }, ctx);
+                    }
+                    _ => {
+                        let reason = "the job's cluster is gone (found after a restart of flinkd)".to_string();
+                        act.step(Input::ClusterLost { job, reason }, ctx);
+                    }
+                }
+                act.step(Input::Reconcile, ctx);
+            }));
+        } else {
+            self.step(Input::Reconcile, ctx);
+        }
+    }
+}
+
+impl Handler<UpdateSpec> for DeploymentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdateSpec, ctx: &mut Context<Self>) {
+        self.policy = Policy::from_spec(&msg.deployment.spec);
+        self.deployment = msg.deployment;
+        self.base_dir = msg.base_dir;
+        self.step(Input::Reconcile, ctx);
+    }
+}
+
+impl Handler<JobReport> for DeploymentActor {
+    type Result = ();
+
+    fn handle(&mut self, report: JobReport, ctx: &mut Context<Self>) {
+        match report {
+            JobReport::Observed(input) => {
+                if let Input::TornDown { job } = &input {
+                    self.job_actors.remove(job);
+                }
+                self.step(input, ctx);
+            }
+            JobReport::Submitted { job, flink_job_id } => {
+                if let Some(j) = self.jobs.get_mut(&job) {
+                    j.status.flink_job_id = Some(flink_job_id);
+                    j.metadata.modified_at = now();
+                    let record = j.clone();
+                    self.shared
+                        .store
+                        .do_send(Exec::new(move |s| s.put_job(&record)));
+                }
+            }
+        }
+    }
+}

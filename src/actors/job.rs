@@ -1,0 +1,521 @@
+//! The JobActor: one Flink job and the cluster it runs on.
+//!
+//! It carries out what its DeploymentActor orders (start, stop with savepoint, trigger a
+//! savepoint, cancel, tear down) and reports what it observes as lifecycle
+//! [`Input`]s. It decides nothing: deadlines, retries and limits are the lifecycle's.
+//! The I/O runs in tokio tasks whose results come back as messages, so the actor never
+//! blocks; blocking process work (starting scripts, waiting for PIDs) runs on tokio's
+//! blocking pool.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+use super::store::Exec;
+use super::Shared;
+use crate::flink::{FlinkClient, FlinkJobState, RunRequest, SavepointStatus};
+use crate::lifecycle::{FlinkEnd, Input};
+use crate::spec::TemplateSpec;
+use crate::target::local::{ClusterPlan, LocalCluster};
+
+/// What the JobActor tells its DeploymentActor.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum JobReport {
+    /// An observation for the lifecycle.
+    Observed(Input),
+    /// Flink accepted the job under this id.
+    Submitted { job: Uuid, flink_job_id: String },
+}
+
+/// How to start the job.
+#[derive(Debug, Clone)]
+pub struct StartPlan {
+    pub deployment_id: Uuid,
+    pub template: TemplateSpec,
+    /// The directory of the Deployment file, for relative jar paths.
+    pub base_dir: PathBuf,
+    pub flink_home: PathBuf,
+    pub savepoint_path: Option<String>,
+    pub allow_non_restored_state: bool,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum Command {
+    Start(Box<StartPlan>),
+    /// Watch a job already running on a recorded cluster (after a daemon restart).
+    Adopt {
+        cluster: LocalCluster,
+        flink_job_id: String,
+    },
+    StopWithSavepoint {
+        savepoint: Uuid,
+    },
+    TriggerSavepoint {
+        savepoint: Uuid,
+    },
+    Cancel,
+    TearDown,
+}
+
+/// Results of the actor's own tasks.
+#[derive(Message)]
+#[rtype(result = "()")]
+enum Done {
+    Prepared(LocalCluster),
+    Submitted(String),
+    Started(Result<Started, String>),
+    Polled(Result<FlinkJobState, crate::flink::FlinkError>),
+    TornDown(Result<(), String>),
+}
+
+pub struct JobActor {
+    job: Uuid,
+    shared: Arc<Shared>,
+    parent: Recipient<JobReport>,
+    cluster: Option<LocalCluster>,
+    flink_job_id: Option<String>,
+    /// Poll the job's state (from RUNNING until it ends or is torn down).
+    watching: bool,
+    poll_in_flight: bool,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tearing_down: bool,
+}
+
+impl JobActor {
+    pub fn new(job: Uuid, shared: Arc<Shared>, parent: Recipient<JobReport>) -> Self {
+        JobActor {
+            job,
+            shared,
+            parent,
+            cluster: None,
+            flink_job_id: None,
+            watching: false,
+            poll_in_flight: false,
+            tasks: Vec::new(),
+            tearing_down: false,
+        }
+    }
+
+    fn cluster_dir(&self) -> PathBuf {
+        self.shared
+            .config
+            .state_dir
+            .join("clusters")
+            .join(self.job.to_string())
+    }
+
+    fn client(&self) -> Option<FlinkClient> {
+        self.cluster
+            .as_ref()
+            .map(|c| FlinkClient::new(self.shared.http.clone(), c.rest_url()))
+    }
+
+    fn report(&self, input: Input) {
+        self.parent.do_send(JobReport::Observed(input));
+    }
+
+    fn spawn(&mut self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(tokio::spawn(fut));
+    }
+
+    fn start(&mut self, plan: StartPlan, ctx: &mut Context<Self>) {
+        let me = ctx.address();
+        let shared = self.shared.clone();
+        let job = self.job;
+        let dir = self.cluster_dir();
+        self.spawn(async move {
+            let result = tokio::time::timeout(
+                shared.config.timing.job_start_timeout,
+                start_job(shared.clone(), job, dir, plan, me.clone()),
+            )
+            .await
+            .unwrap_or_else(|_| Err("the job did not reach RUNNING in time".to_string()));
+            me.do_send(Done::Started(result));
+        });
+    }
+
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        if !self.watching || self.poll_in_flight || self.tearing_down {
+            return;
+        }
+        let (Some(client), Some(id)) = (self.client(), self.flink_job_id.clone()) else {
+            return;
+        };
+        self.poll_in_flight = true;
+        let me = ctx.address();
+        self.spawn(async move {
+            let r = client.job(&id).await.map(|d| d.state);
+            me.do_send(Done::Polled(r));
+        });
+    }
+
+    /// Why the job failed, in Flink's words where it has them.
+    fn ended(&mut self, state: FlinkJobState) {
+        self.watching = false;
+        let (Some(client), Some(id)) = (self.client(), self.flink_job_id.clone()) else {
+            return;
+        };
+        let parent = self.parent.clone();
+        let job = self.job;
+        let end = match state {
+            FlinkJobState::Finished => FlinkEnd::Finished,
+            FlinkJobState::Canceled => FlinkEnd::Canceled,
+            _ => FlinkEnd::Failed,
+        };
+        self.spawn(async move {
+            let reason = match end {
+                FlinkEnd::Failed => client
+                    .root_exception(&id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "Flink reports the job FAILED".to_string()),
+                FlinkEnd::Canceled => "the job was cancelled outside flinkd".to_string(),
+                FlinkEnd::Finished => String::new(),
+            };
+            parent.do_send(JobReport::Observed(Input::JobEnded { job, end, reason }));
+        });
+    }
+
+    fn savepoint(&mut self, savepoint: Uuid, stop: bool) {
+        let job = self.job;
+        let parent = self.parent.clone();
+        let (Some(client), Some(id)) = (self.client(), self.flink_job_id.clone()) else {
+            self.report(Input::SavepointFailed {
+                job,
+                savepoint,
+                reason: "the job has no Flink job id yet".into(),
+            });
+            return;
+        };
+        let timeout = self.shared.config.timing.savepoint_timeout;
+        self.spawn(async move {
+            let outcome = tokio::time::timeout(timeout, async {
+                let request = if stop {
+                    client.stop_with_savepoint(&id, None).await
+                } else {
+                    client.trigger_savepoint(&id, None).await
+                }
+                .map_err(|e| e.to_string())?;
+                loop {
+                    match client.savepoint_status(&id, &request).await {
+                        Ok(SavepointStatus::InProgress) => {
+                            tokio::time::sleep(Duration::from_millis(250)).await
+                        }
+                        Ok(SavepointStatus::Completed { location }) => return Ok(location),
+                        Ok(SavepointStatus::Failed { cause }) => return Err(cause),
+                        Err(e) if e.is_unreachable() => {
+                            tokio::time::sleep(Duration::from_millis(500)).await
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| Err("the savepoint did not complete in time".to_string()));
+            parent.do_send(JobReport::Observed(match outcome {
+                Ok(location) => Input::SavepointCompleted {
+                    job,
+                    savepoint,
+                    location,
+                },
+                Err(reason) => Input::SavepointFailed {
+                    job,
+                    savepoint,
+                    reason,
+                },
+            }));
+        });
+    }
+
+    fn cancel(&mut self) {
+        let job = self.job;
+        let parent = self.parent.clone();
+        let (Some(client), Some(id)) = (self.client(), self.flink_job_id.clone()) else {
+            // Nothing was submitted: there is nothing to cancel.
+            self.report(Input::CancelCompleted { job });
+            return;
+        };
+        let wait = self.shared.config.timing.http_timeout * 3;
+        self.spawn(async move {
+            let outcome = async {
+                client.cancel(&id).await.map_err(|e| e.to_string())?;
+                let until = tokio::time::Instant::now() + wait;
+                loop {
+                    match client.job(&id).await {
+                        Ok(d) if d.state.is_terminal() => return Ok(()),
+                        _ if tokio::time::Instant::now() > until => {
+                            return Err("Flink accepted the cancellation but the job did not end"
+                                .to_string())
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
+            }
+            .await;
+            parent.do_send(JobReport::Observed(match outcome {
+                Ok(()) => Input::CancelCompleted { job },
+                Err(reason) => Input::CancelFailed { job, reason },
+            }));
+        });
+    }
+
+    fn tear_down(&mut self, ctx: &mut Context<Self>) {
+        self.tearing_down = true;
+        self.watching = false;
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        // The cluster's directory identifies its processes, whether or not its start got
+        // as far as telling this actor about it.
+        let cluster = self.cluster.clone().unwrap_or_else(|| LocalCluster {
+            dir: self.cluster_dir(),
+            flink_home: PathBuf::new(),
+            rest_port: 0,
+            rpc_port: 0,
+            task_managers: 0,
+        });
+        let grace = self.shared.config.timing.cluster_stop_grace;
+        let store = self.shared.store.clone();
+        let job = self.job;
+        let me = ctx.address();
+        tokio::spawn(async move {
+            let stopped = tokio::task::spawn_blocking(move || cluster.stop(grace))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            let result = match stopped {
+                Ok(()) => store
+                    .send(Exec::new(move |s| s.remove_cluster(job)))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+                Err(e) => Err(e),
+            };
+            me.do_send(Done::TornDown(result));
+        });
+    }
+}
+
+impl Actor for JobActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.shared.config.timing.poll_interval, |act, ctx| {
+            act.poll(ctx)
+        });
+    }
+}
+
+impl Handler<Command> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        if self.tearing_down {
+            return;
+        }
+        match cmd {
+            Command::Start(plan) => self.start(*plan, ctx),
+            Command::Adopt {
+                cluster,
+                flink_job_id,
+            } => {
+                self.cluster = Some(cluster);
+                self.flink_job_id = Some(flink_job_id);
+                self.watching = true;
+                self.poll(ctx);
+            }
+            Command::StopWithSavepoint { savepoint } => self.savepoint(savepoint, true),
+            Command::TriggerSavepoint { savepoint } => self.savepoint(savepoint, false),
+            Command::Cancel => self.cancel(),
+            Command::TearDown => self.tear_down(ctx),
+        }
+    }
+}
+
+impl Handler<Done> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, done: Done, ctx: &mut Context<Self>) {
+        let job = self.job;
+        match done {
+            Done::Prepared(cluster) => self.cluster = Some(cluster),
+            Done::Submitted(id) => {
+                self.flink_job_id = Some(id.clone());
+                self.parent.do_send(JobReport::Submitted {
+                    job,
+                    flink_job_id: id,
+                });
+            }
+            Done::Started(Ok(Started::Running)) if !self.tearing_down => {
+                self.watching = true;
+                self.report(Input::JobRunning { job });
+            }
+            Done::Started(Ok(Started::Finished)) if !self.tearing_down => {
+                self.report(Input::JobEnded {
+                    job,
+                    end: FlinkEnd::Finished,
+                    reason: String::new(),
+                });
+            }
+            Done::Started(Err(reason)) if !self.tearing_down => {
+                self.report(Input::JobStartFailed { job, reason });
+            }
+            Done::Started(_) => {}
+            Done::Polled(result) => {
+                self.poll_in_flight = false;
+                if !self.watching {
+                    return;
+                }
+                match result {
+                    Ok(state) if state.is_terminal() => self.ended(state),
+                    Ok(_) => {}
+                    Err(e) if e.is_unreachable() => {
+                        let alive = self.cluster.as_ref().is_some_and(|c| c.job_manager_alive());
+                        if !alive {
+                            self.watching = false;
+                            self.report(Input::ClusterLost {
+                                job,
+                                reason: format!("the JobManager process is gone ({e})"),
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(%job, "polling the job: {e}"),
+                }
+            }
+            Done::TornDown(Ok(())) => {
+                self.report(Input::TornDown { job });
+                ctx.stop();
+            }
+            Done::TornDown(Err(e)) => {
+                tracing::error!(%job, "tearing the cluster down failed, trying again in 5s: {e}");
+                ctx.run_later(Duration::from_secs(5), |act, ctx| act.tear_down(ctx));
+            }
+        }
+    }
+}
+
+/// How a start ended well: the job runs, or (a short bounded job) already finished.
+enum Started {
+    Running,
+    Finished,
+}
+
+/// Fetches the jar, starts the cluster (recorded in the store first), submits the job
+/// and waits until Flink reports it RUNNING.
+async fn start_job(
+    shared: Arc<Shared>,
+    job: Uuid,
+    dir: PathBuf,
+    plan: StartPlan,
+    me: Addr<JobActor>,
+) -> Result<Started, String> {
+    let artifact = plan.template.artifact.clone().unwrap_or_default();
+    let jar_uri = artifact.jar_uri.clone().unwrap_or_default();
+    let jar = crate::artifact::fetch(
+        &shared.http,
+        &jar_uri,
+        &plan.base_dir,
+        &shared.config.state_dir.join("jars"),
+        shared.config.files.max_jar_size,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let args = match &artifact.main_args {
+        Some(a) => shell_words::split(a).map_err(|e| format!("mainArgs `{a}`: {e}"))?,
+        None => Vec::new(),
+    };
+
+    let deployment_dir = shared
+        .config
+        .state_dir
+        .join("deployments")
+        .join(plan.deployment_id.to_string());
+    let template = plan.template.clone();
+    let home = plan.flink_home.clone();
+    let cluster = tokio::task::spawn_blocking(move || {
+        LocalCluster::prepare(&ClusterPlan {
+            dir,
+            flink_home: &home,
+            template: &template,
+            savepoints_dir: deployment_dir.join("savepoints"),
+            checkpoints_dir: deployment_dir.join("checkpoints"),
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    // Write ahead: the cluster is on record before any of its processes exists.
+    let handle = cluster.clone();
+    let deployment_id = plan.deployment_id;
+    let now = time::OffsetDateTime::now_utc();
+    shared
+        .store
+        .send(Exec::new(move |s| {
+            s.put_cluster(job, deployment_id, "local", &handle, now)
+        }))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    me.do_send(Done::Prepared(cluster.clone()));
+    let starting = cluster.clone();
+    tokio::task::spawn_blocking(move || starting.start())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+
+    let client = FlinkClient::new(shared.http.clone(), cluster.rest_url());
+    let parallelism = plan.template.parallelism.unwrap_or(1).max(1) as u32;
+    loop {
+        match client.overview().await {
+            Ok(o) if o.taskmanagers >= cluster.task_managers && o.slots_total >= parallelism => {
+                break
+            }
+            _ if !cluster.job_manager_alive() => {
+                return Err(format!(
+                    "the JobManager exited during start-up; its log ends with:\n{}",
+                    cluster.log_tail(20)
+                ))
+            }
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+
+    let jar_id = client.upload_jar(&jar).await.map_err(|e| e.to_string())?;
+    let request = RunRequest {
+        entry_class: artifact.entry_class.clone(),
+        program_args_list: args,
+        parallelism,
+        savepoint_path: plan.savepoint_path.clone(),
+        allow_non_restored_state: plan.allow_non_restored_state,
+    };
+    let flink_job = client.run(&jar_id, &request).await.map_err(|e| match e {
+        crate::flink::FlinkError::Rejected { message, .. } => {
+            format!("Flink rejected the job: {message}")
+        }
+        other => other.to_string(),
+    })?;
+    me.do_send(Done::Submitted(flink_job.clone()));
+    loop {
+        match client.job(&flink_job).await {
+            Ok(d) if d.state == FlinkJobState::Running => return Ok(Started::Running),
+            Ok(d) if d.state == FlinkJobState::Finished => return Ok(Started::Finished),
+            Ok(d) if d.state.is_terminal() => {
+                let why = client
+                    .root_exception(&flink_job)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                return Err(format!("the job ended {:?} before it ran: {why}", d.state));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}

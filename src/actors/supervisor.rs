@@ -1,0 +1,281 @@
+//! The Supervisor: from the watched directory to one DeploymentActor per Deployment.
+//!
+//! It reads the directory at start, again after every change (notify, debounced: an
+//! editor's write-then-rename is one change) and on a timer, and treats each read as a
+//! diff (vector's habit): a Deployment whose expanded spec did not change is not
+//! touched. Each read is validated as one set with the daemon config; a Deployment whose
+//! file became invalid keeps running on its last valid spec, and the problem is logged
+//! (DESIGN.md, "Last valid spec wins").
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+
+use super::deployment::{DeploymentActor, Loaded, UpdateSpec};
+use super::store::Exec;
+use super::Shared;
+use crate::resources;
+use crate::spec::{Deployment, Identity, Kind};
+use crate::validate;
+
+/// Read the directory again.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Rescan;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Scanned(validate::Checked);
+
+struct Managed {
+    addr: Addr<DeploymentActor>,
+    /// Hash of the expanded Deployment the actor has.
+    hash: String,
+}
+
+pub struct Supervisor {
+    shared: Arc<Shared>,
+    managed: HashMap<Identity, Managed>,
+    /// Problems already logged, so that a rescan does not repeat them.
+    reported: HashSet<String>,
+    watcher: Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
+    scanning: bool,
+    again: bool,
+}
+
+fn hash(d: &Deployment) -> String {
+    crate::spec::content_hash(serde_json::to_vec(d).unwrap_or_default())
+}
+
+impl Supervisor {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Supervisor {
+            shared,
+            managed: HashMap::new(),
+            reported: HashSet::new(),
+            watcher: None,
+            scanning: false,
+            again: false,
+        }
+    }
+
+    fn watch(&mut self, ctx: &mut Context<Self>) {
+        if self.watcher.is_some() {
+            return;
+        }
+        let addr = ctx.address();
+        let dir = self.shared.config.deployments_dir.clone();
+        let debouncer = new_debouncer(
+            self.shared.config.timing.file_debounce,
+            None,
+            move |result: DebounceEventResult| {
+                if result.is_ok() {
+                    addr.do_send(Rescan);
+                }
+            },
+        );
+        match debouncer {
+            Ok(mut d) => match d.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => self.watcher = Some(d),
+                Err(e) => tracing::warn!(
+                    "cannot watch {}: {e}; rescanning on a timer only",
+                    dir.display()
+                ),
+            },
+            Err(e) => tracing::warn!("cannot watch {}: {e}", dir.display()),
+        }
+    }
+
+    fn scan(&mut self, ctx: &mut Context<Self>) {
+        if self.scanning {
+            self.again = true;
+            return;
+        }
+        self.scanning = true;
+        self.watch(ctx);
+        let config = self.shared.config.clone();
+        let me = ctx.address();
+        tokio::task::spawn_blocking(move || {
+            let dir = &config.deployments_dir;
+            let files = match resources::list_dir(dir) {
+                Ok(files) => files,
+                Err(e) => {
+                    // A directory that cannot be read changes nothing that runs.
+                    tracing::error!(
+                        "cannot read {}: {e}; running Deployments are left alone",
+                        dir.display()
+                    );
+                    me.do_send(Scanned(validate::Checked {
+                        diagnostics: Vec::new(),
+                        ..Default::default()
+                    }));
+                    return;
+                }
+            };
+            let contents = files
+                .iter()
+                .map(|f| resources::read_file(f, config.files.max_file_size))
+                .collect();
+            me.do_send(Scanned(validate::check(contents, Some(&config))));
+        });
+    }
+
+    fn apply(&mut self, checked: validate::Checked, ctx: &mut Context<Self>) {
+        for d in &checked.diagnostics {
+            let line = d.to_string();
+            if self.reported.insert(line.clone()) {
+                if d.is_error() {
+                    tracing::error!("{line}");
+                } else {
+                    tracing::warn!("{line}");
+                }
+            }
+        }
+        let defined: HashSet<Identity> = checked
+            .deployments
+            .iter()
+            .map(|e| e.resource.metadata.identity())
+            .collect();
+        for identity in self.managed.keys() {
+            if !defined.contains(identity) {
+                tracing::warn!(deployment = %identity, "no file defines this Deployment any more; it keeps its last valid spec");
+            }
+        }
+        let changed: Vec<(Deployment, PathBuf, String)> = checked
+            .valid_deployments()
+            .filter(|e| {
+                let known = self.managed.get(&e.resource.metadata.identity());
+                known.is_none_or(|m| m.hash != hash(&e.resource))
+            })
+            .map(|e| {
+                let base = e
+                    .origin
+                    .file
+                    .parent()
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                (
+                    e.resource.clone(),
+                    base,
+                    e.origin.file.display().to_string(),
+                )
+            })
+            .collect();
+        if changed.is_empty() {
+            self.done_scanning(ctx);
+            return;
+        }
+        let new: HashSet<Identity> = changed
+            .iter()
+            .map(|(d, ..)| d.metadata.identity())
+            .filter(|i| !self.managed.contains_key(i))
+            .collect();
+        let at = time::OffsetDateTime::now_utc();
+        let record = self.shared.store.send(Exec::new(move |s| {
+            s.atomically(|s| {
+                let mut out = Vec::new();
+                for (mut d, base, file) in changed {
+                    let identity = d.metadata.identity();
+                    let hash_before = hash(&d);
+                    d.metadata.id =
+                        Some(s.ensure_id(Kind::Deployment, &identity, d.metadata.id)?);
+                    let stored = s.put_deployment(&d, Some(&file), at)?;
+                    let id = d.metadata.id.unwrap_or_default();
+                    let loaded = if new.contains(&identity) {
+                        Some(Loaded {
+                            lifecycle: s.counters(id)?,
+                            jobs: s.jobs(id)?,
+                            savepoints: s.savepoints(id)?,
+                        })
+                    } else {
+                        None
+                    };
+                    out.push((stored, base, hash_before, loaded));
+                }
+                Ok(out)
+            })
+        }));
+        ctx.wait(
+            actix::fut::wrap_future::<_, Self>(record).map(|result, act, ctx| {
+                match result {
+                    Ok(Ok(list)) => {
+                        for (deployment, base, hash, loaded) in list {
+                            let identity = deployment.metadata.identity();
+                            match (act.managed.get_mut(&identity), loaded) {
+                                (Some(m), _) => {
+                                    m.hash = hash;
+                                    m.addr.do_send(UpdateSpec {
+                                        deployment,
+                                        base_dir: base,
+                                    });
+                                }
+                                (None, loaded) => {
+                                    tracing::info!(deployment = %identity, "managing");
+                                    let actor = DeploymentActor::new(
+                                        act.shared.clone(),
+                                        deployment,
+                                        base,
+                                        loaded.unwrap_or_default(),
+                                    );
+                                    act.managed.insert(
+                                        identity,
+                                        Managed {
+                                            addr: actor.start(),
+                                            hash,
+                                        },
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => tracing::error!("cannot record the Deployments: {e}"),
+                    Err(e) => tracing::error!("the store is not answering: {e}"),
+                }
+                act.done_scanning(ctx);
+            }),
+        );
+    }
+
+    fn done_scanning(&mut self, ctx: &mut Context<Self>) {
+        self.scanning = false;
+        if std::mem::take(&mut self.again) {
+            self.scan(ctx);
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.scan(ctx);
+        let every = self
+            .shared
+            .config
+            .timing
+            .rescan_interval
+            .max(Duration::from_millis(100));
+        ctx.run_interval(every, |act, ctx| act.scan(ctx));
+    }
+}
+
+impl Handler<Rescan> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Rescan, ctx: &mut Context<Self>) {
+        self.scan(ctx);
+    }
+}
+
+impl Handler<Scanned> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Scanned, ctx: &mut Context<Self>) {
+        self.apply(msg.0, ctx);
+    }
+}

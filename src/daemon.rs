@@ -1,0 +1,74 @@
+//! `flinkd run`: the daemon.
+//!
+//! Opens the store, starts the actors on an actix System over a multi-threaded tokio
+//! runtime (so that I/O spawned with `tokio::spawn` runs on workers while actors stay
+//! put), and turns signals into messages in one place: SIGTERM and SIGINT stop the
+//! daemon and leave every Flink cluster running; SIGHUP rescans the directory.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use actix::Actor;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::actors::{self, supervisor::Rescan, supervisor::Supervisor, Shared};
+use crate::config::Config;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot start: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    let config = Config::load(config_path)?;
+    std::fs::create_dir_all(&config.state_dir)?;
+    let store = Store::open(&config.store_path(), config.store.max_events_per_deployment)?;
+    tracing::info!(
+        config = %config_path.display(),
+        deployments = %config.deployments_dir.display(),
+        state = %config.state_dir.display(),
+        "flinkd starting"
+    );
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    });
+    system.block_on(async move {
+        let shared = Arc::new(Shared {
+            http: crate::flink::http_client(config.timing.http_timeout),
+            store: actors::store::start(store),
+            config,
+        });
+        let supervisor = Supervisor::new(shared).start();
+        // Signal handlers are installed before anything else can take time: SIGHUP's
+        // default action would kill the daemon.
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        actix::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP: rescanning");
+                        supervisor.do_send(Rescan);
+                    }
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                }
+            }
+            tracing::info!("stopping; Flink clusters are left running");
+            actix::System::current().stop();
+        });
+        Ok::<(), std::io::Error>(())
+    })?;
+    system.run()?;
+    Ok(())
+}
