@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 
 scripts/prerequisites.sh
 export FLINK_HOME_FOR_TESTS="$PWD/.flinkd/flink-2.3"
-cargo test --locked --all-targets
+# test-support builds the fake Flink REST server used by the fault-injection tests.
+cargo test --locked --all-targets --features test-support

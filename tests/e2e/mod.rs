@@ -1,0 +1,284 @@
+//! A harness for end-to-end tests: the real `flinkd run` on a temp directory, real Flink
+//! clusters, the real store read back from its SQLite file.
+//!
+//! Tests that start clusters take [`serial`] so that one cluster runs at a time, and a
+//! [`Daemon`] cleans up on every path out: on drop it stops the daemon and then every
+//! cluster recorded under its state directory, by the PIDs in their directories.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use flinkd::spec::{Deployment, DeploymentState, Event, Identity, Job, Savepoint};
+use flinkd::store::Store;
+use flinkd::target::local::LocalCluster;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One real-Flink test at a time (2 cores; each cluster is two JVMs).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn flink_home() -> PathBuf {
+    let home = std::env::var("FLINK_HOME_FOR_TESTS")
+        .expect("FLINK_HOME_FOR_TESTS is not set: run the suite with scripts/test.sh");
+    PathBuf::from(home)
+}
+
+pub fn counter_jar() -> PathBuf {
+    let jar = Path::new(env!("CARGO_MANIFEST_DIR")).join(".flinkd/jobs/counter.jar");
+    assert!(
+        jar.is_file(),
+        "{} is missing: run scripts/test.sh",
+        jar.display()
+    );
+    jar
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts `flinkd run` with short intervals on the test Flink; `extra` is appended
+    /// to the config's `[timing]`.
+    pub fn start(extra: &str) -> Daemon {
+        Daemon::start_with(&flink_home(), extra)
+    }
+
+    /// The same, with flinkVersion 2.3 (and 1.8) mapped to `home`.
+    pub fn start_with(home: &Path, extra: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("deployments")).unwrap();
+        let config = format!(
+            r#"deployments_dir = "deployments"
+state_dir = "state"
+[flink]
+default_version = "2.3"
+[flink.versions]
+"2.3" = "{home}"
+"1.8" = "{home}"
+[timing]
+{timing}
+"#,
+            home = home.display(),
+            timing = timing(extra),
+        );
+        std::fs::write(dir.path().join("flinkd.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_flinkd"))
+            .args(["run", "--config"])
+            .arg(dir.path().join("flinkd.toml"))
+            .env("FLINKD_LOG", "info,flinkd=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon {
+            dir,
+            child: Some(child),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a Deployment file (atomically, as an editor would: write, then rename).
+    pub fn deploy(&self, name: &str, text: &str) {
+        let tmp = self.path(&format!("deployments/.{name}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.path(&format!("deployments/{name}"))).unwrap();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+
+    fn store(&self) -> Option<Store> {
+        let p = self.path("state/flinkd.db");
+        p.exists().then(|| Store::open(&p, 1000).ok()).flatten()
+    }
+
+    pub fn deployment(&self, name: &str) -> Option<Deployment> {
+        let id = Identity {
+            namespace: "default".into(),
+            name: name.into(),
+        };
+        self.store()?.deployment(&id).ok()?.map(|s| s.deployment)
+    }
+
+    pub fn status(&self, name: &str) -> Option<DeploymentState> {
+        self.deployment(name)?.status.map(|s| s.state)
+    }
+
+    fn id(&self, name: &str) -> Option<uuid::Uuid> {
+        self.deployment(name)?.metadata.id
+    }
+
+    pub fn jobs(&self, name: &str) -> Vec<Job> {
+        let (Some(s), Some(id)) = (self.store(), self.id(name)) else {
+            return Vec::new();
+        };
+        s.jobs(id).unwrap_or_default()
+    }
+
+    pub fn savepoints(&self, name: &str) -> Vec<Savepoint> {
+        let (Some(s), Some(id)) = (self.store(), self.id(name)) else {
+            return Vec::new();
+        };
+        s.savepoints(id).unwrap_or_default()
+    }
+
+    pub fn events(&self, name: &str) -> Vec<Event> {
+        let (Some(s), Some(id)) = (self.store(), self.id(name)) else {
+            return Vec::new();
+        };
+        s.events(id).unwrap_or_default()
+    }
+
+    /// Polls `check` until it gives a value, failing with the daemon's log after `secs`.
+    pub fn wait<T>(&self, what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+        let until = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            if Instant::now() > until {
+                panic!(
+                    "timed out waiting for {what}\n--- daemon log ---\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn wait_status(&self, name: &str, state: DeploymentState, secs: u64) {
+        self.wait(&format!("{name} to be {state}"), secs, || {
+            (self.status(name) == Some(state)).then_some(())
+        });
+    }
+
+    /// Every cluster directory under the state directory.
+    pub fn cluster_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path("state/clusters"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The live processes of all clusters this daemon started.
+    pub fn live_cluster_pids(&self) -> Vec<i32> {
+        self.cluster_dirs()
+            .into_iter()
+            .flat_map(|dir| cluster_at(dir).live_pids())
+            .collect()
+    }
+
+    /// Stops the daemon (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let until = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < until {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The test timing: short waits, each overridable by a line of `extra`.
+fn timing(extra: &str) -> String {
+    let defaults = [
+        "poll_interval = \"500ms\"",
+        "file_debounce = \"100ms\"",
+        "rescan_interval = \"2s\"",
+        "job_start_timeout = \"2m\"",
+        "savepoint_timeout = \"1m\"",
+        "cancel_deadline = \"30s\"",
+        "cluster_stop_grace = \"5s\"",
+    ];
+    let overridden = |line: &str| {
+        let key = line.split('=').next().unwrap_or("").trim();
+        extra
+            .lines()
+            .any(|l| l.split('=').next().unwrap_or("").trim() == key)
+    };
+    let mut lines: Vec<&str> = defaults.into_iter().filter(|l| !overridden(l)).collect();
+    lines.extend(extra.lines());
+    lines.join("\n")
+}
+
+/// A handle good enough to stop a cluster: its directory names its processes.
+pub fn cluster_at(dir: PathBuf) -> LocalCluster {
+    LocalCluster {
+        dir,
+        flink_home: PathBuf::new(),
+        rest_port: 0,
+        rpc_port: 0,
+        task_managers: 0,
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+        // A start script the daemon launched just before it stopped may still be about
+        // to write its PID: sweep twice, a moment apart.
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(1500));
+            for dir in self.cluster_dirs() {
+                let _ = cluster_at(dir).stop(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// The example job's Deployment, writing its count to `out`.
+pub fn counter(name: &str, out: &Path, extra_spec: &str, main_args: &str) -> String {
+    format!(
+        r#"kind: Deployment
+apiVersion: v1
+metadata:
+  name: {name}
+spec:
+{extra_spec}
+  template:
+    spec:
+      artifact:
+        kind: jar
+        jarUri: {jar}
+        entryClass: flinkd.examples.Counter
+        mainArgs: --out {out} {main_args}
+      parallelism: 1
+      resources:
+        jobManager:
+          cpu: 0.5
+          memory: 768m
+        taskManager:
+          cpu: 0.5
+          memory: 1g
+"#,
+        jar = counter_jar().display(),
+        out = out.display(),
+    )
+}
+
+/// The count the example job last wrote.
+pub fn read_count(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}

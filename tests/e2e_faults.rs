@@ -1,0 +1,269 @@
+//! Fault injection: flinkd's real local target driving a fake Flink distribution whose
+//! `jobmanager.sh` starts the fake REST server (src/bin/fake_flink.rs). Faults are set
+//! per Deployment through `flinkConfiguration` keys. No JVM runs, so these are fast.
+
+#![cfg(feature = "test-support")]
+
+mod e2e;
+
+use std::path::{Path, PathBuf};
+
+use e2e::Daemon;
+use flinkd::spec::{DeploymentState, JobState, SavepointOrigin, SavepointState};
+
+/// A FLINK_HOME whose start scripts run the fake server for the cluster.
+fn fake_home(dir: &Path) -> PathBuf {
+    let home = dir.join("fake-flink-home");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::fs::create_dir_all(home.join("conf")).unwrap();
+    std::fs::write(home.join("conf/config.yaml"), "rest:\n  port: 8081\n").unwrap();
+    let jm = format!(
+        "#!/bin/sh\nmkdir -p \"$FLINK_PID_DIR\" \"$FLINK_LOG_DIR\"\nnohup {} --conf \"$FLINK_CONF_DIR\" > \"$FLINK_LOG_DIR/fake-flink.out\" 2>&1 &\necho $! >> \"$FLINK_PID_DIR/flink-fake-standalonesession.pid\"\n",
+        env!("CARGO_BIN_EXE_fake-flink")
+    );
+    for (name, body) in [
+        ("jobmanager.sh", jm.as_str()),
+        ("taskmanager.sh", "#!/bin/sh\nexit 0\n"),
+    ] {
+        let p = home.join("bin").join(name);
+        std::fs::write(&p, body).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    home
+}
+
+/// A daemon whose Flink 2.3 is the fake.
+fn daemon(timing: &str) -> Daemon {
+    let scratch = tempfile::tempdir().unwrap().keep();
+    Daemon::start_with(&fake_home(&scratch), timing)
+}
+
+/// A small file to upload as the job's jar (the fake does not look inside).
+fn jar() -> PathBuf {
+    let p = std::env::temp_dir().join("flinkd-fake-job.jar");
+    std::fs::write(&p, b"PK fake jar").unwrap();
+    p
+}
+
+fn deployment(name: &str, spec: &str, faults: &[(&str, &str)]) -> String {
+    let mut conf = String::new();
+    for (k, v) in faults {
+        conf.push_str(&format!("        {k}: \"{v}\"\n"));
+    }
+    format!(
+        "kind: Deployment\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n{spec}\n  template:\n    spec:\n      artifact:\n        jarUri: {jar}\n        entryClass: org.example.Job\n      flinkConfiguration:\n{conf}",
+        jar = jar().display(),
+    )
+}
+
+#[test]
+fn savepoint_failures_up_to_and_past_the_limit() {
+    let _one = e2e::serial();
+    let d = daemon("");
+    let spec = "  state: running\n  maxSavepointCreationAttempts: 3";
+    // Two failures, then success: within the limit.
+    d.deploy(
+        "a.yaml",
+        &deployment("within", spec, &[("fake.savepoint.fail-first", "2")]),
+    );
+    // Five failures against a limit of three: FAILED, with the job still running.
+    d.deploy(
+        "b.yaml",
+        &deployment("past", spec, &[("fake.savepoint.fail-first", "5")]),
+    );
+    d.wait_status("within", DeploymentState::Running, 30);
+    d.wait_status("past", DeploymentState::Running, 30);
+    d.deploy(
+        "a.yaml",
+        &deployment(
+            "within",
+            &spec.replace("running", "suspended"),
+            &[("fake.savepoint.fail-first", "2")],
+        ),
+    );
+    d.deploy(
+        "b.yaml",
+        &deployment(
+            "past",
+            &spec.replace("running", "suspended"),
+            &[("fake.savepoint.fail-first", "5")],
+        ),
+    );
+
+    d.wait_status("within", DeploymentState::Suspended, 30);
+    let sps = d.savepoints("within");
+    let states: Vec<SavepointState> = sps.iter().map(|s| s.state).collect();
+    assert_eq!(
+        states,
+        [
+            SavepointState::Failed,
+            SavepointState::Failed,
+            SavepointState::Completed
+        ]
+    );
+    assert!(sps.iter().all(|s| s.origin == SavepointOrigin::Suspend));
+    assert!(sps[0]
+        .failure
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("injected savepoint failure 1"));
+
+    d.wait_status("past", DeploymentState::Failed, 30);
+    let sps = d.savepoints("past");
+    assert_eq!(sps.len(), 3, "three attempts, no more: {sps:?}");
+    assert!(sps.iter().all(|s| s.state == SavepointState::Failed));
+    assert_eq!(
+        d.jobs("past")[0].status.state,
+        JobState::Started,
+        "the job is still running"
+    );
+    let names: Vec<String> = d.events("past").into_iter().map(|e| e.name).collect();
+    assert!(
+        names.contains(&"TOO_MANY_FAILED_SAVEPOINT_CREATION_ATTEMPTS".to_string()),
+        "{names:?}"
+    );
+
+    // FAILED is left by a spec change: cancel.
+    d.deploy(
+        "b.yaml",
+        &deployment(
+            "past",
+            &spec.replace("running", "cancelled"),
+            &[("fake.savepoint.fail-first", "5")],
+        ),
+    );
+    d.wait_status("past", DeploymentState::Cancelled, 30);
+    assert!(d.live_cluster_pids().is_empty());
+}
+
+#[test]
+fn a_rejected_submission_fails_after_max_attempts() {
+    let _one = e2e::serial();
+    let d = daemon("");
+    d.deploy(
+        "r.yaml",
+        &deployment(
+            "rejected",
+            "  maxJobCreationAttempts: 3",
+            &[(
+                "fake.run.reject",
+                "The program's entry point class 'org.example.Job' was not found in the jar file.",
+            )],
+        ),
+    );
+    d.wait_status("rejected", DeploymentState::Failed, 60);
+    assert_eq!(d.jobs("rejected").len(), 3);
+    let events = d.events("rejected");
+    let msgs: Vec<&str> = events
+        .iter()
+        .filter(|e| e.name == "JOB_CREATION_FAILED")
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(msgs.len(), 3);
+    assert!(msgs[2].contains("attempt 3 of 3"), "{}", msgs[2]);
+    assert!(
+        msgs[0].contains("Flink rejected the job")
+            && msgs[0].contains("entry point class 'org.example.Job' was not found"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        d.live_cluster_pids().is_empty(),
+        "every failed attempt's cluster is torn down"
+    );
+}
+
+#[test]
+fn a_cancel_that_never_completes_ends_at_the_deadline() {
+    let _one = e2e::serial();
+    let d = daemon("cancel_deadline = \"3s\"");
+    d.deploy(
+        "h.yaml",
+        &deployment("hang", "  state: running", &[("fake.cancel", "hang")]),
+    );
+    d.wait_status("hang", DeploymentState::Running, 30);
+    let pids = d.live_cluster_pids();
+    assert_eq!(pids.len(), 1, "the fake JobManager");
+    let asked = std::time::Instant::now();
+    d.deploy(
+        "h.yaml",
+        &deployment("hang", "  state: cancelled", &[("fake.cancel", "hang")]),
+    );
+    d.wait_status("hang", DeploymentState::Cancelled, 30);
+    assert!(
+        asked.elapsed() >= std::time::Duration::from_secs(3),
+        "not before the deadline"
+    );
+    let names: Vec<String> = d.events("hang").into_iter().map(|e| e.name).collect();
+    assert!(
+        names.contains(&"CANCELLATION_DEADLINE_EXCEEDED".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(d.jobs("hang")[0].status.state, JobState::Terminated);
+    assert!(
+        d.live_cluster_pids().is_empty(),
+        "the cluster is torn down anyway"
+    );
+}
+
+#[test]
+fn a_cancel_failing_five_times_tears_down_anyway() {
+    let _one = e2e::serial();
+    let d = daemon("");
+    d.deploy(
+        "f.yaml",
+        &deployment("failing", "  state: running", &[("fake.cancel", "fail")]),
+    );
+    d.wait_status("failing", DeploymentState::Running, 30);
+    d.deploy(
+        "f.yaml",
+        &deployment("failing", "  state: cancelled", &[("fake.cancel", "fail")]),
+    );
+    d.wait_status("failing", DeploymentState::Cancelled, 30);
+    let events = d.events("failing");
+    let failures = events
+        .iter()
+        .filter(|e| e.name == "CANCELLATION_FAILED")
+        .count();
+    assert_eq!(failures, 4, "attempts 1 to 4 are retried: {events:?}");
+    assert!(events.iter().any(
+        |e| e.name == "TOO_MANY_FAILED_CANCELLATION_ATTEMPTS" && e.message.contains("5 times")
+    ));
+    assert!(d.live_cluster_pids().is_empty());
+}
+
+/// A running job that fails is recovered with a new Job per the restore strategy. The
+/// creation counter resets whenever a job reaches RUNNING (reference page, "Limits"), so
+/// recovery goes on; only a recovery that cannot start counts toward FAILED.
+#[test]
+fn a_job_that_fails_while_running_is_recovered() {
+    let _one = e2e::serial();
+    let d = daemon("");
+    d.deploy(
+        "j.yaml",
+        &deployment(
+            "flaky",
+            "  maxJobCreationAttempts: 2",
+            &[("fake.job.fail-after-ms", "1500")],
+        ),
+    );
+    let jobs = d.wait("two recoveries", 60, || {
+        let jobs = d.jobs("flaky");
+        (jobs.len() >= 3).then_some(jobs)
+    });
+    for j in &jobs[..2] {
+        assert_eq!(j.status.state, JobState::Failed);
+        let failure = j.status.failure.as_ref().unwrap();
+        assert!(
+            failure.message.contains("injected job failure"),
+            "{failure:?}"
+        );
+    }
+    assert_ne!(d.status("flaky"), Some(DeploymentState::Failed));
+    let events = d.events("flaky");
+    assert!(events
+        .iter()
+        .any(|e| e.name == "JOB_FAILED" && e.message.contains("starting a new one")));
+}
