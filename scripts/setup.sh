@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 
 scripts/prerequisites.sh
 cargo build --release --locked
-# `flinkd run` (the daemon) is not built yet; until it is, the set-up checks the
-# bundled example the way the daemon will read it.
-exec target/release/flinkd validate --config config/flinkd.toml --expand examples/deployments
+target/release/flinkd validate --config config/flinkd.toml examples/deployments
+echo "setup: running flinkd on examples/deployments (Ctrl-C stops flinkd; the Flink cluster keeps running)" >&2
+exec target/release/flinkd run --config config/flinkd.toml

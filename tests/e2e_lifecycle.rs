@@ -243,3 +243,76 @@ fn flink_1_8_suspends_with_a_savepoint_then_a_cancel() {
     assert!(names.contains(&"JOB_CANCELLED".to_string()), "{names:?}");
     assert!(d.live_cluster_pids().is_empty());
 }
+
+/// The README's set-up ends with `flinkd run --config config/flinkd.toml` on
+/// examples/deployments: that config and example run the example job on real Flink.
+/// Only the state directory is moved (FLINKD_STATE_DIR), so the checkout stays clean.
+#[test]
+fn the_bundled_config_runs_the_bundled_example() {
+    let _one = serial();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let state = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(state.path().join("daemon.log")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_flinkd"))
+        .args(["run", "--config"])
+        .arg(root.join("config/flinkd.toml"))
+        .env("FLINKD_STATE_DIR", state.path())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Clean up like the harness does: stop flinkd, then every cluster under the state dir.
+    struct Cleanup(std::process::Child, std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.0.wait();
+            for _ in 0..2 {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                for dir in std::fs::read_dir(self.1.join("clusters"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let _ = e2e::cluster_at(dir.path()).stop(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+    }
+    let _cleanup = Cleanup(child, state.path().to_path_buf());
+    let db = state.path().join("flinkd.db");
+    let id = flinkd::spec::Identity {
+        namespace: "default".into(),
+        name: "counter".into(),
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let status = db
+            .exists()
+            .then(|| flinkd::store::Store::open(&db, 10).ok())
+            .flatten()
+            .and_then(|s| s.deployment(&id).ok().flatten())
+            .and_then(|d| d.deployment.status)
+            .map(|s| s.state);
+        if status == Some(DeploymentState::Running) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the example did not reach RUNNING ({status:?}):\n{}",
+            std::fs::read_to_string(state.path().join("daemon.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let out = std::path::Path::new("/tmp/flinkd-counter.txt");
+    let before = read_count(out).unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after = read_count(out).unwrap_or(0);
+    assert!(
+        after > before,
+        "the example job counts: {before} then {after}"
+    );
+}
