@@ -187,6 +187,9 @@ pub struct FilesConfig {
     /// A jar downloaded from http(s) larger than this is refused.
     #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
     pub max_jar_size: Bytes,
+    /// What happens to a Deployment whose file is deleted: `suspended` (its state kept
+    /// in a savepoint) or `cancelled`. Then it is forgotten; its history stays.
+    pub on_delete: crate::spec::DesiredState,
 }
 
 impl Default for FilesConfig {
@@ -194,6 +197,7 @@ impl Default for FilesConfig {
         FilesConfig {
             max_file_size: Bytes(1024 * 1024),
             max_jar_size: Bytes(512 * 1024 * 1024),
+            on_delete: crate::spec::DesiredState::Suspended,
         }
     }
 }
@@ -323,6 +327,12 @@ impl Config {
         }
         if self.timing.poll_interval.is_zero() {
             return Err(("timing.poll_interval".into(), "must be > 0".into()));
+        }
+        if self.files.on_delete == crate::spec::DesiredState::Running {
+            return Err((
+                "files.on_delete".into(),
+                "must be `suspended` or `cancelled`".into(),
+            ));
         }
         if self.store.max_events_per_deployment == 0 {
             return Err((

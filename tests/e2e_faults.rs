@@ -6,44 +6,12 @@
 
 mod e2e;
 
-use std::path::{Path, PathBuf};
-
 use e2e::Daemon;
 use flinkd::spec::{DeploymentState, JobState, SavepointOrigin, SavepointState};
 
-/// A FLINK_HOME whose start scripts run the fake server for the cluster.
-fn fake_home(dir: &Path) -> PathBuf {
-    let home = dir.join("fake-flink-home");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    std::fs::create_dir_all(home.join("conf")).unwrap();
-    std::fs::write(home.join("conf/config.yaml"), "rest:\n  port: 8081\n").unwrap();
-    let jm = format!(
-        "#!/bin/sh\nmkdir -p \"$FLINK_PID_DIR\" \"$FLINK_LOG_DIR\"\nnohup {} --conf \"$FLINK_CONF_DIR\" > \"$FLINK_LOG_DIR/fake-flink.out\" 2>&1 &\necho $! >> \"$FLINK_PID_DIR/flink-fake-standalonesession.pid\"\n",
-        env!("CARGO_BIN_EXE_fake-flink")
-    );
-    for (name, body) in [
-        ("jobmanager.sh", jm.as_str()),
-        ("taskmanager.sh", "#!/bin/sh\nexit 0\n"),
-    ] {
-        let p = home.join("bin").join(name);
-        std::fs::write(&p, body).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    home
-}
-
 /// A daemon whose Flink 2.3 is the fake.
 fn daemon(timing: &str) -> Daemon {
-    let scratch = tempfile::tempdir().unwrap().keep();
-    Daemon::start_with(&fake_home(&scratch), timing)
-}
-
-/// A small file to upload as the job's jar (the fake does not look inside).
-fn jar() -> PathBuf {
-    let p = std::env::temp_dir().join("flinkd-fake-job.jar");
-    std::fs::write(&p, b"PK fake jar").unwrap();
-    p
+    Daemon::start_with(&e2e::fake_flink_home(), timing)
 }
 
 fn deployment(name: &str, spec: &str, faults: &[(&str, &str)]) -> String {
@@ -53,7 +21,7 @@ fn deployment(name: &str, spec: &str, faults: &[(&str, &str)]) -> String {
     }
     format!(
         "kind: Deployment\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n{spec}\n  template:\n    spec:\n      artifact:\n        jarUri: {jar}\n        entryClass: org.example.Job\n      flinkConfiguration:\n{conf}",
-        jar = jar().display(),
+        jar = e2e::fake_jar().display(),
     )
 }
 

@@ -20,8 +20,8 @@ use super::store::Exec;
 use super::Shared;
 use crate::lifecycle::{Action, Input, Lifecycle, Policy};
 use crate::spec::{
-    Deployment, DeploymentState, DeploymentStatus, Event, EventLevel, Job, JobSpec, JobState,
-    JobStatus, RecordMetadata, RunningStatus, Savepoint, Timestamp,
+    Deployment, DeploymentState, DeploymentStatus, DesiredState, Event, EventLevel, Identity, Job,
+    JobSpec, JobState, JobStatus, RecordMetadata, RunningStatus, Savepoint, Timestamp,
 };
 
 /// A new or changed spec from the Supervisor.
@@ -30,6 +30,21 @@ use crate::spec::{
 pub struct UpdateSpec {
     pub deployment: Deployment,
     pub base_dir: PathBuf,
+}
+
+/// Its file is gone: wind the Deployment down to `state` (SUSPENDED or CANCELLED), then
+/// forget it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Remove {
+    pub state: DesiredState,
+}
+
+/// Sent to the Supervisor once a removed Deployment is at rest and forgotten.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Forgotten {
+    pub identity: Identity,
 }
 
 /// What the DeploymentActor starts from: its records, as the store has them.
@@ -51,6 +66,9 @@ pub struct DeploymentActor {
     savepoints: Vec<Savepoint>,
     job_actors: HashMap<Uuid, Addr<JobActor>>,
     deadline: Option<SpawnHandle>,
+    supervisor: Recipient<Forgotten>,
+    /// Set while the Deployment winds down because its file is gone.
+    removing: Option<DesiredState>,
 }
 
 fn now() -> Timestamp {
@@ -63,12 +81,13 @@ impl DeploymentActor {
         deployment: Deployment,
         base_dir: PathBuf,
         loaded: Loaded,
+        supervisor: Recipient<Forgotten>,
     ) -> Self {
         let id = deployment.metadata.id.unwrap_or_else(Uuid::nil);
         DeploymentActor {
             shared,
             id,
-            policy: Policy::from_spec(&deployment.spec),
+            policy: Self::policy_for(&deployment, None),
             deployment,
             base_dir,
             lifecycle: loaded.lifecycle.unwrap_or_default(),
@@ -80,7 +99,57 @@ impl DeploymentActor {
             savepoints: loaded.savepoints,
             job_actors: HashMap::new(),
             deadline: None,
+            supervisor,
+            removing: None,
         }
+    }
+
+    /// The policy of the current spec, or of the wind-down when the file is gone. The
+    /// wind-down is a spec change of its own: it releases FAILED and FINISHED.
+    fn policy_for(deployment: &Deployment, removing: Option<DesiredState>) -> Policy {
+        let mut policy = Policy::from_spec(&deployment.spec);
+        if let Some(state) = removing {
+            policy.desired = state;
+            policy.spec_hash.push_str("+removed");
+        }
+        policy
+    }
+
+    /// A removed Deployment at rest with no job is forgotten: marked removed in the store
+    /// (its history stays) and its actor stopped.
+    fn forget_if_done(&mut self, ctx: &mut Context<Self>) {
+        if self.removing.is_none() || self.lifecycle.active_job().is_some() {
+            return;
+        }
+        let id = self.id;
+        let at = now();
+        let identity = self.deployment.metadata.identity();
+        let event = Event {
+            seq: 0,
+            deployment_id: id,
+            job_id: None,
+            namespace: identity.namespace.clone(),
+            created_at: at,
+            name: "DEPLOYMENT_FORGOTTEN".to_string(),
+            level: EventLevel::Info,
+            message: format!(
+                "its file is gone; the Deployment is {} and forgotten (its history is kept)",
+                self.lifecycle.status
+            ),
+        };
+        tracing::info!(deployment = %identity, "file removed: Deployment forgotten");
+        let write = self.shared.store.send(Exec::new(move |s| {
+            s.atomically(|s| {
+                s.append_event(&event)?;
+                s.mark_removed(id, at)
+            })
+        }));
+        ctx.wait(
+            actix::fut::wrap_future::<_, Self>(write).map(move |_, act, ctx| {
+                act.supervisor.do_send(Forgotten { identity });
+                ctx.stop();
+            }),
+        );
     }
 
     fn name(&self) -> String {
@@ -293,6 +362,7 @@ impl DeploymentActor {
                 act.act(a, ctx);
             }
             act.schedule_deadline(ctx);
+            act.forget_if_done(ctx);
         }));
     }
 
@@ -407,9 +477,25 @@ impl Handler<UpdateSpec> for DeploymentActor {
     type Result = ();
 
     fn handle(&mut self, msg: UpdateSpec, ctx: &mut Context<Self>) {
-        self.policy = Policy::from_spec(&msg.deployment.spec);
+        // A file that comes back cancels a wind-down.
+        self.removing = None;
+        self.policy = Self::policy_for(&msg.deployment, None);
         self.deployment = msg.deployment;
         self.base_dir = msg.base_dir;
+        self.step(Input::Reconcile, ctx);
+    }
+}
+
+impl Handler<Remove> for DeploymentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) {
+        if self.removing.is_some() {
+            return;
+        }
+        self.removing = Some(msg.state);
+        self.policy = Self::policy_for(&self.deployment, self.removing);
+        tracing::warn!(deployment = %self.name(), "its file is gone: winding it down to {}", msg.state);
         self.step(Input::Reconcile, ctx);
     }
 }

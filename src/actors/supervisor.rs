@@ -16,7 +16,7 @@ use actix::prelude::*;
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
-use super::deployment::{DeploymentActor, Loaded, UpdateSpec};
+use super::deployment::{DeploymentActor, Forgotten, Loaded, Remove, UpdateSpec};
 use super::store::Exec;
 use super::Shared;
 use crate::resources;
@@ -28,14 +28,27 @@ use crate::validate;
 #[rtype(result = "()")]
 pub struct Rescan;
 
+/// One read of the directory: the files listed, and what they hold.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Scanned(validate::Checked);
+struct Scanned {
+    files: Vec<PathBuf>,
+    checked: validate::Checked,
+}
+
+/// The directory could not be listed: nothing changes.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ScanFailed;
 
 struct Managed {
     addr: Addr<DeploymentActor>,
     /// Hash of the expanded Deployment the actor has.
     hash: String,
+    /// The file that defines it.
+    file: PathBuf,
+    /// Its file is gone and it is winding down.
+    removing: bool,
 }
 
 pub struct Supervisor {
@@ -110,10 +123,7 @@ impl Supervisor {
                         "cannot read {}: {e}; running Deployments are left alone",
                         dir.display()
                     );
-                    me.do_send(Scanned(validate::Checked {
-                        diagnostics: Vec::new(),
-                        ..Default::default()
-                    }));
+                    me.do_send(ScanFailed);
                     return;
                 }
             };
@@ -121,11 +131,48 @@ impl Supervisor {
                 .iter()
                 .map(|f| resources::read_file(f, config.files.max_file_size))
                 .collect();
-            me.do_send(Scanned(validate::check(contents, Some(&config))));
+            let checked = validate::check(contents, Some(&config));
+            me.do_send(Scanned { files, checked });
         });
     }
 
-    fn apply(&mut self, checked: validate::Checked, ctx: &mut Context<Self>) {
+    /// Managed Deployments whose file is gone, or whose file was read without an error
+    /// and no longer defines them. A file with any error deletes nothing: a typo must not
+    /// stop a job (DESIGN.md, "Last valid spec wins").
+    fn deleted(&self, files: &[PathBuf], checked: &validate::Checked) -> Vec<Identity> {
+        let listed: HashSet<&PathBuf> = files.iter().collect();
+        let defined: HashSet<Identity> = checked
+            .deployments
+            .iter()
+            .map(|e| e.resource.metadata.identity())
+            .collect();
+        let with_errors: HashSet<&PathBuf> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| &d.file)
+            .collect();
+        self.managed
+            .iter()
+            .filter(|(identity, m)| {
+                !m.removing
+                    && !defined.contains(identity)
+                    && (!listed.contains(&m.file) || !with_errors.contains(&m.file))
+            })
+            .map(|(identity, _)| identity.clone())
+            .collect()
+    }
+
+    fn apply(&mut self, files: Vec<PathBuf>, checked: validate::Checked, ctx: &mut Context<Self>) {
+        for identity in self.deleted(&files, &checked) {
+            if let Some(m) = self.managed.get_mut(&identity) {
+                tracing::warn!(deployment = %identity, file = %m.file.display(), "no file defines this Deployment any more");
+                m.removing = true;
+                m.addr.do_send(Remove {
+                    state: self.shared.config.files.on_delete,
+                });
+            }
+        }
         for d in &checked.diagnostics {
             let line = d.to_string();
             if self.reported.insert(line.clone()) {
@@ -150,7 +197,9 @@ impl Supervisor {
             .valid_deployments()
             .filter(|e| {
                 let known = self.managed.get(&e.resource.metadata.identity());
-                known.is_none_or(|m| m.hash != hash(&e.resource))
+                known.is_none_or(|m| {
+                    m.hash != hash(&e.resource) || m.removing || m.file != e.origin.file
+                })
             })
             .map(|e| {
                 let base = e
@@ -195,7 +244,7 @@ impl Supervisor {
                     } else {
                         None
                     };
-                    out.push((stored, base, hash_before, loaded));
+                    out.push((stored, base, PathBuf::from(file), hash_before, loaded));
                 }
                 Ok(out)
             })
@@ -204,11 +253,13 @@ impl Supervisor {
             actix::fut::wrap_future::<_, Self>(record).map(|result, act, ctx| {
                 match result {
                     Ok(Ok(list)) => {
-                        for (deployment, base, hash, loaded) in list {
+                        for (deployment, base, file, hash, loaded) in list {
                             let identity = deployment.metadata.identity();
                             match (act.managed.get_mut(&identity), loaded) {
                                 (Some(m), _) => {
                                     m.hash = hash;
+                                    m.file = file;
+                                    m.removing = false;
                                     m.addr.do_send(UpdateSpec {
                                         deployment,
                                         base_dir: base,
@@ -221,14 +272,15 @@ impl Supervisor {
                                         deployment,
                                         base,
                                         loaded.unwrap_or_default(),
+                                        ctx.address().recipient(),
                                     );
-                                    act.managed.insert(
-                                        identity,
-                                        Managed {
-                                            addr: actor.start(),
-                                            hash,
-                                        },
-                                    );
+                                    let managed = Managed {
+                                        addr: actor.start(),
+                                        hash,
+                                        file,
+                                        removing: false,
+                                    };
+                                    act.managed.insert(identity, managed);
                                 }
                             }
                         }
@@ -276,6 +328,27 @@ impl Handler<Scanned> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Scanned, ctx: &mut Context<Self>) {
-        self.apply(msg.0, ctx);
+        self.apply(msg.files, msg.checked, ctx);
+    }
+}
+
+impl Handler<ScanFailed> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: ScanFailed, ctx: &mut Context<Self>) {
+        self.done_scanning(ctx);
+    }
+}
+
+impl Handler<Forgotten> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Forgotten, ctx: &mut Context<Self>) {
+        // Only if its file did not come back in the meantime.
+        if self.managed.get(&msg.identity).is_some_and(|m| m.removing) {
+            self.managed.remove(&msg.identity);
+        }
+        // A file re-added during the wind-down is picked up by the next read.
+        self.scan(ctx);
     }
 }

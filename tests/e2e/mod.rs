@@ -282,3 +282,34 @@ spec:
 pub fn read_count(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
+
+/// A FLINK_HOME whose `jobmanager.sh start` runs the fake Flink REST server
+/// (src/bin/fake_flink.rs) for the cluster, so that the real local target drives it.
+#[cfg(feature = "test-support")]
+pub fn fake_flink_home() -> PathBuf {
+    let home = tempfile::tempdir().unwrap().keep().join("fake-flink-home");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::fs::create_dir_all(home.join("conf")).unwrap();
+    std::fs::write(home.join("conf/config.yaml"), "rest:\n  port: 8081\n").unwrap();
+    let jm = format!(
+        "#!/bin/sh\nmkdir -p \"$FLINK_PID_DIR\" \"$FLINK_LOG_DIR\"\nnohup {} --conf \"$FLINK_CONF_DIR\" > \"$FLINK_LOG_DIR/fake-flink.out\" 2>&1 &\necho $! >> \"$FLINK_PID_DIR/flink-fake-standalonesession.pid\"\n",
+        env!("CARGO_BIN_EXE_fake-flink")
+    );
+    for (name, body) in [
+        ("jobmanager.sh", jm.as_str()),
+        ("taskmanager.sh", "#!/bin/sh\nexit 0\n"),
+    ] {
+        let p = home.join("bin").join(name);
+        std::fs::write(&p, body).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    home
+}
+
+/// A small file to upload as a job's jar (the fake does not look inside).
+pub fn fake_jar() -> PathBuf {
+    let p = std::env::temp_dir().join("flinkd-fake-job.jar");
+    std::fs::write(&p, b"PK fake jar").unwrap();
+    p
+}

@@ -1,0 +1,103 @@
+//! The watched directory's semantics, on the fake Flink distribution (no JVM): what a
+//! new, edited, renamed, broken or deleted file does to a running Deployment.
+
+#![cfg(feature = "test-support")]
+
+mod e2e;
+
+use e2e::Daemon;
+use flinkd::spec::{DeploymentState, JobState, SavepointOrigin, SavepointState};
+
+fn daemon() -> Daemon {
+    Daemon::start_with(&e2e::fake_flink_home(), "")
+}
+
+fn deployment(name: &str, state: &str) -> String {
+    let jar = e2e::fake_jar();
+    format!(
+        "kind: Deployment\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n  state: {state}\n  template:\n    spec:\n      artifact:\n        jarUri: {}\n        entryClass: org.example.Job\n",
+        jar.display()
+    )
+}
+
+#[test]
+fn a_deleted_file_suspends_and_forgets_and_a_readded_one_restores() {
+    let _one = e2e::serial();
+    let d = daemon();
+    d.deploy("a.yaml", &deployment("alpha", "running"));
+    d.wait_status("alpha", DeploymentState::Running, 30);
+    let id = d.deployment("alpha").unwrap().metadata.id.unwrap();
+
+    std::fs::remove_file(d.path("deployments/a.yaml")).unwrap();
+    d.wait_status("alpha", DeploymentState::Suspended, 30);
+    d.wait("alpha to be forgotten", 30, || {
+        d.events("alpha")
+            .iter()
+            .any(|e| e.name == "DEPLOYMENT_FORGOTTEN")
+            .then_some(())
+    });
+    let sps = d.savepoints("alpha");
+    assert_eq!(sps.len(), 1);
+    assert_eq!(
+        (sps[0].origin, sps[0].state),
+        (SavepointOrigin::Suspend, SavepointState::Completed)
+    );
+    assert!(d.live_cluster_pids().is_empty());
+    assert_eq!(d.jobs("alpha").len(), 1, "history stays");
+
+    // Back, under another file name: the same id, restored from its savepoint.
+    d.deploy("again.yaml", &deployment("alpha", "running"));
+    d.wait("a second job", 30, || {
+        let jobs = d.jobs("alpha");
+        (jobs.len() == 2 && jobs[1].status.state == JobState::Started).then_some(jobs)
+    });
+    assert_eq!(d.deployment("alpha").unwrap().metadata.id, Some(id));
+    assert_eq!(
+        d.jobs("alpha")[1].spec.restore_savepoint_id,
+        Some(sps[0].metadata.id)
+    );
+}
+
+#[test]
+fn a_broken_or_renamed_file_stops_nothing() {
+    let _one = e2e::serial();
+    let d = daemon();
+    d.deploy("b.yaml", &deployment("beta", "running"));
+    d.wait_status("beta", DeploymentState::Running, 30);
+
+    // A syntax error: the job keeps running on the last valid spec.
+    std::fs::write(
+        d.path("deployments/b.yaml"),
+        "kind: Deployment\nmetadata: [broken\n",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(d.status("beta"), Some(DeploymentState::Running));
+    assert_eq!(d.jobs("beta").len(), 1);
+    assert!(
+        d.log().contains("b.yaml:"),
+        "the error is logged with its file"
+    );
+
+    // A typo in a field: the same.
+    std::fs::write(
+        d.path("deployments/b.yaml"),
+        deployment("beta", "running").replace("entryClass", "entryclass"),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(d.status("beta"), Some(DeploymentState::Running));
+
+    // A rename (same identity): nothing changes either.
+    d.deploy("b.yaml", &deployment("beta", "running"));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::fs::rename(
+        d.path("deployments/b.yaml"),
+        d.path("deployments/renamed.yaml"),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(d.status("beta"), Some(DeploymentState::Running));
+    assert_eq!(d.jobs("beta").len(), 1, "the same job runs on");
+    assert!(d.savepoints("beta").is_empty());
+}
