@@ -33,6 +33,154 @@ pub enum Command {
     /// Run the daemon in the foreground: watch the deployments directory and drive
     /// each Deployment's Flink job to its desired state.
     Run(RunArgs),
+    /// Show Deployments, Jobs or Savepoints, as the running daemon has them.
+    Get(GetArgs),
+    /// Show a Deployment's event log, oldest first.
+    Events(EventsArgs),
+}
+
+/// How to reach the daemon and how to print.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The daemon's API, e.g. http://127.0.0.1:8089.
+    #[arg(long, value_name = "URL", global = true)]
+    pub server: Option<String>,
+    /// Find the API from this daemon config ([api] listen).
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// The namespace.
+    #[arg(long, short = 'n', default_value = "default", global = true)]
+    pub namespace: String,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
+    pub output: crate::client::Output,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(subcommand)]
+    pub what: GetWhat,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GetWhat {
+    /// All Deployments of the namespace.
+    Deployments,
+    /// One Deployment, fully expanded, with its status.
+    Deployment { name: String },
+    /// Jobs, of one Deployment or of the whole namespace.
+    Jobs { deployment: Option<String> },
+    /// Savepoints, of one Deployment or of the whole namespace.
+    Savepoints { deployment: Option<String> },
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The Deployment.
+    pub name: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// The namespace's Deployments: for names in tables, and ids in filters.
+fn deployment_ids(base: &str, ns: &str) -> Result<Vec<(uuid::Uuid, String)>, String> {
+    let v = crate::client::get(base, &format!("/api/v1/namespaces/{ns}/deployments"))?;
+    let list: Vec<crate::spec::Deployment> =
+        serde_json::from_value(v.get("items").cloned().unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+    Ok(list
+        .into_iter()
+        .filter_map(|d| d.metadata.id.map(|id| (id, d.metadata.name)))
+        .collect())
+}
+
+fn id_of(ids: &[(uuid::Uuid, String)], name: &str, ns: &str) -> Result<uuid::Uuid, String> {
+    ids.iter()
+        .find(|(_, n)| n == name)
+        .map(|(id, _)| *id)
+        .ok_or_else(|| format!("no Deployment `{name}` in namespace `{ns}`"))
+}
+
+pub fn get(args: &GetArgs) -> i32 {
+    let a = &args.api;
+    let ns = &a.namespace;
+    let now = time::OffsetDateTime::now_utc();
+    let result = (|| {
+        let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
+        match &args.what {
+            GetWhat::Deployments => {
+                let v = crate::client::get(&base, &format!("/api/v1/namespaces/{ns}/deployments"))?;
+                crate::client::print(&v, a.output, |v| crate::client::deployments_table(v, now))
+            }
+            GetWhat::Deployment { name } => {
+                let v = crate::client::get(
+                    &base,
+                    &format!("/api/v1/namespaces/{ns}/deployments/{name}"),
+                )?;
+                crate::client::print(&v, a.output, |v| crate::client::deployments_table(v, now))
+            }
+            GetWhat::Jobs { deployment } | GetWhat::Savepoints { deployment } => {
+                let ids = deployment_ids(&base, ns)?;
+                let filter = match deployment {
+                    Some(name) => format!("?deploymentId={}", id_of(&ids, name, ns)?),
+                    None => String::new(),
+                };
+                let names = |id: uuid::Uuid| {
+                    ids.iter()
+                        .find(|(i, _)| *i == id)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_else(|| id.to_string())
+                };
+                if matches!(args.what, GetWhat::Jobs { .. }) {
+                    let v = crate::client::get(
+                        &base,
+                        &format!("/api/v1/namespaces/{ns}/jobs{filter}"),
+                    )?;
+                    crate::client::print(&v, a.output, |v| {
+                        crate::client::jobs_table(v, &names, now)
+                    })
+                } else {
+                    let v = crate::client::get(
+                        &base,
+                        &format!("/api/v1/namespaces/{ns}/savepoints{filter}"),
+                    )?;
+                    crate::client::print(&v, a.output, |v| {
+                        crate::client::savepoints_table(v, &names, now)
+                    })
+                }
+            }
+        }
+    })();
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("flinkd: {e}");
+            EXIT_INVALID
+        }
+    }
+}
+
+pub fn events(args: &EventsArgs) -> i32 {
+    let a = &args.api;
+    let ns = &a.namespace;
+    let result = (|| {
+        let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
+        let id = id_of(&deployment_ids(&base, ns)?, &args.name, ns)?;
+        let v = crate::client::get(
+            &base,
+            &format!("/api/v1/namespaces/{ns}/events?deploymentId={id}"),
+        )?;
+        crate::client::print(&v, a.output, crate::client::events_table)
+    })();
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("flinkd: {e}");
+            EXIT_INVALID
+        }
+    }
 }
 
 #[derive(Debug, Args)]

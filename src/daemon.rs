@@ -3,7 +3,8 @@
 //! Opens the store, starts the actors on an actix System over a multi-threaded tokio
 //! runtime (so that I/O spawned with `tokio::spawn` runs on workers while actors stay
 //! put), and turns signals into messages in one place: SIGTERM and SIGINT stop the
-//! daemon and leave every Flink cluster running; SIGHUP rescans the directory.
+//! daemon and leave every Flink cluster running; SIGHUP rescans the directory. The HTTP
+//! API (src/api.rs) is served on the same runtime.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,9 +43,18 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             .expect("a tokio runtime")
     });
     system.block_on(async move {
+        let store = actors::store::start(store);
+        // An address already in use is an error at start, not a daemon without its API.
+        crate::api::serve(
+            config.api.listen,
+            crate::api::ApiState {
+                store: store.clone(),
+            },
+        )
+        .await?;
         let shared = Arc::new(Shared {
             http: crate::flink::http_client(config.timing.http_timeout),
-            store: actors::store::start(store),
+            store,
             config,
         });
         let supervisor = Supervisor::new(shared).start();

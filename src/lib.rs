@@ -2,8 +2,10 @@
 //! Deployment files.
 
 pub mod actors;
+pub mod api;
 pub mod artifact;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod defaults;

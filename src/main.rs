@@ -15,6 +15,8 @@ fn main() {
     let code = match &cli.command {
         Command::Validate(args) => cli::validate(args),
         Command::Run(args) => cli::run(args),
+        Command::Get(args) => cli::get(args),
+        Command::Events(args) => cli::events(args),
     };
     std::process::exit(code);
 }

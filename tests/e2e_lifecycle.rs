@@ -257,6 +257,10 @@ fn the_bundled_config_runs_the_bundled_example() {
         .args(["run", "--config"])
         .arg(root.join("config/flinkd.toml"))
         .env("FLINKD_STATE_DIR", state.path())
+        .env(
+            "FLINKD_API__LISTEN",
+            format!("127.0.0.1:{}", e2e::free_port()),
+        )
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()

@@ -42,6 +42,16 @@ pub fn counter_jar() -> PathBuf {
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The API's base URL.
+    pub api: String,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Daemon {
@@ -55,9 +65,12 @@ impl Daemon {
     pub fn start_with(home: &Path, extra: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("deployments")).unwrap();
+        let api = free_port();
         let config = format!(
             r#"deployments_dir = "deployments"
 state_dir = "state"
+[api]
+listen = "127.0.0.1:{api}"
 [flink]
 default_version = "2.3"
 [flink.versions]
@@ -83,6 +96,7 @@ default_version = "2.3"
         Daemon {
             dir,
             child: Some(child),
+            api: format!("http://127.0.0.1:{api}"),
         }
     }
 

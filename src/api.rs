@@ -1,0 +1,297 @@
+//! The HTTP API: what `flinkd get` and other tools read.
+//!
+//! VVP-style paths under `/api/v1/namespaces/{ns}/`: `deployments`,
+//! `deployments/{name}`, `jobs`, `savepoints` and `events` (the last three filterable by
+//! `?deploymentId=`), plus `/healthz` and `/metrics` (Prometheus text). Resources are
+//! returned as the store has them: Deployments fully expanded, with their status. JSON by
+//! default, YAML when the request `Accept`s `application/yaml`. A list is `{"items":
+//! [...]}`; an error is `{"message": "..."}` with a fitting status code.
+//!
+//! Reads go through the store's actor, so they see every step the actors recorded.
+
+use std::net::SocketAddr;
+
+use actix::Addr;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::actors::store::{Exec, StoreActor};
+use crate::spec::{DeploymentState, Identity, JobState, SavepointState};
+use crate::store::{Store, StoreError};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Addr<StoreActor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    pub deployment_id: Option<Uuid>,
+}
+
+#[derive(Serialize)]
+struct Items<T> {
+    items: Vec<T>,
+}
+
+/// An API error: a status code and a message.
+pub struct ApiError(StatusCode, String);
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "message": self.1 });
+        (self.0, axum::Json(body)).into_response()
+    }
+}
+
+/// JSON, or YAML when the client asks for it.
+fn respond<T: Serialize>(headers: &HeaderMap, value: &T) -> Response {
+    let yaml = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("yaml"));
+    if yaml {
+        match serde_yaml::to_string(value) {
+            Ok(text) => ([(header::CONTENT_TYPE, "application/yaml")], text).into_response(),
+            Err(e) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    } else {
+        axum::Json(value).into_response()
+    }
+}
+
+impl ApiState {
+    /// Runs a read on the store's thread.
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        self.store
+            .send(Exec::new(f))
+            .await
+            .map_err(|e| {
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the store is not answering: {e}"),
+                )
+            })?
+            .map_err(ApiError::from)
+    }
+}
+
+async fn deployments(
+    State(s): State<ApiState>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let items = s
+        .read(move |st| st.deployments(Some(&ns)))
+        .await?
+        .into_iter()
+        .filter(|d| !d.removed)
+        .map(|d| d.deployment)
+        .collect();
+    Ok(respond(&headers, &Items { items }))
+}
+
+async fn deployment(
+    State(s): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = Identity {
+        namespace: ns,
+        name,
+    };
+    let label = id.to_string();
+    match s.read(move |st| st.deployment(&id)).await? {
+        Some(d) if !d.removed => Ok(respond(&headers, &d.deployment)),
+        _ => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no Deployment {label}"),
+        )),
+    }
+}
+
+/// The Deployments a filtered list covers: the one named, or all of the namespace.
+fn scope(st: &Store, ns: &str, filter: &Filter) -> Result<Vec<Uuid>, StoreError> {
+    let all = st.deployments(Some(ns))?;
+    Ok(all
+        .into_iter()
+        .filter_map(|d| d.deployment.metadata.id)
+        .filter(|id| filter.deployment_id.is_none_or(|want| want == *id))
+        .collect())
+}
+
+async fn jobs(
+    State(s): State<ApiState>,
+    Path(ns): Path<String>,
+    Query(f): Query<Filter>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let items = s
+        .read(move |st| {
+            let mut out = Vec::new();
+            for id in scope(st, &ns, &f)? {
+                out.extend(st.jobs(id)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(respond(&headers, &Items { items }))
+}
+
+async fn savepoints(
+    State(s): State<ApiState>,
+    Path(ns): Path<String>,
+    Query(f): Query<Filter>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let items = s
+        .read(move |st| {
+            let mut out = Vec::new();
+            for id in scope(st, &ns, &f)? {
+                out.extend(st.savepoints(id)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(respond(&headers, &Items { items }))
+}
+
+async fn events(
+    State(s): State<ApiState>,
+    Path(ns): Path<String>,
+    Query(f): Query<Filter>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let items = s
+        .read(move |st| {
+            let mut out = Vec::new();
+            for id in scope(st, &ns, &f)? {
+                out.extend(st.events(id)?);
+            }
+            out.sort_by_key(|e| e.seq);
+            Ok(out)
+        })
+        .await?;
+    Ok(respond(&headers, &Items { items }))
+}
+
+async fn healthz(State(s): State<ApiState>) -> Result<&'static str, ApiError> {
+    s.read(|st| st.schema_version()).await?;
+    Ok("ok\n")
+}
+
+async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    let (deployments, jobs, savepoints) = s
+        .read(|st| {
+            let all: Vec<_> = st
+                .deployments(None)?
+                .into_iter()
+                .filter(|d| !d.removed)
+                .collect();
+            let mut jobs = Vec::new();
+            let mut savepoints = Vec::new();
+            for d in &all {
+                if let Some(id) = d.deployment.metadata.id {
+                    jobs.extend(st.jobs(id)?.into_iter().map(|j| j.status.state));
+                    savepoints.extend(st.savepoints(id)?.into_iter().map(|s| s.state));
+                }
+            }
+            let states: Vec<Option<DeploymentState>> = all
+                .iter()
+                .map(|d| d.deployment.status.as_ref().map(|s| s.state))
+                .collect();
+            Ok((states, jobs, savepoints))
+        })
+        .await?;
+    let mut registry = Registry::with_prefix("flinkd");
+    let by_status = Family::<Vec<(String, String)>, Gauge>::default();
+    registry.register("deployments", "Deployments by status", by_status.clone());
+    for state in DeploymentState::ALL {
+        let n = deployments.iter().filter(|s| **s == Some(*state)).count();
+        by_status
+            .get_or_create(&vec![("status".into(), state.to_string())])
+            .set(n as i64);
+    }
+    let job_states = Family::<Vec<(String, String)>, Gauge>::default();
+    registry.register("jobs", "Jobs on record by state", job_states.clone());
+    for state in JobState::ALL {
+        let n = jobs.iter().filter(|s| *s == state).count();
+        job_states
+            .get_or_create(&vec![("state".into(), state.to_string())])
+            .set(n as i64);
+    }
+    let sp_states = Family::<Vec<(String, String)>, Gauge>::default();
+    registry.register(
+        "savepoints",
+        "Savepoints on record by state",
+        sp_states.clone(),
+    );
+    for state in SavepointState::ALL {
+        let n = savepoints.iter().filter(|s| *s == state).count();
+        sp_states
+            .get_or_create(&vec![("state".into(), state.to_string())])
+            .set(n as i64);
+    }
+    let mut text = String::new();
+    encode(&mut text, &registry)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such path".into())
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/namespaces/{ns}/deployments", get(deployments))
+        .route(
+            "/api/v1/namespaces/{ns}/deployments/{name}",
+            get(deployment),
+        )
+        .route("/api/v1/namespaces/{ns}/jobs", get(jobs))
+        .route("/api/v1/namespaces/{ns}/savepoints", get(savepoints))
+        .route("/api/v1/namespaces/{ns}/events", get(events))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Binds `addr` and serves the API until the process ends.
+pub async fn serve(addr: SocketAddr, state: ApiState) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("API listening on http://{addr}");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(state)).await {
+            tracing::error!("the API stopped: {e}");
+        }
+    });
+    Ok(())
+}

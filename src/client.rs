@@ -1,0 +1,314 @@
+//! The CLI's side of the HTTP API: `flinkd get`, `flinkd events`.
+//!
+//! The daemon is found by `--server URL`, else by `--config FILE` (its `[api] listen`),
+//! else at `http://127.0.0.1:8089`. `-o json` prints what the API returned, `-o yaml` the
+//! same as YAML, and the default table the columns a person scans for.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::spec::{Deployment, Event, Job, Savepoint, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Yaml,
+    Json,
+}
+
+/// Where the daemon's API is.
+pub fn server(server: Option<&str>, config: Option<&PathBuf>) -> Result<String, String> {
+    if let Some(s) = server {
+        return Ok(s.trim_end_matches('/').to_string());
+    }
+    if let Some(path) = config {
+        let cfg = Config::load(path).map_err(|e| format!("config: {e}"))?;
+        return Ok(format!("http://{}", cfg.api.listen));
+    }
+    Ok(format!("http://{}", Config::default().api.listen))
+}
+
+/// GETs a path of the API and returns its JSON.
+pub fn get(base: &str, path: &str) -> Result<Value, String> {
+    let url = format!("{base}{path}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = http.get(&url).send().await.map_err(|e| {
+            format!(
+                "cannot reach the flinkd daemon at {base} ({}); is `flinkd run` running? (--server URL or --config FILE point elsewhere)",
+                root_cause(&e)
+            )
+        })?;
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("{url}: unexpected answer: {e}"))?;
+        if !status.is_success() {
+            let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            return Err(format!("{msg} (HTTP {status})"));
+        }
+        Ok(body)
+    })
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Prints an API answer as asked.
+pub fn print(
+    value: &Value,
+    output: Output,
+    table: impl FnOnce(&Value) -> Result<String, String>,
+) -> Result<(), String> {
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(value).map_err(|e| e.to_string())? + "\n",
+        Output::Yaml => serde_yaml::to_string(value).map_err(|e| e.to_string())?,
+        Output::Table => table(value)?,
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// How long ago, briefly: `42s`, `5m`, `3h`, `2d`.
+pub fn age(t: Option<Timestamp>, now: Timestamp) -> String {
+    let Some(t) = t else { return "-".into() };
+    let s = (now - t).whole_seconds().max(0);
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// Lays out rows under a header, each column as wide as its widest cell; the last
+/// column is cut to fit `width`.
+pub fn table(header: &[&str], rows: &[Vec<String>], width: usize) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        let last = cells.len() - 1;
+        for (i, c) in cells.into_iter().enumerate() {
+            if i == last {
+                let room = width.saturating_sub(out.chars().count()).max(10);
+                let cut: String = c.chars().take(room).collect();
+                out.push_str(&cut);
+            } else {
+                out.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn items<T: serde::de::DeserializeOwned>(v: &Value) -> Result<Vec<T>, String> {
+    let items = v.get("items").cloned().unwrap_or(Value::Array(Vec::new()));
+    serde_json::from_value(items).map_err(|e| format!("unexpected answer: {e}"))
+}
+
+fn short(id: impl ToString) -> String {
+    id.to_string().chars().take(8).collect()
+}
+
+pub fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(120)
+}
+
+pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, String> {
+    let list: Vec<Deployment> = if v.get("items").is_some() {
+        items(v)?
+    } else {
+        vec![serde_json::from_value(v.clone()).map_err(|e| e.to_string())?]
+    };
+    let rows = list
+        .iter()
+        .map(|d| {
+            let status = d.status.as_ref();
+            vec![
+                d.metadata.name.clone(),
+                d.spec.state.map(|s| s.to_string()).unwrap_or_default(),
+                status
+                    .map(|s| s.state.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                status
+                    .and_then(|s| s.running.as_ref())
+                    .map(|r| short(r.job_id))
+                    .unwrap_or_else(|| "-".into()),
+                age(d.metadata.modified_at, now),
+                d.spec
+                    .template
+                    .as_ref()
+                    .and_then(|t| t.spec.as_ref())
+                    .and_then(|t| t.artifact.as_ref())
+                    .and_then(|a| a.jar_uri.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    Ok(table(
+        &["NAME", "DESIRED", "STATUS", "JOB", "CHANGED", "JAR"],
+        &rows,
+        terminal_width(),
+    ))
+}
+
+pub fn jobs_table(
+    v: &Value,
+    names: &dyn Fn(uuid::Uuid) -> String,
+    now: Timestamp,
+) -> Result<String, String> {
+    let list: Vec<Job> = items(v)?;
+    let rows = list
+        .iter()
+        .map(|j| {
+            vec![
+                short(j.metadata.id),
+                names(j.metadata.deployment_id),
+                j.status.state.to_string(),
+                j.status.flink_job_id.clone().unwrap_or_else(|| "-".into()),
+                age(Some(j.metadata.created_at), now),
+                j.status
+                    .failure
+                    .as_ref()
+                    .map(|f| f.message.clone())
+                    .or_else(|| {
+                        j.spec
+                            .savepoint_location
+                            .as_ref()
+                            .map(|l| format!("restored from {l}"))
+                    })
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    Ok(table(
+        &["JOB", "DEPLOYMENT", "STATE", "FLINK JOB", "CREATED", "NOTE"],
+        &rows,
+        terminal_width(),
+    ))
+}
+
+pub fn savepoints_table(
+    v: &Value,
+    names: &dyn Fn(uuid::Uuid) -> String,
+    now: Timestamp,
+) -> Result<String, String> {
+    let list: Vec<Savepoint> = items(v)?;
+    let rows = list
+        .iter()
+        .map(|s| {
+            vec![
+                short(s.metadata.id),
+                names(s.metadata.deployment_id),
+                s.origin.to_string(),
+                s.state.to_string(),
+                age(Some(s.metadata.created_at), now),
+                s.location
+                    .clone()
+                    .or_else(|| s.failure.as_ref().map(|f| f.message.clone()))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    Ok(table(
+        &[
+            "SAVEPOINT",
+            "DEPLOYMENT",
+            "ORIGIN",
+            "STATE",
+            "CREATED",
+            "LOCATION",
+        ],
+        &rows,
+        terminal_width(),
+    ))
+}
+
+pub fn events_table(v: &Value) -> Result<String, String> {
+    let list: Vec<Event> = items(v)?;
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let rows = list
+        .iter()
+        .map(|e| {
+            vec![
+                e.created_at.format(&fmt).unwrap_or_default(),
+                format!("{:?}", e.level).to_uppercase(),
+                e.name.clone(),
+                e.message.clone(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    Ok(table(
+        &["TIME (UTC)", "LEVEL", "EVENT", "MESSAGE"],
+        &rows,
+        terminal_width(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn ages() {
+        let now = datetime!(2026-11-24 10:00:00 UTC);
+        assert_eq!(age(Some(datetime!(2026-11-24 09:59:18 UTC)), now), "42s");
+        assert_eq!(age(Some(datetime!(2026-11-24 09:55:00 UTC)), now), "5m");
+        assert_eq!(age(Some(datetime!(2026-11-24 07:00:00 UTC)), now), "3h");
+        assert_eq!(age(Some(datetime!(2026-11-22 10:00:00 UTC)), now), "2d");
+        assert_eq!(age(None, now), "-");
+    }
+
+    #[test]
+    fn tables_align_and_cut_the_last_column() {
+        let t = table(
+            &["NAME", "STATUS", "NOTE"],
+            &[vec!["a".into(), "RUNNING".into(), "x".repeat(100)]],
+            40,
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "NAME   STATUS    NOTE");
+        assert!(lines[1].starts_with("a      RUNNING   xxx"));
+        assert_eq!(lines[1].chars().count(), 40);
+    }
+
+    #[test]
+    fn the_server_is_found_by_flag_then_config_then_default() {
+        assert_eq!(server(Some("http://h:1/"), None).unwrap(), "http://h:1");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("f.toml");
+        std::fs::write(&cfg, "[api]\nlisten = \"127.0.0.1:9123\"\n").unwrap();
+        assert_eq!(server(None, Some(&cfg)).unwrap(), "http://127.0.0.1:9123");
+        assert_eq!(server(None, None).unwrap(), "http://127.0.0.1:8089");
+    }
+}

@@ -1,0 +1,177 @@
+//! The HTTP API and the CLI over a running daemon (on the fake Flink: no JVM).
+
+#![cfg(feature = "test-support")]
+
+mod e2e;
+
+use e2e::Daemon;
+use flinkd::spec::DeploymentState;
+
+fn deployment(name: &str) -> String {
+    format!(
+        "kind: Deployment\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      artifact:\n        jarUri: {}\n        entryClass: org.example.Job\n",
+        e2e::fake_jar().display()
+    )
+}
+
+fn flinkd(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkd"))
+        .args(args)
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn http(url: &str, accept: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+#[test]
+fn api_and_cli_over_a_running_daemon() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    d.deploy("a.yaml", &deployment("alpha"));
+    d.deploy("b.yaml", &deployment("beta"));
+    d.wait_status("alpha", DeploymentState::Running, 30);
+    d.wait_status("beta", DeploymentState::Running, 30);
+    let server = d.api.as_str();
+
+    // The table.
+    let (code, out, err) = flinkd(&["get", "deployments", "--server", server]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME    DESIRED   STATUS    JOB"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("alpha   RUNNING   RUNNING   "),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("beta    RUNNING   RUNNING   "),
+        "{out}"
+    );
+
+    // -o json is exactly what the API returns.
+    let (_, json, _) = flinkd(&["get", "deployments", "--server", server, "-o", "json"]);
+    let cli: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let (status, body) = http(
+        &format!("{server}/api/v1/namespaces/default/deployments"),
+        "application/json",
+    );
+    assert_eq!(status, 200);
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(cli, api);
+    assert_eq!(api["items"].as_array().unwrap().len(), 2);
+
+    // One Deployment as YAML: fully expanded, with its status and store metadata.
+    let (code, yaml, _) = flinkd(&[
+        "get",
+        "deployment",
+        "alpha",
+        "--server",
+        server,
+        "-o",
+        "yaml",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(v["status"]["state"], "RUNNING");
+    assert!(v["status"]["running"]["jobId"].is_string());
+    assert_eq!(v["spec"]["maxJobCreationAttempts"], 4);
+    assert_eq!(v["spec"]["restoreStrategy"]["kind"], "LATEST_STATE");
+    assert!(v["metadata"]["id"].is_string() && v["metadata"]["resourceVersion"].is_u64());
+
+    // The API speaks YAML when asked.
+    let (_, body) = http(
+        &format!("{server}/api/v1/namespaces/default/deployments/alpha"),
+        "application/yaml",
+    );
+    let from_yaml: serde_json::Value = serde_yaml::from_str(&body).unwrap();
+    assert_eq!(from_yaml["metadata"]["name"], "alpha");
+
+    // Jobs and events through the CLI.
+    let (code, out, _) = flinkd(&["get", "jobs", "alpha", "--server", server]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.lines().nth(1).unwrap().contains("alpha") && out.contains("STARTED"),
+        "{out}"
+    );
+    let (code, out, _) = flinkd(&["events", "alpha", "--server", server]);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(
+        names,
+        ["STARTING_JOB", "JOB_SUCCESSFULLY_STARTED"],
+        "oldest first: {out}"
+    );
+
+    // Errors: an unknown Deployment, an unknown path.
+    let (code, _, err) = flinkd(&["get", "deployment", "nope", "--server", server]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no Deployment default/nope (HTTP 404"),
+        "{err}"
+    );
+    let (status, body) = http(&format!("{server}/api/v1/nothing"), "application/json");
+    assert_eq!(status, 404);
+    assert!(body.contains("message"));
+
+    // Health and metrics.
+    assert_eq!(
+        http(&format!("{server}/healthz"), "*/*"),
+        (200, "ok\n".to_string())
+    );
+    let (status, text) = http(&format!("{server}/metrics"), "*/*");
+    assert_eq!(status, 200);
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    let running = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "flinkd_deployments" && s.labels.get("status") == Some("RUNNING"))
+        .expect("flinkd_deployments{status=\"RUNNING\"}");
+    assert!(
+        matches!(running.value, prometheus_parse::Value::Gauge(v) if v == 2.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_cli_says_when_the_daemon_is_not_running() {
+    let port = e2e::free_port();
+    let (code, _, err) = flinkd(&[
+        "get",
+        "deployments",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot reach the flinkd daemon") && err.contains("is `flinkd run` running?"),
+        "{err}"
+    );
+}
