@@ -176,6 +176,19 @@ struct Metric {
 struct Exceptions {
     #[serde(rename = "root-exception", default)]
     root_exception: Option<String>,
+    #[serde(rename = "exceptionHistory", default)]
+    exception_history: Option<ExceptionHistory>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExceptionHistory {
+    #[serde(default)]
+    entries: Vec<ExceptionEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExceptionEntry {
+    timestamp: i64,
 }
 
 /// Shortens a Java stack trace to what a person reads: the exception lines and their
@@ -363,6 +376,24 @@ impl FlinkClient {
     pub async fn root_exception(&self, job_id: &str) -> Result<Option<String>, FlinkError> {
         let e: Exceptions = self.get(&format!("/jobs/{job_id}/exceptions")).await?;
         Ok(e.root_exception.map(|t| summarize_java_error(&t)))
+    }
+
+    /// When the job failed over (restarted), from its exception history: one entry per
+    /// restart, as many as Flink keeps (`web.exception-history-size`).
+    pub async fn restart_times(
+        &self,
+        job_id: &str,
+    ) -> Result<Vec<time::OffsetDateTime>, FlinkError> {
+        let e: Exceptions = self.get(&format!("/jobs/{job_id}/exceptions")).await?;
+        Ok(e.exception_history
+            .map(|h| h.entries)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|x| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(x.timestamp as i128 * 1_000_000)
+                    .ok()
+            })
+            .collect())
     }
 
     /// `POST /jobs/{id}/stop`: graceful stop with a savepoint; returns the request id.

@@ -6,6 +6,7 @@ pub mod api;
 pub mod artifact;
 pub mod cli;
 pub mod client;
+pub mod conditions;
 pub mod config;
 pub mod daemon;
 pub mod defaults;

@@ -373,8 +373,9 @@ pub fn choose_restore(
         .iter()
         .filter(|s| s.state == SavepointState::Completed && s.location.is_some())
         .filter(allowed)
-        // max_by_key keeps the last of equal keys: later records win ties.
-        .max_by_key(|s| s.metadata.created_at)
+        // Newest by completion (a retained-checkpoint record is updated in place as its
+        // job checkpoints); max_by_key keeps the last of equal keys, so later records win.
+        .max_by_key(|s| s.metadata.modified_at)
 }
 
 /// Collects the actions of one step.

@@ -18,10 +18,12 @@ use uuid::Uuid;
 use super::job::{Command, JobActor, JobReport, StartPlan};
 use super::store::Exec;
 use super::Shared;
+use crate::conditions::{self, Observation, Thresholds};
 use crate::lifecycle::{Action, Input, Lifecycle, Policy};
 use crate::spec::{
-    Deployment, DeploymentState, DeploymentStatus, DesiredState, Event, EventLevel, Identity, Job,
-    JobSpec, JobState, JobStatus, RecordMetadata, RunningStatus, Savepoint, Timestamp,
+    Condition, ConditionStatus, ConditionType, Deployment, DeploymentState, DeploymentStatus,
+    DesiredState, Event, EventLevel, Identity, Job, JobSpec, JobState, JobStatus, RecordMetadata,
+    RunningStatus, Savepoint, SavepointOrigin, SavepointState, Timestamp,
 };
 
 /// A new or changed spec from the Supervisor.
@@ -69,6 +71,8 @@ pub struct DeploymentActor {
     supervisor: Recipient<Forgotten>,
     /// Set while the Deployment winds down because its file is gone.
     removing: Option<DesiredState>,
+    /// `status.running.conditions` of the running job.
+    conditions: Vec<Condition>,
 }
 
 fn now() -> Timestamp {
@@ -101,6 +105,7 @@ impl DeploymentActor {
             deadline: None,
             supervisor,
             removing: None,
+            conditions: Vec::new(),
         }
     }
 
@@ -165,7 +170,7 @@ impl DeploymentActor {
             (DeploymentState::Running, Some(job_id), Some(since)) => Some(RunningStatus {
                 job_id,
                 transition_time: since,
-                conditions: Vec::new(),
+                conditions: self.conditions.clone(),
             }),
             _ => None,
         };
@@ -425,6 +430,132 @@ impl DeploymentActor {
         addr.do_send(command);
     }
 
+    /// A poll of the running job: its conditions, and its newest retained checkpoint as
+    /// a restore point (origin RETAINED_CHECKPOINT, one record per job kept current).
+    /// Records only: nothing here is a lifecycle decision.
+    fn observed(
+        &mut self,
+        job: Uuid,
+        observation: Observation,
+        checkpoint: Option<crate::flink::CompletedCheckpoint>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.lifecycle.active_job() != Some(job) {
+            return;
+        }
+        let at = now();
+        let mut events = Vec::new();
+        let mut status = None;
+        if self.lifecycle.status == DeploymentState::Running {
+            let t = &self.shared.config.timing;
+            let thresholds = Thresholds {
+                failing_window: t.restart_window_failing,
+                unstable_window: t.restart_window_unstable,
+                threshold: t.restart_threshold,
+            };
+            let (next, changed) =
+                conditions::evaluate(&self.conditions, &observation, at, &thresholds);
+            if changed {
+                for c in &next {
+                    let was_true = self
+                        .conditions
+                        .iter()
+                        .any(|p| p.kind == c.kind && p.status == ConditionStatus::True);
+                    if c.status == ConditionStatus::True && !was_true {
+                        let name = match c.kind {
+                            ConditionType::ClusterUnreachable => "CLUSTER_UNREACHABLE",
+                            ConditionType::JobFailing => "JOB_FAILING",
+                            ConditionType::JobUnstable => "JOB_UNSTABLE",
+                        };
+                        tracing::warn!(deployment = %self.name(), condition = %c.kind, "{}", c.message);
+                        events.push(self.event(
+                            name,
+                            EventLevel::Warning,
+                            Some(job),
+                            format!("{}: {}", c.kind, c.message),
+                            at,
+                        ));
+                    }
+                }
+                self.conditions = next;
+                status = Some(self.status());
+            }
+        }
+        let mut record = None;
+        if let Some(path) = checkpoint.and_then(|c| c.external_path) {
+            let existing = self.savepoints.iter_mut().find(|s| {
+                s.origin == SavepointOrigin::RetainedCheckpoint && s.metadata.job_id == Some(job)
+            });
+            match existing {
+                Some(s) if s.location.as_deref() == Some(path.as_str()) => {}
+                Some(s) => {
+                    s.location = Some(path);
+                    s.metadata.modified_at = at;
+                    record = Some(s.clone());
+                }
+                None => {
+                    let s = Savepoint {
+                        metadata: self.record(Some(job), at),
+                        origin: SavepointOrigin::RetainedCheckpoint,
+                        state: SavepointState::Completed,
+                        location: Some(path),
+                        failure: None,
+                    };
+                    self.savepoints.push(s.clone());
+                    record = Some(s);
+                }
+            }
+        }
+        if status.is_none() && record.is_none() {
+            return;
+        }
+        let id = self.id;
+        let write = self.shared.store.send(Exec::new(move |s| {
+            s.atomically(|s| {
+                if let Some(status) = &status {
+                    s.put_status(id, status, at)?;
+                }
+                if let Some(r) = &record {
+                    s.put_savepoint(r)?;
+                }
+                for e in &events {
+                    s.append_event(e)?;
+                }
+                Ok(())
+            })
+        }));
+        ctx.wait(
+            actix::fut::wrap_future::<_, Self>(write).map(|result, act, _| {
+                let error = match result {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(deployment = %act.name(), "cannot record an observation: {error}");
+            }),
+        );
+    }
+
+    fn event(
+        &self,
+        name: &str,
+        level: EventLevel,
+        job: Option<Uuid>,
+        message: String,
+        at: Timestamp,
+    ) -> Event {
+        Event {
+            seq: 0,
+            deployment_id: self.id,
+            job_id: job,
+            namespace: self.deployment.metadata.namespace().to_string(),
+            created_at: at,
+            name: name.to_string(),
+            level,
+            message,
+        }
+    }
+
     fn schedule_deadline(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.deadline.take() {
             ctx.cancel_future(h);
@@ -511,6 +642,11 @@ impl Handler<JobReport> for DeploymentActor {
                 }
                 self.step(input, ctx);
             }
+            JobReport::Health {
+                job,
+                observation,
+                checkpoint,
+            } => self.observed(job, observation, checkpoint, ctx),
             JobReport::Submitted { job, flink_job_id } => {
                 if let Some(j) = self.jobs.get_mut(&job) {
                     j.status.flink_job_id = Some(flink_job_id);

@@ -29,6 +29,13 @@ pub enum JobReport {
     Observed(Input),
     /// Flink accepted the job under this id.
     Submitted { job: Uuid, flink_job_id: String },
+    /// What a poll of the running job saw: for conditions, and its newest retained
+    /// checkpoint.
+    Health {
+        job: Uuid,
+        observation: crate::conditions::Observation,
+        checkpoint: Option<crate::flink::CompletedCheckpoint>,
+    },
 }
 
 /// How to start the job.
@@ -69,8 +76,14 @@ enum Done {
     Prepared(LocalCluster),
     Submitted(String),
     Started(Result<Started, String>),
-    Polled(Result<FlinkJobState, crate::flink::FlinkError>),
+    Polled(Box<Polled>),
     TornDown(Result<(), String>),
+}
+
+struct Polled {
+    state: Result<FlinkJobState, crate::flink::FlinkError>,
+    restarts: Option<Vec<time::OffsetDateTime>>,
+    checkpoint: Option<crate::flink::CompletedCheckpoint>,
 }
 
 pub struct JobActor {
@@ -150,8 +163,18 @@ impl JobActor {
         self.poll_in_flight = true;
         let me = ctx.address();
         self.spawn(async move {
-            let r = client.job(&id).await.map(|d| d.state);
-            me.do_send(Done::Polled(r));
+            let state = client.job(&id).await.map(|d| d.state);
+            let (restarts, checkpoint) = if state.is_ok() {
+                let (r, c) = tokio::join!(client.restart_times(&id), client.latest_checkpoint(&id));
+                (r.ok(), c.ok().flatten())
+            } else {
+                (None, None)
+            };
+            me.do_send(Done::Polled(Box::new(Polled {
+                state,
+                restarts,
+                checkpoint,
+            })));
         });
     }
 
@@ -368,12 +391,26 @@ impl Handler<Done> for JobActor {
                 self.report(Input::JobStartFailed { job, reason });
             }
             Done::Started(_) => {}
-            Done::Polled(result) => {
+            Done::Polled(polled) => {
                 self.poll_in_flight = false;
                 if !self.watching {
                     return;
                 }
-                match result {
+                let Polled {
+                    state,
+                    restarts,
+                    checkpoint,
+                } = *polled;
+                let reachable = !matches!(&state, Err(e) if e.is_unreachable());
+                self.parent.do_send(JobReport::Health {
+                    job,
+                    observation: crate::conditions::Observation {
+                        reachable: Some(reachable),
+                        restarts,
+                    },
+                    checkpoint,
+                });
+                match state {
                     Ok(state) if state.is_terminal() => self.ended(state),
                     Ok(_) => {}
                     Err(e) if e.is_unreachable() => {

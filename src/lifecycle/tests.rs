@@ -216,7 +216,7 @@ fn record(origin: SavepointOrigin, state: SavepointState, minutes: i64, loc: &st
             deployment_id: Uuid::nil(),
             job_id: None,
             created_at: T0 + time::Duration::minutes(minutes),
-            modified_at: T0,
+            modified_at: T0 + time::Duration::minutes(minutes),
         },
         origin,
         state,
