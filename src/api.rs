@@ -2,7 +2,8 @@
 //!
 //! VVP-style paths under `/api/v1/namespaces/{ns}/`: `deployments`,
 //! `deployments/{name}`, `jobs`, `savepoints` and `events` (the last three filterable by
-//! `?deploymentId=`), plus `/healthz` and `/metrics` (Prometheus text). Resources are
+//! `?deploymentId=`; POST to `savepoints` takes one), plus `/healthz` and `/metrics`
+//! (Prometheus text). Resources are
 //! returned as the store has them: Deployments fully expanded, with their status. JSON by
 //! default, YAML when the request `Accept`s `application/yaml`. A list is `{"items":
 //! [...]}`; an error is `{"message": "..."}` with a fitting status code.
@@ -25,12 +26,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::actors::store::{Exec, StoreActor};
+use crate::actors::supervisor::{SavepointFor, Supervisor};
 use crate::spec::{DeploymentState, Identity, JobState, SavepointState};
 use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Addr<StoreActor>,
+    pub supervisor: Addr<Supervisor>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +178,53 @@ async fn savepoints(
     Ok(respond(&headers, &Items { items }))
 }
 
+/// `POST .../savepoints?deploymentId=` (or `{"metadata": {"deploymentId": …}}`): a
+/// savepoint of the Deployment's running job, origin USER_REQUEST. Answers 201 with the
+/// Savepoint record (STARTED); poll it for COMPLETED.
+async fn trigger_savepoint(
+    State(s): State<ApiState>,
+    Path(ns): Path<String>,
+    Query(f): Query<Filter>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let from_body = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v["metadata"]["deploymentId"]
+                .as_str()
+                .and_then(|id| Uuid::parse_str(id).ok())
+        });
+    let Some(id) = f.deployment_id.or(from_body) else {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "say which Deployment: ?deploymentId=".into(),
+        ));
+    };
+    let known = s
+        .read(move |st| {
+            Ok(st
+                .deployment_by_id(id)?
+                .filter(|d| !d.removed && d.deployment.metadata.namespace() == ns))
+        })
+        .await?;
+    if known.is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no Deployment with id {id} in this namespace"),
+        ));
+    }
+    let sp = s
+        .supervisor
+        .send(SavepointFor { deployment: id })
+        .await
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    let mut response = respond(&headers, &sp);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
 async fn events(
     State(s): State<ApiState>,
     Path(ns): Path<String>,
@@ -278,20 +328,28 @@ pub fn router(state: ApiState) -> Router {
             get(deployment),
         )
         .route("/api/v1/namespaces/{ns}/jobs", get(jobs))
-        .route("/api/v1/namespaces/{ns}/savepoints", get(savepoints))
+        .route(
+            "/api/v1/namespaces/{ns}/savepoints",
+            get(savepoints).post(trigger_savepoint),
+        )
         .route("/api/v1/namespaces/{ns}/events", get(events))
         .fallback(not_found)
         .with_state(state)
 }
 
-/// Binds `addr` and serves the API until the process ends.
-pub async fn serve(addr: SocketAddr, state: ApiState) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!("API listening on http://{addr}");
+/// Binds the API's address: an address in use is an error at start.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// Serves the API on `listener` until the process ends.
+pub fn serve(listener: tokio::net::TcpListener, state: ApiState) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("API listening on http://{addr}");
+    }
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router(state)).await {
             tracing::error!("the API stopped: {e}");
         }
     });
-    Ok(())
 }

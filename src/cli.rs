@@ -37,6 +37,83 @@ pub enum Command {
     Get(GetArgs),
     /// Show a Deployment's event log, oldest first.
     Events(EventsArgs),
+    /// Take a savepoint of a running Deployment's job, wait for it, print its location.
+    Savepoint(SavepointArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SavepointArgs {
+    /// The Deployment.
+    pub name: String,
+    /// How long to wait for the savepoint.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+pub fn savepoint(args: &SavepointArgs) -> i32 {
+    let a = &args.api;
+    let ns = &a.namespace;
+    let result = (|| {
+        let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
+        let id = id_of(&deployment_ids(&base, ns)?, &args.name, ns)?;
+        let started = crate::client::post(
+            &base,
+            &format!("/api/v1/namespaces/{ns}/savepoints?deploymentId={id}"),
+        )?;
+        let sp_id = started["metadata"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        eprintln!("savepoint {sp_id} of {} started", args.name);
+        let until = std::time::Instant::now() + args.timeout;
+        loop {
+            let list = crate::client::get(
+                &base,
+                &format!("/api/v1/namespaces/{ns}/savepoints?deploymentId={id}"),
+            )?;
+            let this = list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["metadata"]["id"].as_str() == Some(sp_id.as_str()))
+                .cloned();
+            match this.as_ref().and_then(|s| s["state"].as_str()) {
+                Some("COMPLETED") => {
+                    let this = this.unwrap_or_default();
+                    return match a.output {
+                        crate::client::Output::Table => {
+                            println!("{}", this["location"].as_str().unwrap_or_default());
+                            Ok(())
+                        }
+                        other => crate::client::print(&this, other, |_| Ok(String::new())),
+                    };
+                }
+                Some("FAILED") => {
+                    let this = this.unwrap_or_default();
+                    let why = this["failure"]["message"]
+                        .as_str()
+                        .unwrap_or("no reason given");
+                    return Err(format!("the savepoint failed: {why}"));
+                }
+                _ if std::time::Instant::now() > until => {
+                    return Err(format!(
+                        "the savepoint did not complete within {}",
+                        humantime::format_duration(args.timeout)
+                    ))
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(500)),
+            }
+        }
+    })();
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("flinkd: {e}");
+            EXIT_INVALID
+        }
+    }
 }
 
 /// How to reach the daemon and how to print.

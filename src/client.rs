@@ -33,6 +33,15 @@ pub fn server(server: Option<&str>, config: Option<&PathBuf>) -> Result<String, 
 
 /// GETs a path of the API and returns its JSON.
 pub fn get(base: &str, path: &str) -> Result<Value, String> {
+    request(reqwest::Method::GET, base, path)
+}
+
+/// POSTs to a path of the API (no body) and returns its JSON.
+pub fn post(base: &str, path: &str) -> Result<Value, String> {
+    request(reqwest::Method::POST, base, path)
+}
+
+fn request(method: reqwest::Method, base: &str, path: &str) -> Result<Value, String> {
     let url = format!("{base}{path}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -43,7 +52,7 @@ pub fn get(base: &str, path: &str) -> Result<Value, String> {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        let resp = http.get(&url).send().await.map_err(|e| {
+        let resp = http.request(method, &url).send().await.map_err(|e| {
             format!(
                 "cannot reach the flinkd daemon at {base} ({}); is `flinkd run` running? (--server URL or --config FILE point elsewhere)",
                 root_cause(&e)

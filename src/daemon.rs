@@ -43,21 +43,22 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             .expect("a tokio runtime")
     });
     system.block_on(async move {
-        let store = actors::store::start(store);
         // An address already in use is an error at start, not a daemon without its API.
-        crate::api::serve(
-            config.api.listen,
-            crate::api::ApiState {
-                store: store.clone(),
-            },
-        )
-        .await?;
+        let listener = crate::api::bind(config.api.listen).await?;
+        let store = actors::store::start(store);
         let shared = Arc::new(Shared {
             http: crate::flink::http_client(config.timing.http_timeout),
-            store,
+            store: store.clone(),
             config,
         });
         let supervisor = Supervisor::new(shared).start();
+        crate::api::serve(
+            listener,
+            crate::api::ApiState {
+                store,
+                supervisor: supervisor.clone(),
+            },
+        );
         // Signal handlers are installed before anything else can take time: SIGHUP's
         // default action would kill the daemon.
         let mut hup = signal(SignalKind::hangup())?;

@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod flink;
 pub mod lifecycle;
 pub mod quantity;
+pub mod quota;
 pub mod resources;
 pub mod source;
 pub mod spec;

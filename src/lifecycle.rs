@@ -50,6 +50,7 @@ pub mod events {
     pub const CREATING_A_SAVEPOINT_BEFORE_SUSPENSION: &str =
         "CREATING_A_SAVEPOINT_BEFORE_SUSPENSION";
     pub const CREATING_A_SAVEPOINT_BEFORE_UPGRADE: &str = "CREATING_A_SAVEPOINT_BEFORE_UPGRADE";
+    pub const CREATING_A_SAVEPOINT: &str = "CREATING_A_SAVEPOINT";
     pub const SAVEPOINT_COMPLETED: &str = "SAVEPOINT_COMPLETED";
     pub const SAVEPOINT_FAILED: &str = "SAVEPOINT_FAILED";
     pub const TOO_MANY_FAILED_SAVEPOINT_CREATION_ATTEMPTS: &str =
@@ -67,6 +68,7 @@ pub mod events {
     pub const DEPLOYMENT_CANCELLED: &str = "DEPLOYMENT_CANCELLED";
     pub const DEPLOYMENT_FINISHED: &str = "DEPLOYMENT_FINISHED";
     pub const LEAVING_FAILED: &str = "LEAVING_FAILED_AFTER_SPEC_CHANGE";
+    pub const RESOURCE_QUOTA_EXCEEDED: &str = "RESOURCE_QUOTA_EXCEEDED";
 }
 
 /// What the lifecycle needs of a Deployment's expanded spec.
@@ -85,6 +87,8 @@ pub struct Policy {
     /// Flink 1.9 and later stop with a savepoint; 1.8 and earlier take a savepoint,
     /// then cancel.
     pub graceful_stop: bool,
+    /// The CPU cores a job of this spec uses (checked against the quota before a start).
+    pub cores: f64,
 }
 
 impl Policy {
@@ -116,6 +120,7 @@ impl Policy {
             ),
             spec_hash: crate::spec::content_hash(serde_json::to_vec(spec).unwrap_or_default()),
             graceful_stop: graceful_stop(&version),
+            cores: crate::quota::cores(spec),
         }
     }
 }
@@ -158,6 +163,9 @@ impl Default for Timing {
 pub enum Phase {
     /// No job.
     Idle,
+    /// About to start a job, waiting for the CPU quota; `denied` once refused (the
+    /// refusal is announced once per wait).
+    WaitingForQuota { denied: bool },
     /// A job is being created: cluster, submission, waiting for RUNNING.
     Starting {
         job: Uuid,
@@ -167,6 +175,14 @@ pub enum Phase {
     },
     /// A job runs.
     Running { job: Uuid, template_hash: String },
+    /// A job runs and a savepoint a user asked for is being taken.
+    UserSavepointing {
+        job: Uuid,
+        template_hash: String,
+        savepoint: Uuid,
+        #[serde(with = "time::serde::rfc3339")]
+        deadline: Timestamp,
+    },
     /// A savepoint is being taken before the job ends (suspend, or a STATEFUL upgrade).
     Savepointing {
         job: Uuid,
@@ -199,9 +215,10 @@ impl Phase {
     /// The job this phase is about, if any.
     pub fn job(&self) -> Option<Uuid> {
         match self {
-            Phase::Idle => None,
+            Phase::Idle | Phase::WaitingForQuota { .. } => None,
             Phase::Starting { job, .. }
             | Phase::Running { job, .. }
+            | Phase::UserSavepointing { job, .. }
             | Phase::Savepointing { job, .. }
             | Phase::Cancelling { job, .. }
             | Phase::TearingDown { job, .. } => Some(*job),
@@ -256,6 +273,17 @@ pub enum Input {
     TornDown {
         job: Uuid,
     },
+    /// A user asks for a savepoint (origin USER_REQUEST) of the running job.
+    UserSavepoint {
+        savepoint: Uuid,
+    },
+    /// The Supervisor reserved the cores asked for.
+    QuotaGranted,
+    /// The cores do not fit the quota now.
+    QuotaDenied {
+        used: f64,
+        limit: f64,
+    },
 }
 
 /// How a job ended, as Flink reports it.
@@ -305,6 +333,10 @@ pub enum Action {
         location: Option<String>,
         failure: Option<Failure>,
     },
+    /// Ask the Supervisor for the cores of a job about to start.
+    ReserveQuota { cores: f64 },
+    /// Give the cores back: the job's cluster is gone.
+    ReleaseQuota,
     /// Append to the event log.
     Event {
         name: &'static str,
@@ -411,6 +443,7 @@ impl Lifecycle {
         match &self.phase {
             Phase::Starting { deadline, .. }
             | Phase::Savepointing { deadline, .. }
+            | Phase::UserSavepointing { deadline, .. }
             | Phase::Cancelling { deadline, .. } => Some(*deadline),
             _ => None,
         }
@@ -431,8 +464,8 @@ impl Lifecycle {
         savepoints: &[Savepoint],
     ) -> Vec<Action> {
         let mut out = Out(Vec::new());
-        self.react(policy, timing, input, now, &mut out);
-        self.settle(policy, timing, now, savepoints, &mut out);
+        self.react(policy, timing, input, now, savepoints, &mut out);
+        self.settle(policy, timing, now, &mut out);
         out.0
     }
 
@@ -442,13 +475,17 @@ impl Lifecycle {
         timing: &Timing,
         input: Input,
         now: Timestamp,
+        savepoints: &[Savepoint],
         out: &mut Out,
     ) {
         // Inputs about a job other than the current one are stale (a late answer about
         // a job already handled) and ignored.
         let current = self.phase.job();
         let about = match &input {
-            Input::Reconcile => None,
+            Input::Reconcile
+            | Input::QuotaGranted
+            | Input::QuotaDenied { .. }
+            | Input::UserSavepoint { .. } => None,
             Input::JobRunning { job }
             | Input::JobStartFailed { job, .. }
             | Input::JobEnded { job, .. }
@@ -464,8 +501,143 @@ impl Lifecycle {
         }
 
         match (self.phase.clone(), input) {
+            (Phase::WaitingForQuota { .. }, Input::Reconcile) => {
+                if policy.desired == DesiredState::Running && self.held_for_spec.is_none() {
+                    // Cores may have been released, or the quota raised: ask again.
+                    out.push(Action::ReserveQuota {
+                        cores: policy.cores,
+                    });
+                } else {
+                    // Not to be started after all; settle decides the status.
+                    self.phase = Phase::Idle;
+                }
+            }
             (_, Input::Reconcile) => self.check_deadlines(policy, timing, now, out),
+            (Phase::WaitingForQuota { .. }, Input::QuotaGranted) => {
+                if policy.desired == DesiredState::Running {
+                    self.start_job(policy, timing, now, savepoints, out);
+                } else {
+                    self.phase = Phase::Idle;
+                    out.push(Action::ReleaseQuota);
+                }
+            }
+            (Phase::WaitingForQuota { denied }, Input::QuotaDenied { used, limit }) => {
+                if !denied {
+                    out.warn(
+                        events::RESOURCE_QUOTA_EXCEEDED,
+                        None,
+                        format!(
+                            "the job needs {} CPU cores, but {used} of the quota's {limit} are in use; it starts when cores are free",
+                            policy.cores
+                        ),
+                    );
+                }
+                self.phase = Phase::WaitingForQuota { denied: true };
+            }
+            // A grant that arrives when no start is waiting is given back.
+            (_, Input::QuotaGranted) => out.push(Action::ReleaseQuota),
 
+            (Phase::Running { job, template_hash }, Input::UserSavepoint { savepoint })
+                if self.status == DeploymentState::Running =>
+            {
+                out.info(
+                    events::CREATING_A_SAVEPOINT,
+                    Some(job),
+                    format!(
+                        "taking a savepoint on request (attempt {} of {})",
+                        self.savepoint_failures + 1,
+                        policy.max_savepoint_creation_attempts
+                    ),
+                );
+                out.push(Action::RecordSavepoint {
+                    savepoint,
+                    job,
+                    origin: SavepointOrigin::UserRequest,
+                    state: SavepointState::Started,
+                    location: None,
+                    failure: None,
+                });
+                out.push(Action::TriggerSavepoint { job, savepoint });
+                self.phase = Phase::UserSavepointing {
+                    job,
+                    template_hash,
+                    savepoint,
+                    deadline: after(now, timing.savepoint_timeout),
+                };
+            }
+            (
+                Phase::UserSavepointing {
+                    job,
+                    template_hash,
+                    savepoint,
+                    ..
+                },
+                Input::SavepointCompleted {
+                    savepoint: sp,
+                    location,
+                    ..
+                },
+            ) if sp == savepoint => {
+                self.savepoint_failures = 0;
+                out.push(Action::RecordSavepoint {
+                    savepoint,
+                    job,
+                    origin: SavepointOrigin::UserRequest,
+                    state: SavepointState::Completed,
+                    location: Some(location.clone()),
+                    failure: None,
+                });
+                out.info(
+                    events::SAVEPOINT_COMPLETED,
+                    Some(job),
+                    format!("savepoint completed at {location}"),
+                );
+                self.phase = Phase::Running { job, template_hash };
+            }
+            (
+                Phase::UserSavepointing {
+                    job,
+                    template_hash,
+                    savepoint,
+                    ..
+                },
+                Input::SavepointFailed {
+                    savepoint: sp,
+                    reason,
+                    ..
+                },
+            ) if sp == savepoint => {
+                self.user_savepoint_failed(policy, (job, template_hash, savepoint), reason, out);
+            }
+            (
+                Phase::UserSavepointing { job, savepoint, .. },
+                Input::JobEnded { end, reason, .. },
+            ) => {
+                out.push(Action::RecordSavepoint {
+                    savepoint,
+                    job,
+                    origin: SavepointOrigin::UserRequest,
+                    state: SavepointState::Failed,
+                    location: None,
+                    failure: failure("JOB_ENDED", reason.clone()),
+                });
+                if end == FlinkEnd::Finished {
+                    self.finished(job, out);
+                } else {
+                    self.job_lost(policy, job, reason, out);
+                }
+            }
+            (Phase::UserSavepointing { job, savepoint, .. }, Input::ClusterLost { reason, .. }) => {
+                out.push(Action::RecordSavepoint {
+                    savepoint,
+                    job,
+                    origin: SavepointOrigin::UserRequest,
+                    state: SavepointState::Failed,
+                    location: None,
+                    failure: failure("CLUSTER_LOST", reason.clone()),
+                });
+                self.job_lost(policy, job, reason, out);
+            }
             (
                 Phase::Starting {
                     job, template_hash, ..
@@ -685,6 +857,7 @@ impl Lifecycle {
                     Some(job),
                     "the job's cluster is gone".into(),
                 );
+                out.push(Action::ReleaseQuota);
                 self.phase = Phase::Idle;
                 self.status = then;
                 self.held_for_spec = hold.then(|| policy.spec_hash.clone());
@@ -785,14 +958,7 @@ impl Lifecycle {
     }
 
     /// At rest, starts the transition the latest policy asks for.
-    fn settle(
-        &mut self,
-        policy: &Policy,
-        timing: &Timing,
-        now: Timestamp,
-        savepoints: &[Savepoint],
-        out: &mut Out,
-    ) {
+    fn settle(&mut self, policy: &Policy, timing: &Timing, now: Timestamp, out: &mut Out) {
         let at_rest = matches!(self.phase, Phase::Idle | Phase::Running { .. });
         if !at_rest {
             return;
@@ -815,7 +981,14 @@ impl Lifecycle {
         }
         match self.phase.clone() {
             Phase::Idle => match policy.desired {
-                DesiredState::Running => self.start_job(policy, timing, now, savepoints, out),
+                DesiredState::Running => {
+                    // The quota is checked only here, when a job is about to start.
+                    self.phase = Phase::WaitingForQuota { denied: false };
+                    self.status = DeploymentState::Transitioning;
+                    out.push(Action::ReserveQuota {
+                        cores: policy.cores,
+                    });
+                }
                 DesiredState::Suspended => self.status = DeploymentState::Suspended,
                 DesiredState::Cancelled => self.status = DeploymentState::Cancelled,
             },
@@ -1084,6 +1257,42 @@ impl Lifecycle {
         } else {
             // Try again at once, within the same transition.
             self.begin_savepoint(job, template_hash, origin, policy, timing, now, out);
+        }
+    }
+
+    /// A savepoint a user asked for failed: the job runs on; the failure counts.
+    fn user_savepoint_failed(
+        &mut self,
+        policy: &Policy,
+        (job, template_hash, savepoint): (Uuid, String, Uuid),
+        reason: String,
+        out: &mut Out,
+    ) {
+        self.savepoint_failures += 1;
+        let n = self.savepoint_failures;
+        let max = policy.max_savepoint_creation_attempts;
+        out.push(Action::RecordSavepoint {
+            savepoint,
+            job,
+            origin: SavepointOrigin::UserRequest,
+            state: SavepointState::Failed,
+            location: None,
+            failure: failure("SAVEPOINT_FAILED", reason.clone()),
+        });
+        out.warn(
+            events::SAVEPOINT_FAILED,
+            Some(job),
+            format!("savepoint attempt {n} of {max} failed: {reason}"),
+        );
+        self.phase = Phase::Running { job, template_hash };
+        if n >= max {
+            self.status = DeploymentState::Failed;
+            self.held_for_spec = Some(policy.spec_hash.clone());
+            out.error(
+                events::TOO_MANY_FAILED_SAVEPOINT_CREATION_ATTEMPTS,
+                Some(job),
+                format!("{n} savepoint attempts failed (maxSavepointCreationAttempts {max}); the job is still running; change the spec to go on"),
+            );
         }
     }
 

@@ -17,6 +17,7 @@ fn main() {
         Command::Run(args) => cli::run(args),
         Command::Get(args) => cli::get(args),
         Command::Events(args) => cli::events(args),
+        Command::Savepoint(args) => cli::savepoint(args),
     };
     std::process::exit(code);
 }

@@ -5,7 +5,7 @@
 mod e2e;
 
 use e2e::Daemon;
-use flinkd::spec::DeploymentState;
+use flinkd::spec::{DeploymentState, SavepointOrigin, SavepointState};
 
 fn deployment(name: &str) -> String {
     format!(
@@ -129,6 +129,39 @@ fn api_and_cli_over_a_running_daemon() {
         "oldest first: {out}"
     );
 
+    // A savepoint on request: the CLI waits and prints where it is.
+    let (code, out, err) = flinkd(&["savepoint", "alpha", "--server", server]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.trim().starts_with("file:/fake/savepoints/savepoint-"),
+        "{out}"
+    );
+    let sps = d.savepoints("alpha");
+    assert_eq!(sps.len(), 1);
+    assert_eq!(
+        (sps[0].origin, sps[0].state),
+        (SavepointOrigin::UserRequest, SavepointState::Completed)
+    );
+    assert_eq!(
+        d.status("alpha"),
+        Some(DeploymentState::Running),
+        "the job runs on"
+    );
+    // Not for a Deployment that is not RUNNING; not without a Deployment.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{server}/api/v1/namespaces/default/savepoints"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 400, "{body}");
+
     // Errors: an unknown Deployment, an unknown path.
     let (code, _, err) = flinkd(&["get", "deployment", "nope", "--server", server]);
     assert_eq!(code, 1);
@@ -174,4 +207,78 @@ fn the_cli_says_when_the_daemon_is_not_running() {
         err.contains("cannot reach the flinkd daemon") && err.contains("is `flinkd run` running?"),
         "{err}"
     );
+}
+
+/// Many Deployments starting at once against a small quota: never over it.
+#[test]
+fn many_deployments_racing_for_a_small_quota_never_exceed_it() {
+    let _one = e2e::serial();
+    // 1 core each (0.5 + 1 × 0.5); a quota of 3.
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "[quota]\ncpu = 3");
+    let with_cores = |name: &str| {
+        deployment(name).replace(
+            "      artifact:",
+            "      resources:\n        jobManager:\n          cpu: 0.5\n        taskManager:\n          cpu: 0.5\n      artifact:",
+        )
+    };
+    let names: Vec<String> = (0..8).map(|i| format!("racer-{i}")).collect();
+    for n in &names {
+        std::fs::write(d.path(&format!("deployments/{n}.yaml")), with_cores(n)).unwrap();
+    }
+    let count_running = || {
+        names
+            .iter()
+            .filter(|n| d.status(n) == Some(DeploymentState::Running))
+            .count()
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut most = 0;
+    while std::time::Instant::now() < until {
+        let running = count_running();
+        assert!(
+            running <= 3,
+            "{running} Deployments running on a quota of 3 cores"
+        );
+        most = most.max(running);
+        if most == 3
+            && names
+                .iter()
+                .filter(|n| {
+                    !d.events(n)
+                        .iter()
+                        .any(|e| e.name == "RESOURCE_QUOTA_EXCEEDED")
+                })
+                .count()
+                == 3
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(most, 3, "the quota is used up");
+    let waiting: Vec<&String> = names
+        .iter()
+        .filter(|n| d.status(n) == Some(DeploymentState::Transitioning))
+        .collect();
+    assert_eq!(waiting.len(), 5, "{waiting:?}");
+    // Cancel a running one: exactly one waiting Deployment takes its core.
+    let running: Vec<&String> = names
+        .iter()
+        .filter(|n| d.status(n) == Some(DeploymentState::Running))
+        .collect();
+    let victim = running[0].clone();
+    std::fs::write(
+        d.path(&format!("deployments/{victim}.yaml")),
+        with_cores(&victim).replace(
+            "spec:\n  template:",
+            "spec:\n  state: cancelled\n  template:",
+        ),
+    )
+    .unwrap();
+    d.wait_status(&victim, DeploymentState::Cancelled, 30);
+    d.wait("a waiting Deployment to start", 30, || {
+        (count_running() == 3).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(count_running(), 3);
 }

@@ -155,3 +155,61 @@ fn a_killed_job_manager_is_recovered_from_the_latest_retained_checkpoint() {
         "only the new cluster's JobManager and TaskManager"
     );
 }
+
+/// With the quota below two Deployments' needs, the second waits with a
+/// RESOURCE_QUOTA_EXCEEDED event and starts once the first is suspended.
+#[test]
+fn the_second_deployment_waits_for_the_quota() {
+    let _one = serial();
+    // Each counter Deployment needs 0.5 (JobManager) + 1 × 0.5 (TaskManager) = 1 core.
+    let d = Daemon::start("[quota]\ncpu = 1.5");
+    let (a, b) = (d.path("a.txt"), d.path("b.txt"));
+    d.deploy(
+        "first.yaml",
+        &counter("first", &a, "  state: running", "--rate 20"),
+    );
+    d.wait_status("first", DeploymentState::Running, 120);
+    d.deploy(
+        "second.yaml",
+        &counter("second", &b, "  state: running", "--rate 20"),
+    );
+    let refused = d.wait("the refusal", 30, || {
+        d.events("second")
+            .into_iter()
+            .find(|e| e.name == "RESOURCE_QUOTA_EXCEEDED")
+    });
+    assert!(
+        refused
+            .message
+            .contains("needs 1 CPU cores, but 1 of the quota's 1.5 are in use"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(d.status("second"), Some(DeploymentState::Transitioning));
+    assert!(
+        d.jobs("second").is_empty(),
+        "no job, no cluster while waiting"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        d.status("first"),
+        Some(DeploymentState::Running),
+        "a running Deployment is never stopped for the quota"
+    );
+
+    d.deploy(
+        "first.yaml",
+        &counter("first", &a, "  state: suspended", "--rate 20"),
+    );
+    d.wait_status("first", DeploymentState::Suspended, 60);
+    d.wait_status("second", DeploymentState::Running, 120);
+    d.wait("the second job to count", 60, || {
+        read_count(&b).filter(|c| *c > 0)
+    });
+    let refusals = d
+        .events("second")
+        .iter()
+        .filter(|e| e.name == "RESOURCE_QUOTA_EXCEEDED")
+        .count();
+    assert_eq!(refusals, 1, "announced once per wait");
+}

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::job::{Command, JobActor, JobReport, StartPlan};
 use super::store::Exec;
+use super::supervisor::{Book, Release, Reserve, Supervisor};
 use super::Shared;
 use crate::conditions::{self, Observation, Thresholds};
 use crate::lifecycle::{Action, Input, Lifecycle, Policy};
@@ -49,6 +50,16 @@ pub struct Forgotten {
     pub identity: Identity,
 }
 
+/// A user asks for a savepoint of the running job (origin USER_REQUEST).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Savepoint, String>")]
+pub struct RequestSavepoint;
+
+/// Look again: cores may have been freed (from the Supervisor's quota ledger).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
 /// What the DeploymentActor starts from: its records, as the store has them.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
@@ -68,7 +79,7 @@ pub struct DeploymentActor {
     savepoints: Vec<Savepoint>,
     job_actors: HashMap<Uuid, Addr<JobActor>>,
     deadline: Option<SpawnHandle>,
-    supervisor: Recipient<Forgotten>,
+    supervisor: Addr<Supervisor>,
     /// Set while the Deployment winds down because its file is gone.
     removing: Option<DesiredState>,
     /// `status.running.conditions` of the running job.
@@ -85,7 +96,7 @@ impl DeploymentActor {
         deployment: Deployment,
         base_dir: PathBuf,
         loaded: Loaded,
-        supervisor: Recipient<Forgotten>,
+        supervisor: Addr<Supervisor>,
     ) -> Self {
         let id = deployment.metadata.id.unwrap_or_else(Uuid::nil);
         DeploymentActor {
@@ -412,6 +423,27 @@ impl DeploymentActor {
             }
             Action::Cancel { job } => self.send(job, Command::Cancel, ctx),
             Action::TearDown { job } => self.send(job, Command::TearDown, ctx),
+            Action::ReserveQuota { cores } => {
+                let ask = self.supervisor.send(Reserve {
+                    deployment: self.id,
+                    identity: self.deployment.metadata.identity(),
+                    cores,
+                });
+                ctx.spawn(actix::fut::wrap_future::<_, Self>(ask).map(|answer, act, ctx| match answer {
+                    Ok(Ok(())) => act.step(Input::QuotaGranted, ctx),
+                    Ok(Err(d)) => act.step(
+                        Input::QuotaDenied {
+                            used: d.used,
+                            limit: d.limit,
+                        },
+                        ctx,
+                    ),
+                    Err(e) => tracing::error!(deployment = %act.name(), "the Supervisor did not answer: {e}"),
+                }));
+            }
+            Action::ReleaseQuota => self.supervisor.do_send(Release {
+                deployment: self.id,
+            }),
             // Records and events were written with the step.
             Action::RecordJob { .. } | Action::RecordSavepoint { .. } | Action::Event { .. } => {}
         }
@@ -589,6 +621,11 @@ impl Actor for DeploymentActor {
                 match (cluster, flink_job_id) {
                     (Some(cluster), Some(flink_job_id)) if cluster.job_manager_alive() => {
                         tracing::info!(deployment = %act.name(), %job, "adopting the running cluster");
+                        // A running job keeps its cores, whatever the quota says now.
+                        act.supervisor.do_send(Book {
+                            deployment: act.id,
+                            cores: act.policy.cores,
+                        });
                         act.send(job, Command::Adopt { cluster, flink_job_id }, ctx);
                     }
                     _ => {
@@ -614,6 +651,44 @@ impl Handler<UpdateSpec> for DeploymentActor {
         self.deployment = msg.deployment;
         self.base_dir = msg.base_dir;
         self.step(Input::Reconcile, ctx);
+    }
+}
+
+impl Handler<RequestSavepoint> for DeploymentActor {
+    type Result = Result<Savepoint, String>;
+
+    fn handle(&mut self, _: RequestSavepoint, ctx: &mut Context<Self>) -> Self::Result {
+        let running = matches!(
+            self.lifecycle.phase,
+            crate::lifecycle::Phase::Running { .. }
+        ) && self.lifecycle.status == DeploymentState::Running;
+        if !running {
+            return Err(format!(
+                "{} is {}: a savepoint is taken of a RUNNING job, with no other operation under way",
+                self.name(),
+                self.lifecycle.status
+            ));
+        }
+        let savepoint = Uuid::new_v4();
+        self.step(Input::UserSavepoint { savepoint }, ctx);
+        self.savepoints
+            .iter()
+            .find(|s| s.metadata.id == savepoint)
+            .cloned()
+            .ok_or_else(|| "the savepoint was not started".to_string())
+    }
+}
+
+impl Handler<Wake> for DeploymentActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        if matches!(
+            self.lifecycle.phase,
+            crate::lifecycle::Phase::WaitingForQuota { .. }
+        ) {
+            self.step(Input::Reconcile, ctx);
+        }
     }
 }
 

@@ -16,12 +16,45 @@ use actix::prelude::*;
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
-use super::deployment::{DeploymentActor, Forgotten, Loaded, Remove, UpdateSpec};
+use super::deployment::{
+    DeploymentActor, Forgotten, Loaded, Remove, RequestSavepoint, UpdateSpec, Wake,
+};
 use super::store::Exec;
 use super::Shared;
 use crate::resources;
 use crate::spec::{Deployment, Identity, Kind};
 use crate::validate;
+
+/// Reserve CPU cores for a job about to start (reference page, "CPU Quota").
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), crate::quota::Denied>")]
+pub struct Reserve {
+    pub deployment: uuid::Uuid,
+    pub identity: Identity,
+    pub cores: f64,
+}
+
+/// A job's cluster is gone: its cores are free.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Release {
+    pub deployment: uuid::Uuid,
+}
+
+/// A job found running after a restart keeps its cores, whatever the quota.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Book {
+    pub deployment: uuid::Uuid,
+    pub cores: f64,
+}
+
+/// A savepoint on request, for the Deployment with this id.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<crate::spec::Savepoint, String>")]
+pub struct SavepointFor {
+    pub deployment: uuid::Uuid,
+}
 
 /// Read the directory again.
 #[derive(Debug, Message)]
@@ -43,6 +76,7 @@ struct ScanFailed;
 
 struct Managed {
     addr: Addr<DeploymentActor>,
+    id: uuid::Uuid,
     /// Hash of the expanded Deployment the actor has.
     hash: String,
     /// The file that defines it.
@@ -59,6 +93,10 @@ pub struct Supervisor {
     watcher: Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
     scanning: bool,
     again: bool,
+    /// The CPU quota: the Supervisor's fact alone.
+    ledger: crate::quota::Ledger,
+    /// Deployments refused cores, woken when cores are released.
+    waiting: HashSet<Identity>,
 }
 
 fn hash(d: &Deployment) -> String {
@@ -68,12 +106,14 @@ fn hash(d: &Deployment) -> String {
 impl Supervisor {
     pub fn new(shared: Arc<Shared>) -> Self {
         Supervisor {
-            shared,
+            shared: shared.clone(),
             managed: HashMap::new(),
             reported: HashSet::new(),
             watcher: None,
             scanning: false,
             again: false,
+            ledger: crate::quota::Ledger::new(shared.config.quota.cpu),
+            waiting: HashSet::new(),
         }
     }
 
@@ -183,16 +223,6 @@ impl Supervisor {
                 }
             }
         }
-        let defined: HashSet<Identity> = checked
-            .deployments
-            .iter()
-            .map(|e| e.resource.metadata.identity())
-            .collect();
-        for identity in self.managed.keys() {
-            if !defined.contains(identity) {
-                tracing::warn!(deployment = %identity, "no file defines this Deployment any more; it keeps its last valid spec");
-            }
-        }
         let changed: Vec<(Deployment, PathBuf, String)> = checked
             .valid_deployments()
             .filter(|e| {
@@ -267,14 +297,16 @@ impl Supervisor {
                                 }
                                 (None, loaded) => {
                                     tracing::info!(deployment = %identity, "managing");
+                                    let act_id = deployment.metadata.id.unwrap_or_default();
                                     let actor = DeploymentActor::new(
                                         act.shared.clone(),
                                         deployment,
                                         base,
                                         loaded.unwrap_or_default(),
-                                        ctx.address().recipient(),
+                                        ctx.address(),
                                     );
                                     let managed = Managed {
+                                        id: act_id,
                                         addr: actor.start(),
                                         hash,
                                         file,
@@ -337,6 +369,66 @@ impl Handler<ScanFailed> for Supervisor {
 
     fn handle(&mut self, _: ScanFailed, ctx: &mut Context<Self>) {
         self.done_scanning(ctx);
+    }
+}
+
+impl Handler<Reserve> for Supervisor {
+    type Result = Result<(), crate::quota::Denied>;
+
+    fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
+        match self.ledger.reserve(msg.deployment, msg.cores) {
+            Ok(()) => {
+                self.waiting.remove(&msg.identity);
+                tracing::debug!(deployment = %msg.identity, cores = msg.cores, used = self.ledger.used(), "cores reserved");
+                Ok(())
+            }
+            Err(denied) => {
+                self.waiting.insert(msg.identity);
+                Err(denied)
+            }
+        }
+    }
+}
+
+impl Handler<Release> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
+        self.ledger.release(msg.deployment);
+        for identity in std::mem::take(&mut self.waiting) {
+            if let Some(m) = self.managed.get(&identity) {
+                m.addr.do_send(Wake);
+            }
+        }
+    }
+}
+
+impl Handler<SavepointFor> for Supervisor {
+    type Result = ResponseFuture<Result<crate::spec::Savepoint, String>>;
+
+    fn handle(&mut self, msg: SavepointFor, _: &mut Context<Self>) -> Self::Result {
+        let addr = self
+            .managed
+            .values()
+            .find(|m| m.id == msg.deployment && !m.removing)
+            .map(|m| m.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(a) => a.send(RequestSavepoint).await.map_err(|e| e.to_string())?,
+                None => Err(format!(
+                    "no Deployment with id {} is managed",
+                    msg.deployment
+                )),
+            }
+        })
+    }
+}
+
+impl Handler<Book> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Book, _: &mut Context<Self>) {
+        self.ledger.book(msg.deployment, msg.cores);
     }
 }
 

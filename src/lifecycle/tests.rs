@@ -12,6 +12,8 @@ const T0: Timestamp = datetime!(2026-11-24 10:00:00 UTC);
 /// are kept as the actions say, so that restores see them.
 struct World {
     lc: Lifecycle,
+    /// Grant every quota request at once (the quota's own tests turn this off).
+    auto_quota: bool,
     policy: Policy,
     timing: Timing,
     now: Timestamp,
@@ -29,6 +31,7 @@ fn policy() -> Policy {
         template_hash: "t1".into(),
         spec_hash: "s1".into(),
         graceful_stop: true,
+        cores: 2.0,
     }
 }
 
@@ -36,6 +39,7 @@ impl World {
     fn new() -> World {
         World {
             lc: Lifecycle::default(),
+            auto_quota: true,
             policy: policy(),
             timing: Timing::default(),
             now: T0,
@@ -44,13 +48,27 @@ impl World {
     }
 
     fn step(&mut self, input: Input) -> Vec<Action> {
-        let actions = self.lc.step(
+        let mut actions = self.lc.step(
             &self.policy,
             &self.timing,
             input,
             self.now,
             &self.savepoints,
         );
+        if self.auto_quota
+            && actions
+                .iter()
+                .any(|a| matches!(a, Action::ReserveQuota { .. }))
+        {
+            let granted = self.lc.step(
+                &self.policy,
+                &self.timing,
+                Input::QuotaGranted,
+                self.now,
+                &self.savepoints,
+            );
+            actions.extend(granted);
+        }
         for a in &actions {
             if let Action::RecordSavepoint {
                 savepoint,
@@ -145,10 +163,16 @@ fn event_names(actions: &[Action]) -> Vec<&'static str> {
         .collect()
 }
 
+/// The actions with an effect, quota bookkeeping aside (the quota tests look at it).
 fn effects(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
-        .filter(|a| !matches!(a, Action::Event { .. }))
+        .filter(|a| {
+            !matches!(
+                a,
+                Action::Event { .. } | Action::ReserveQuota { .. } | Action::ReleaseQuota
+            )
+        })
         .map(|a| match a {
             Action::StartJob { .. } => "StartJob".to_string(),
             Action::StopWithSavepoint { .. } => "StopWithSavepoint".to_string(),
@@ -157,7 +181,9 @@ fn effects(actions: &[Action]) -> Vec<String> {
             Action::TearDown { .. } => "TearDown".to_string(),
             Action::RecordJob { state, .. } => format!("Job {state}"),
             Action::RecordSavepoint { state, origin, .. } => format!("Savepoint {origin} {state}"),
-            Action::Event { .. } => unreachable!(),
+            Action::Event { .. } | Action::ReserveQuota { .. } | Action::ReleaseQuota => {
+                unreachable!()
+            }
         })
         .collect()
 }
@@ -204,6 +230,190 @@ fn idle_deployments_take_the_desired_state_without_a_job() {
         assert_eq!(w.lc.status, status);
         assert_eq!(w.lc.active_job(), None);
     }
+}
+
+// ---- the CPU quota ----
+
+fn quota_actions(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ReserveQuota { cores } => Some(format!("Reserve {cores}")),
+            Action::ReleaseQuota => Some("Release".to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_start_waits_for_the_quota() {
+    let mut w = World::new();
+    w.auto_quota = false;
+    let a = w.step(Input::Reconcile);
+    assert_eq!(quota_actions(&a), ["Reserve 2"]);
+    assert!(
+        started(&a).is_none(),
+        "nothing starts before the cores are granted"
+    );
+    assert_eq!(w.lc.status, DeploymentState::Transitioning);
+    // Refused: announced once, then waiting quietly.
+    let a = w.step(Input::QuotaDenied {
+        used: 3.0,
+        limit: 4.0,
+    });
+    assert_eq!(event_names(&a), [events::RESOURCE_QUOTA_EXCEEDED]);
+    let msg = match &a[0] {
+        Action::Event { message, .. } => message.clone(),
+        _ => unreachable!(),
+    };
+    assert!(
+        msg.contains("needs 2 CPU cores, but 3 of the quota's 4 are in use"),
+        "{msg}"
+    );
+    assert_eq!(
+        quota_actions(&w.step(Input::Reconcile)),
+        ["Reserve 2"],
+        "asks again when woken"
+    );
+    assert!(event_names(&w.step(Input::QuotaDenied {
+        used: 3.0,
+        limit: 4.0
+    }))
+    .is_empty());
+    // Granted: the job starts.
+    w.step(Input::Reconcile);
+    assert!(started(&w.step(Input::QuotaGranted)).is_some());
+}
+
+#[test]
+fn a_waiting_deployment_can_be_suspended_and_a_late_grant_is_given_back() {
+    let mut w = World::new();
+    w.auto_quota = false;
+    w.step(Input::Reconcile);
+    w.step(Input::QuotaDenied {
+        used: 4.0,
+        limit: 4.0,
+    });
+    assert!(w.change(|p| p.desired = DesiredState::Suspended).is_empty());
+    assert_eq!(w.lc.status, DeploymentState::Suspended);
+    assert_eq!(w.lc.phase, Phase::Idle);
+    assert_eq!(quota_actions(&w.step(Input::QuotaGranted)), ["Release"]);
+}
+
+#[test]
+fn cores_are_released_when_the_cluster_is_gone() {
+    let mut w = World::running();
+    let job = w.job();
+    w.change(|p| p.desired = DesiredState::Cancelled);
+    w.step(Input::CancelCompleted { job });
+    assert_eq!(quota_actions(&w.step(Input::TornDown { job })), ["Release"]);
+}
+
+#[test]
+fn a_running_deployment_is_never_stopped_for_the_quota() {
+    let mut w = World::running();
+    // Whatever the quota says, a running job gets no stop, cancel or teardown from it.
+    for input in [
+        Input::QuotaDenied {
+            used: 99.0,
+            limit: 1.0,
+        },
+        Input::Reconcile,
+    ] {
+        assert!(effects(&w.step(input)).is_empty());
+    }
+    assert_eq!(w.lc.status, DeploymentState::Running);
+}
+
+// ---- savepoints on request ----
+
+#[test]
+fn a_user_savepoint_keeps_the_job_running() {
+    let mut w = World::running();
+    let job = w.job();
+    let sp = Uuid::new_v4();
+    let a = w.step(Input::UserSavepoint { savepoint: sp });
+    assert_eq!(
+        effects(&a),
+        ["Savepoint USER_REQUEST STARTED", "TriggerSavepoint"]
+    );
+    assert_eq!(
+        w.lc.status,
+        DeploymentState::Running,
+        "still RUNNING while it is taken"
+    );
+    let a = w.step(Input::SavepointCompleted {
+        job,
+        savepoint: sp,
+        location: "file:///u".into(),
+    });
+    assert_eq!(effects(&a), ["Savepoint USER_REQUEST COMPLETED"]);
+    assert!(matches!(w.lc.phase, Phase::Running { .. }));
+    // It is a restore point like any other.
+    w.change(|p| p.desired = DesiredState::Cancelled);
+    w.step(Input::CancelCompleted { job });
+    w.step(Input::TornDown { job });
+    let (_, restore, _) = started(&w.change(|p| p.desired = DesiredState::Running)).unwrap();
+    assert_eq!(restore.unwrap().location, "file:///u");
+}
+
+#[test]
+fn user_savepoint_failures_count_against_the_limit() {
+    let mut w = World::running();
+    w.policy.max_savepoint_creation_attempts = 2;
+    let job = w.job();
+    for n in 1..=2 {
+        let sp = Uuid::new_v4();
+        w.step(Input::UserSavepoint { savepoint: sp });
+        let a = w.step(Input::SavepointFailed {
+            job,
+            savepoint: sp,
+            reason: "disk full".into(),
+        });
+        assert_eq!(
+            effects(&a),
+            ["Savepoint USER_REQUEST FAILED"],
+            "no retry of a request"
+        );
+        assert_eq!(w.lc.savepoint_failures, n);
+    }
+    assert_eq!(w.lc.status, DeploymentState::Failed);
+    assert_eq!(w.lc.active_job(), Some(job), "the job runs on");
+}
+
+#[test]
+fn a_user_savepoint_is_refused_unless_running_and_a_change_waits_for_it() {
+    let mut w = World::new();
+    w.auto_quota = false;
+    w.step(Input::Reconcile);
+    assert!(
+        w.step(Input::UserSavepoint {
+            savepoint: Uuid::new_v4()
+        })
+        .is_empty(),
+        "no job to take it from"
+    );
+    let mut w = World::running();
+    let job = w.job();
+    let sp = Uuid::new_v4();
+    w.step(Input::UserSavepoint { savepoint: sp });
+    assert!(
+        effects(&w.change(|p| p.desired = DesiredState::Suspended)).is_empty(),
+        "not interrupted"
+    );
+    let a = w.step(Input::SavepointCompleted {
+        job,
+        savepoint: sp,
+        location: "l".into(),
+    });
+    assert_eq!(
+        effects(&a),
+        [
+            "Savepoint USER_REQUEST COMPLETED",
+            "Savepoint SUSPEND STARTED",
+            "StopWithSavepoint"
+        ]
+    );
 }
 
 // ---- restore strategies ----
@@ -1002,6 +1212,9 @@ enum Move {
     CancelFail,
     TornDown,
     Stale,
+    QuotaOk,
+    QuotaNo,
+    UserSavepoint,
 }
 
 fn moves() -> impl Strategy<Value = Move> {
@@ -1020,6 +1233,9 @@ fn moves() -> impl Strategy<Value = Move> {
         Just(Move::CancelFail),
         Just(Move::TornDown),
         Just(Move::Stale),
+        Just(Move::QuotaOk),
+        Just(Move::QuotaNo),
+        Just(Move::UserSavepoint),
     ]
 }
 
@@ -1034,6 +1250,7 @@ proptest! {
         graceful in any::<bool>(),
     ) {
         let mut w = World::new();
+        w.auto_quota = false;
         w.policy.max_job_creation_attempts = max_jobs;
         w.policy.max_savepoint_creation_attempts = max_savepoints;
         w.policy.graceful_stop = graceful;
@@ -1050,8 +1267,12 @@ proptest! {
                 }
             }
             let job = w.lc.active_job().unwrap_or_else(Uuid::new_v4);
-            let sp = match &w.lc.phase { Phase::Savepointing { savepoint, .. } => *savepoint, _ => Uuid::new_v4() };
+            let sp = match &w.lc.phase {
+                Phase::Savepointing { savepoint, .. } | Phase::UserSavepointing { savepoint, .. } => *savepoint,
+                _ => Uuid::new_v4(),
+            };
             let was_tearing_down = matches!(w.lc.phase, Phase::TearingDown { .. });
+            let m_was = m.clone();
             actions = match m {
                 Move::Desire(d) => w.change(|p| p.desired = [DesiredState::Running, DesiredState::Suspended, DesiredState::Cancelled][d as usize]),
                 Move::Template(t) => w.change(|p| p.template_hash = format!("t{t}")),
@@ -1070,7 +1291,14 @@ proptest! {
                     w.step(Input::TornDown { job })
                 }
                 Move::Stale => w.step(Input::TornDown { job: Uuid::new_v4() }),
+                Move::QuotaOk => w.step(Input::QuotaGranted),
+                Move::QuotaNo => w.step(Input::QuotaDenied { used: 1.0, limit: 1.0 }),
+                Move::UserSavepoint => w.step(Input::UserSavepoint { savepoint: Uuid::new_v4() }),
             };
+            // A job starts only when its cores were just granted.
+            if started(&actions).is_some() {
+                prop_assert!(matches!(m_was, Move::QuotaOk), "a start without a grant: {:?}", m_was);
+            }
             // Limits are respected.
             prop_assert!(w.lc.job_creation_failures <= max_jobs);
             prop_assert!(w.lc.savepoint_failures <= max_savepoints);
@@ -1081,7 +1309,7 @@ proptest! {
             // Status agrees with the phase.
             match w.lc.status {
                 DeploymentState::Running => {
-                    let running = matches!(w.lc.phase, Phase::Running { .. });
+                    let running = matches!(w.lc.phase, Phase::Running { .. } | Phase::UserSavepointing { .. });
                     prop_assert!(running, "RUNNING without a running job");
                 }
                 DeploymentState::Failed => prop_assert!(w.lc.held_for_spec.is_some()),

@@ -1,0 +1,183 @@
+//! The CPU quota ledger (reference page, "CPU Quota"), owned by the Supervisor.
+//!
+//! A Deployment's cores are `jobManager.cpu + numberOfTaskManagers × taskManager.cpu`.
+//! They are checked only when a Deployment is about to launch a job, never when it is
+//! created or edited, and a running job is never stopped for the quota. The ledger is
+//! one value behind one actor, so reservations are taken one at a time: two Deployments
+//! starting at once cannot both pass the last cores.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::spec::DeploymentSpec;
+
+/// Cores a reservation may exceed the limit by, for float sums such as 0.1 + 0.2.
+const EPSILON: f64 = 1e-9;
+
+/// A reservation that does not fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denied {
+    pub used: f64,
+    pub requested: f64,
+    pub limit: f64,
+}
+
+/// The cores a Deployment's job uses, from its expanded spec.
+pub fn cores(spec: &DeploymentSpec) -> f64 {
+    let t = spec.template.as_ref().and_then(|t| t.spec.as_ref());
+    let resources = t.and_then(|t| t.resources.as_ref());
+    let jm = resources
+        .and_then(|r| r.job_manager.as_ref())
+        .and_then(|r| r.cpu)
+        .unwrap_or(1.0);
+    let tm = resources
+        .and_then(|r| r.task_manager.as_ref())
+        .and_then(|r| r.cpu)
+        .unwrap_or(1.0);
+    let tms = t
+        .and_then(|t| t.number_of_task_managers)
+        .unwrap_or(1)
+        .max(1) as f64;
+    jm + tms * tm
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Unset: unlimited.
+    limit: Option<f64>,
+    held: HashMap<Uuid, f64>,
+}
+
+impl Ledger {
+    pub fn new(limit: Option<f64>) -> Ledger {
+        Ledger {
+            limit,
+            held: HashMap::new(),
+        }
+    }
+
+    /// Cores held by all Deployments.
+    pub fn used(&self) -> f64 {
+        self.held.values().sum()
+    }
+
+    pub fn limit(&self) -> Option<f64> {
+        self.limit
+    }
+
+    /// A new limit (from a reload). Holdings stay, even above it: nothing running is
+    /// stopped for the quota.
+    pub fn set_limit(&mut self, limit: Option<f64>) {
+        self.limit = limit;
+    }
+
+    /// Reserves `cores` for `deployment` (replacing what it held), if they fit.
+    pub fn reserve(&mut self, deployment: Uuid, cores: f64) -> Result<(), Denied> {
+        let others = self.used() - self.held.get(&deployment).copied().unwrap_or(0.0);
+        if let Some(limit) = self.limit {
+            if others + cores > limit + EPSILON {
+                return Err(Denied {
+                    used: others,
+                    requested: cores,
+                    limit,
+                });
+            }
+        }
+        self.held.insert(deployment, cores);
+        Ok(())
+    }
+
+    /// Books the cores of a job that already runs (found after a restart), whatever the
+    /// limit.
+    pub fn book(&mut self, deployment: Uuid, cores: f64) {
+        self.held.insert(deployment, cores);
+    }
+
+    pub fn release(&mut self, deployment: Uuid) {
+        self.held.remove(&deployment);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn cores_are_job_manager_plus_task_managers() {
+        let spec: DeploymentSpec = serde_json::from_value(serde_json::json!({
+            "template": {"spec": {"numberOfTaskManagers": 3, "resources": {
+                "jobManager": {"cpu": 0.5}, "taskManager": {"cpu": 1.5}}}}
+        }))
+        .unwrap();
+        assert_eq!(cores(&spec), 5.0);
+        assert_eq!(
+            cores(&DeploymentSpec::default()),
+            2.0,
+            "built-in: 1 + 1 × 1"
+        );
+    }
+
+    #[test]
+    fn reservations_fit_exactly_and_not_beyond() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut l = Ledger::new(Some(4.0));
+        assert!(l.reserve(a, 2.0).is_ok());
+        assert!(l.reserve(b, 2.0).is_ok(), "exactly at the limit");
+        assert_eq!(
+            l.reserve(c, 0.5),
+            Err(Denied {
+                used: 4.0,
+                requested: 0.5,
+                limit: 4.0
+            })
+        );
+        l.release(a);
+        assert!(l.reserve(c, 0.5).is_ok());
+        assert_eq!(l.used(), 2.5);
+        // A Deployment's own holding does not count against its new reservation.
+        assert!(l.reserve(b, 3.5).is_ok());
+        let mut float = Ledger::new(Some(0.3));
+        assert!(
+            float.reserve(a, 0.1).is_ok() && float.reserve(b, 0.2).is_ok(),
+            "0.1 + 0.2 fits 0.3"
+        );
+    }
+
+    #[test]
+    fn unlimited_and_lowered_limits() {
+        let mut l = Ledger::new(None);
+        for _ in 0..100 {
+            assert!(l.reserve(Uuid::new_v4(), 8.0).is_ok());
+        }
+        let mut l = Ledger::new(Some(4.0));
+        let a = Uuid::new_v4();
+        l.reserve(a, 4.0).unwrap();
+        l.set_limit(Some(2.0));
+        assert_eq!(l.used(), 4.0, "nothing is taken away");
+        assert!(l.reserve(Uuid::new_v4(), 1.0).is_err());
+        l.book(Uuid::new_v4(), 3.0);
+        assert_eq!(l.used(), 7.0, "a running job is booked whatever the limit");
+    }
+
+    proptest! {
+        /// However requests and releases interleave, reservations never exceed the limit.
+        #[test]
+        fn never_over_the_limit(
+            limit in 1u32..20,
+            ops in prop::collection::vec((0usize..12, 1u32..8, any::<bool>()), 1..200),
+        ) {
+            let ids: Vec<Uuid> = (0..12).map(|_| Uuid::new_v4()).collect();
+            let mut l = Ledger::new(Some(limit as f64 / 2.0));
+            for (who, half_cores, release) in ops {
+                if release {
+                    l.release(ids[who]);
+                } else {
+                    let _ = l.reserve(ids[who], half_cores as f64 / 2.0);
+                }
+                prop_assert!(l.used() <= limit as f64 / 2.0 + EPSILON, "used {} > limit {}", l.used(), limit as f64 / 2.0);
+            }
+        }
+    }
+}
