@@ -12,16 +12,13 @@
 
 use std::net::SocketAddr;
 
+use crate::metrics::{label, Metrics};
 use actix::Addr;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -34,6 +31,7 @@ use crate::store::{Store, StoreError};
 pub struct ApiState {
     pub store: Addr<StoreActor>,
     pub supervisor: Addr<Supervisor>,
+    pub metrics: std::sync::Arc<Metrics>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,6 +247,7 @@ async fn healthz(State(s): State<ApiState>) -> Result<&'static str, ApiError> {
     Ok("ok\n")
 }
 
+/// The metrics page; the record counts are read from the store first.
 async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let (deployments, jobs, savepoints) = s
         .read(|st| {
@@ -272,37 +271,25 @@ async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
             Ok((states, jobs, savepoints))
         })
         .await?;
-    let mut registry = Registry::with_prefix("flinkd");
-    let by_status = Family::<Vec<(String, String)>, Gauge>::default();
-    registry.register("deployments", "Deployments by status", by_status.clone());
+    let m = &s.metrics;
     for state in DeploymentState::ALL {
         let n = deployments.iter().filter(|s| **s == Some(*state)).count();
-        by_status
-            .get_or_create(&vec![("status".into(), state.to_string())])
+        m.deployments
+            .get_or_create(&label("status", state))
             .set(n as i64);
     }
-    let job_states = Family::<Vec<(String, String)>, Gauge>::default();
-    registry.register("jobs", "Jobs on record by state", job_states.clone());
     for state in JobState::ALL {
         let n = jobs.iter().filter(|s| *s == state).count();
-        job_states
-            .get_or_create(&vec![("state".into(), state.to_string())])
-            .set(n as i64);
+        m.jobs.get_or_create(&label("state", state)).set(n as i64);
     }
-    let sp_states = Family::<Vec<(String, String)>, Gauge>::default();
-    registry.register(
-        "savepoints",
-        "Savepoints on record by state",
-        sp_states.clone(),
-    );
     for state in SavepointState::ALL {
         let n = savepoints.iter().filter(|s| *s == state).count();
-        sp_states
-            .get_or_create(&vec![("state".into(), state.to_string())])
+        m.savepoints
+            .get_or_create(&label("state", state))
             .set(n as i64);
     }
-    let mut text = String::new();
-    encode(&mut text, &registry)
+    let text = m
+        .encode()
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((
         [(

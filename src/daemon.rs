@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix::Actor;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::actors::{self, supervisor::Rescan, supervisor::Supervisor, Shared};
+use crate::actors::{self, supervisor::Reload, supervisor::Rescan, supervisor::Supervisor, Shared};
 use crate::config::Config;
 use crate::store::Store;
 
@@ -42,13 +42,16 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             .build()
             .expect("a tokio runtime")
     });
+    let config_path = config_path.to_path_buf();
     system.block_on(async move {
         // An address already in use is an error at start, not a daemon without its API.
         let listener = crate::api::bind(config.api.listen).await?;
         let store = actors::store::start(store);
+        let metrics = Arc::new(crate::metrics::Metrics::new(config.quota.cpu));
         let shared = Arc::new(Shared {
             http: crate::flink::http_client(config.timing.http_timeout),
             store: store.clone(),
+            metrics: metrics.clone(),
             config,
         });
         let supervisor = Supervisor::new(shared).start();
@@ -57,6 +60,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             crate::api::ApiState {
                 store,
                 supervisor: supervisor.clone(),
+                metrics,
             },
         );
         // Signal handlers are installed before anything else can take time: SIGHUP's
@@ -68,8 +72,17 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
-                        tracing::info!("SIGHUP: rescanning");
-                        supervisor.do_send(Rescan);
+                        // An invalid config changes nothing: the running one is kept.
+                        match Config::load(&config_path) {
+                            Ok(new) => {
+                                tracing::info!("SIGHUP: config re-read; rescanning");
+                                supervisor.do_send(Reload(new));
+                            }
+                            Err(e) => {
+                                tracing::error!("SIGHUP: the config is not valid, keeping the running one: {e}");
+                                supervisor.do_send(Rescan);
+                            }
+                        }
                     }
                     _ = term.recv() => break,
                     _ = int.recv() => break,

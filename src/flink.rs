@@ -235,10 +235,17 @@ fn flink_message(body: &str) -> String {
 }
 
 /// A client for one Flink cluster's REST API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FlinkClient {
     http: reqwest::Client,
     base: String,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+}
+
+impl std::fmt::Debug for FlinkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FlinkClient({})", self.base)
+    }
 }
 
 /// Builds the HTTP client every cluster shares.
@@ -257,7 +264,14 @@ impl FlinkClient {
         FlinkClient {
             http,
             base: base.into().trim_end_matches('/').to_string(),
+            metrics: None,
         }
+    }
+
+    /// Records every request's duration and failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -269,6 +283,30 @@ impl FlinkClient {
     }
 
     async fn send(
+        &self,
+        endpoint: String,
+        req: reqwest::RequestBuilder,
+    ) -> Result<String, FlinkError> {
+        let started = std::time::Instant::now();
+        let result = self.send_once(endpoint, req).await;
+        if let Some(m) = &self.metrics {
+            m.rest_seconds.observe(started.elapsed().as_secs_f64());
+            if let Err(e) = &result {
+                let kind = match e {
+                    FlinkError::Unreachable { .. } => "unreachable",
+                    FlinkError::Rejected { .. } => "rejected",
+                    FlinkError::Unexpected { .. } => "unexpected",
+                    FlinkError::Local { .. } => "local",
+                };
+                m.rest_errors
+                    .get_or_create(&crate::metrics::label("kind", kind))
+                    .inc();
+            }
+        }
+        result
+    }
+
+    async fn send_once(
         &self,
         endpoint: String,
         req: reqwest::RequestBuilder,

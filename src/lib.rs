@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod diagnostic;
 pub mod flink;
 pub mod lifecycle;
+pub mod metrics;
 pub mod quantity;
 pub mod quota;
 pub mod resources;

@@ -191,6 +191,43 @@ fn api_and_cli_over_a_running_daemon() {
         matches!(running.value, prometheus_parse::Value::Gauge(v) if v == 2.0),
         "{text}"
     );
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    assert_eq!(value("flinkd_jobs_started_total", None), 2.0);
+    assert_eq!(
+        value("flinkd_transitions_total", Some(("to", "RUNNING"))),
+        2.0
+    );
+    assert!(
+        text.contains("flinkd_transition_duration_seconds_count{to=\"RUNNING\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "flinkd_savepoints_taken_total{origin=\"USER_REQUEST\",state=\"COMPLETED\"} 1"
+        ),
+        "{text}"
+    );
+    let rest_calls: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flinkd_flink_rest_request_duration_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        rest_calls > 5.0,
+        "Flink REST latency is measured: {rest_calls}"
+    );
 }
 
 #[test]
@@ -256,6 +293,9 @@ fn many_deployments_racing_for_a_small_quota_never_exceed_it() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(most, 3, "the quota is used up");
+    let (_, text) = http(&format!("{}/metrics", d.api), "*/*");
+    assert!(text.contains("flinkd_quota_cores_used 3.0"), "{text}");
+    assert!(text.contains("flinkd_quota_cores_limit 3.0"), "{text}");
     let waiting: Vec<&String> = names
         .iter()
         .filter(|n| d.status(n) == Some(DeploymentState::Transitioning))
@@ -281,4 +321,49 @@ fn many_deployments_racing_for_a_small_quota_never_exceed_it() {
     });
     std::thread::sleep(std::time::Duration::from_secs(1));
     assert_eq!(count_running(), 3);
+}
+
+/// A quota raised by a reload (SIGHUP) lets a waiting Deployment start; an invalid
+/// config is rejected and changes nothing.
+#[test]
+fn a_quota_raised_by_a_reload_starts_the_waiting_deployment() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "[quota]\ncpu = 1");
+    let one_core = |name: &str| {
+        deployment(name).replace(
+            "      artifact:",
+            "      resources:\n        jobManager:\n          cpu: 0.5\n        taskManager:\n          cpu: 0.5\n      artifact:",
+        )
+    };
+    d.deploy("a.yaml", &one_core("first"));
+    d.wait_status("first", DeploymentState::Running, 30);
+    d.deploy("b.yaml", &one_core("second"));
+    d.wait("the refusal", 30, || {
+        d.events("second")
+            .iter()
+            .any(|e| e.name == "RESOURCE_QUOTA_EXCEEDED")
+            .then_some(())
+    });
+
+    // An invalid config: rejected, the old one kept.
+    let config = std::fs::read_to_string(d.path("flinkd.toml")).unwrap();
+    std::fs::write(
+        d.path("flinkd.toml"),
+        config.replace("cpu = 1", "cpu = \"lots\""),
+    )
+    .unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait("the rejection in the log", 10, || {
+        d.log()
+            .contains("the config is not valid, keeping the running one")
+            .then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(d.status("second"), Some(DeploymentState::Transitioning));
+
+    // The quota raised: the waiting Deployment starts.
+    std::fs::write(d.path("flinkd.toml"), config.replace("cpu = 1", "cpu = 2")).unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_status("second", DeploymentState::Running, 30);
+    assert_eq!(d.status("first"), Some(DeploymentState::Running));
 }

@@ -84,6 +84,8 @@ pub struct DeploymentActor {
     removing: Option<DesiredState>,
     /// `status.running.conditions` of the running job.
     conditions: Vec<Condition>,
+    /// Since when the Deployment is TRANSITIONING (this process's view, for metrics).
+    transitioning_since: Option<std::time::Instant>,
 }
 
 fn now() -> Timestamp {
@@ -117,6 +119,7 @@ impl DeploymentActor {
             supervisor,
             removing: None,
             conditions: Vec::new(),
+            transitioning_since: None,
         }
     }
 
@@ -211,9 +214,11 @@ impl DeploymentActor {
         );
         let at = now();
         let timing = self.shared.config.lifecycle_timing();
+        let status_before = self.lifecycle.status;
         let actions =
             self.lifecycle
                 .step(&self.policy, &timing, input.clone(), at, &self.savepoints);
+        self.count(status_before, &actions);
 
         let mut jobs = Vec::new();
         let mut savepoints = Vec::new();
@@ -460,6 +465,50 @@ impl DeploymentActor {
             })
             .clone();
         addr.do_send(command);
+    }
+
+    /// Metrics of a step: transitions and their duration, jobs, savepoints.
+    fn count(&mut self, before: DeploymentState, actions: &[Action]) {
+        let m = &self.shared.metrics;
+        let after = self.lifecycle.status;
+        if after == DeploymentState::Transitioning && before != DeploymentState::Transitioning {
+            self.transitioning_since = Some(std::time::Instant::now());
+        }
+        if before == DeploymentState::Transitioning && after != DeploymentState::Transitioning {
+            let to = crate::metrics::label("to", after);
+            m.transitions.get_or_create(&to).inc();
+            if let Some(since) = self.transitioning_since.take() {
+                m.transition_seconds
+                    .get_or_create(&to)
+                    .observe(since.elapsed().as_secs_f64());
+            }
+        }
+        for a in actions {
+            match a {
+                Action::RecordJob {
+                    state: JobState::Started,
+                    ..
+                } => {
+                    m.jobs_started.inc();
+                }
+                Action::RecordJob {
+                    state: JobState::Failed,
+                    ..
+                } => {
+                    m.jobs_failed.inc();
+                }
+                Action::RecordSavepoint { origin, state, .. }
+                    if *state != SavepointState::Started =>
+                {
+                    let labels = vec![
+                        ("origin".to_string(), origin.to_string()),
+                        ("state".to_string(), state.to_string()),
+                    ];
+                    m.savepoints_taken.get_or_create(&labels).inc();
+                }
+                _ => {}
+            }
+        }
     }
 
     /// A poll of the running job: its conditions, and its newest retained checkpoint as

@@ -123,9 +123,10 @@ impl JobActor {
     }
 
     fn client(&self) -> Option<FlinkClient> {
-        self.cluster
-            .as_ref()
-            .map(|c| FlinkClient::new(self.shared.http.clone(), c.rest_url()))
+        self.cluster.as_ref().map(|c| {
+            FlinkClient::new(self.shared.http.clone(), c.rest_url())
+                .with_metrics(self.shared.metrics.clone())
+        })
     }
 
     fn report(&self, input: Input) {
@@ -507,7 +508,8 @@ async fn start_job(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
 
-    let client = FlinkClient::new(shared.http.clone(), cluster.rest_url());
+    let client = FlinkClient::new(shared.http.clone(), cluster.rest_url())
+        .with_metrics(shared.metrics.clone());
     let parallelism = plan.template.parallelism.unwrap_or(1).max(1) as u32;
     loop {
         match client.overview().await {

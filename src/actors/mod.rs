@@ -19,4 +19,5 @@ pub struct Shared {
     pub config: Config,
     pub store: actix::Addr<store::StoreActor>,
     pub http: reqwest::Client,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }

@@ -49,6 +49,11 @@ pub struct Book {
     pub cores: f64,
 }
 
+/// A config re-read on SIGHUP, already checked.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Reload(pub crate::config::Config);
+
 /// A savepoint on request, for the Deployment with this id.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<crate::spec::Savepoint, String>")]
@@ -376,7 +381,9 @@ impl Handler<Reserve> for Supervisor {
     type Result = Result<(), crate::quota::Denied>;
 
     fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
-        match self.ledger.reserve(msg.deployment, msg.cores) {
+        let result = self.ledger.reserve(msg.deployment, msg.cores);
+        self.shared.metrics.quota_used.set(self.ledger.used());
+        match result {
             Ok(()) => {
                 self.waiting.remove(&msg.identity);
                 tracing::debug!(deployment = %msg.identity, cores = msg.cores, used = self.ledger.used(), "cores reserved");
@@ -395,6 +402,7 @@ impl Handler<Release> for Supervisor {
 
     fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
         self.ledger.release(msg.deployment);
+        self.shared.metrics.quota_used.set(self.ledger.used());
         for identity in std::mem::take(&mut self.waiting) {
             if let Some(m) = self.managed.get(&identity) {
                 m.addr.do_send(Wake);
@@ -424,11 +432,52 @@ impl Handler<SavepointFor> for Supervisor {
     }
 }
 
+impl Handler<Reload> for Supervisor {
+    type Result = ();
+
+    /// A new quota applies at once: raised, it wakes the Deployments waiting for cores;
+    /// lowered, it stops nothing. Other changed keys take effect after a restart, and
+    /// say so.
+    fn handle(&mut self, Reload(new): Reload, ctx: &mut Context<Self>) {
+        let old = &self.shared.config;
+        if new.quota.cpu != self.ledger.limit() {
+            tracing::info!(from = ?self.ledger.limit(), to = ?new.quota.cpu, "CPU quota changed");
+            self.ledger.set_limit(new.quota.cpu);
+            if let Some(limit) = new.quota.cpu {
+                self.shared.metrics.quota_limit.set(limit);
+            }
+            for identity in std::mem::take(&mut self.waiting) {
+                if let Some(m) = self.managed.get(&identity) {
+                    m.addr.do_send(Wake);
+                }
+            }
+        }
+        let (Ok(a), Ok(b)) = (serde_json::to_value(old), serde_json::to_value(&new)) else {
+            return;
+        };
+        let mut later: Vec<&String> = a
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| k.as_str() != "quota" && b.get(k.as_str()) != Some(*v))
+            .map(|(k, _)| k)
+            .collect();
+        later.sort();
+        if !later.is_empty() {
+            tracing::warn!(
+                "changed in the config, taking effect after a restart of flinkd: {later:?}"
+            );
+        }
+        self.scan(ctx);
+    }
+}
+
 impl Handler<Book> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Book, _: &mut Context<Self>) {
         self.ledger.book(msg.deployment, msg.cores);
+        self.shared.metrics.quota_used.set(self.ledger.used());
     }
 }
 

@@ -195,6 +195,13 @@ default_version = "2.3"
             .collect()
     }
 
+    /// Sends the daemon a signal.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        if let Some(child) = &self.child {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        }
+    }
+
     /// Stops the daemon (SIGTERM) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
