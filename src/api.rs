@@ -140,22 +140,33 @@ fn scope(st: &Store, ns: &str, filter: &Filter) -> Result<Vec<Uuid>, StoreError>
         .collect())
 }
 
+/// A list of one kind of record, for the Deployments a filter covers.
+async fn per_deployment<T: Serialize + Send + 'static>(
+    s: &ApiState,
+    ns: String,
+    filter: Filter,
+    headers: &HeaderMap,
+    records: fn(&Store, Uuid) -> Result<Vec<T>, StoreError>,
+) -> Result<Response, ApiError> {
+    let items = s
+        .read(move |st| {
+            let mut out = Vec::new();
+            for id in scope(st, &ns, &filter)? {
+                out.extend(records(st, id)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(respond(headers, &Items { items }))
+}
+
 async fn jobs(
     State(s): State<ApiState>,
     Path(ns): Path<String>,
     Query(f): Query<Filter>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let items = s
-        .read(move |st| {
-            let mut out = Vec::new();
-            for id in scope(st, &ns, &f)? {
-                out.extend(st.jobs(id)?);
-            }
-            Ok(out)
-        })
-        .await?;
-    Ok(respond(&headers, &Items { items }))
+    per_deployment(&s, ns, f, &headers, Store::jobs).await
 }
 
 async fn savepoints(
@@ -164,16 +175,7 @@ async fn savepoints(
     Query(f): Query<Filter>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let items = s
-        .read(move |st| {
-            let mut out = Vec::new();
-            for id in scope(st, &ns, &f)? {
-                out.extend(st.savepoints(id)?);
-            }
-            Ok(out)
-        })
-        .await?;
-    Ok(respond(&headers, &Items { items }))
+    per_deployment(&s, ns, f, &headers, Store::savepoints).await
 }
 
 /// `POST .../savepoints?deploymentId=` (or `{"metadata": {"deploymentId": …}}`): a
@@ -223,6 +225,7 @@ async fn trigger_savepoint(
     Ok(response)
 }
 
+/// Events, oldest first (each Deployment's log is in order already).
 async fn events(
     State(s): State<ApiState>,
     Path(ns): Path<String>,

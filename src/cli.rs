@@ -107,13 +107,7 @@ pub fn savepoint(args: &SavepointArgs) -> i32 {
             }
         }
     })();
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("flinkd: {e}");
-            EXIT_INVALID
-        }
-    }
+    exit_code(result)
 }
 
 /// How to reach the daemon and how to print.
@@ -159,6 +153,17 @@ pub struct EventsArgs {
     pub name: String,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// A client command's outcome as an exit code, its error on stderr.
+fn exit_code(result: Result<(), String>) -> i32 {
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("flinkd: {e}");
+            EXIT_INVALID
+        }
+    }
 }
 
 /// The namespace's Deployments: for names in tables, and ids in filters.
@@ -230,13 +235,7 @@ pub fn get(args: &GetArgs) -> i32 {
             }
         }
     })();
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("flinkd: {e}");
-            EXIT_INVALID
-        }
-    }
+    exit_code(result)
 }
 
 pub fn events(args: &EventsArgs) -> i32 {
@@ -251,13 +250,7 @@ pub fn events(args: &EventsArgs) -> i32 {
         )?;
         crate::client::print(&v, a.output, crate::client::events_table)
     })();
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("flinkd: {e}");
-            EXIT_INVALID
-        }
-    }
+    exit_code(result)
 }
 
 #[derive(Debug, Args)]

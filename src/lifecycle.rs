@@ -607,7 +607,14 @@ impl Lifecycle {
                     ..
                 },
             ) if sp == savepoint => {
-                self.user_savepoint_failed(policy, (job, template_hash, savepoint), reason, out);
+                self.savepoint_failed(
+                    policy,
+                    timing,
+                    now,
+                    (job, template_hash, savepoint, SavepointOrigin::UserRequest),
+                    reason,
+                    out,
+                );
             }
             (
                 Phase::UserSavepointing { job, savepoint, .. },
@@ -737,7 +744,6 @@ impl Lifecycle {
                     template_hash,
                     savepoint,
                     origin,
-                    graceful,
                     ..
                 },
                 Input::SavepointFailed {
@@ -750,7 +756,7 @@ impl Lifecycle {
                     policy,
                     timing,
                     now,
-                    (job, template_hash, savepoint, origin, graceful),
+                    (job, template_hash, savepoint, origin),
                     reason,
                     out,
                 );
@@ -913,8 +919,8 @@ impl Lifecycle {
                 template_hash,
                 savepoint,
                 origin,
-                graceful,
                 deadline,
+                ..
             } if now >= deadline => {
                 let reason = format!(
                     "the savepoint did not complete within {}",
@@ -924,7 +930,7 @@ impl Lifecycle {
                     policy,
                     timing,
                     now,
-                    (job, template_hash, savepoint, origin, graceful),
+                    (job, template_hash, savepoint, origin),
                     reason,
                     out,
                 );
@@ -1208,18 +1214,14 @@ impl Lifecycle {
         });
     }
 
+    /// A savepoint failed: the job runs on, the failure counts, and at the limit the
+    /// Deployment is FAILED.
     fn savepoint_failed(
         &mut self,
         policy: &Policy,
         timing: &Timing,
         now: Timestamp,
-        (job, template_hash, savepoint, origin, _graceful): (
-            Uuid,
-            String,
-            Uuid,
-            SavepointOrigin,
-            bool,
-        ),
+        (job, template_hash, savepoint, origin): (Uuid, String, Uuid, SavepointOrigin),
         reason: String,
         out: &mut Out,
     ) {
@@ -1254,45 +1256,10 @@ impl Lifecycle {
                     "{n} savepoint attempts failed (maxSavepointCreationAttempts {max}); the job is still running; change the spec (e.g. state: cancelled) to go on"
                 ),
             );
-        } else {
-            // Try again at once, within the same transition.
+        } else if origin != SavepointOrigin::UserRequest {
+            // Try again at once, within the same transition. (A savepoint a user asked
+            // for is not repeated: the user asks again.)
             self.begin_savepoint(job, template_hash, origin, policy, timing, now, out);
-        }
-    }
-
-    /// A savepoint a user asked for failed: the job runs on; the failure counts.
-    fn user_savepoint_failed(
-        &mut self,
-        policy: &Policy,
-        (job, template_hash, savepoint): (Uuid, String, Uuid),
-        reason: String,
-        out: &mut Out,
-    ) {
-        self.savepoint_failures += 1;
-        let n = self.savepoint_failures;
-        let max = policy.max_savepoint_creation_attempts;
-        out.push(Action::RecordSavepoint {
-            savepoint,
-            job,
-            origin: SavepointOrigin::UserRequest,
-            state: SavepointState::Failed,
-            location: None,
-            failure: failure("SAVEPOINT_FAILED", reason.clone()),
-        });
-        out.warn(
-            events::SAVEPOINT_FAILED,
-            Some(job),
-            format!("savepoint attempt {n} of {max} failed: {reason}"),
-        );
-        self.phase = Phase::Running { job, template_hash };
-        if n >= max {
-            self.status = DeploymentState::Failed;
-            self.held_for_spec = Some(policy.spec_hash.clone());
-            out.error(
-                events::TOO_MANY_FAILED_SAVEPOINT_CREATION_ATTEMPTS,
-                Some(job),
-                format!("{n} savepoint attempts failed (maxSavepointCreationAttempts {max}); the job is still running; change the spec to go on"),
-            );
         }
     }
 

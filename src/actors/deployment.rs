@@ -143,19 +143,16 @@ impl DeploymentActor {
         let id = self.id;
         let at = now();
         let identity = self.deployment.metadata.identity();
-        let event = Event {
-            seq: 0,
-            deployment_id: id,
-            job_id: None,
-            namespace: identity.namespace.clone(),
-            created_at: at,
-            name: "DEPLOYMENT_FORGOTTEN".to_string(),
-            level: EventLevel::Info,
-            message: format!(
+        let event = self.event(
+            "DEPLOYMENT_FORGOTTEN",
+            EventLevel::Info,
+            None,
+            format!(
                 "its file is gone; the Deployment is {} and forgotten (its history is kept)",
                 self.lifecycle.status
             ),
-        };
+            at,
+        );
         tracing::info!(deployment = %identity, "file removed: Deployment forgotten");
         let write = self.shared.store.send(Exec::new(move |s| {
             s.atomically(|s| {
@@ -331,16 +328,7 @@ impl DeploymentActor {
                             tracing::info!(deployment = %who, event = name, "{message}")
                         }
                     }
-                    events.push(Event {
-                        seq: 0,
-                        deployment_id: self.id,
-                        job_id: *job,
-                        namespace: self.deployment.metadata.namespace().to_string(),
-                        created_at: at,
-                        name: name.to_string(),
-                        level: *level,
-                        message: message.clone(),
-                    });
+                    events.push(self.event(name, *level, *job, message.clone(), at));
                 }
                 _ => {}
             }
