@@ -95,6 +95,9 @@ pub struct JobActor {
     /// Poll the job's state (from RUNNING until it ends or is torn down).
     watching: bool,
     poll_in_flight: bool,
+    /// Adopted after a restart, and not yet seen RUNNING: the lifecycle may still be
+    /// waiting for the start it began before the restart.
+    confirm_running: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     tearing_down: bool,
 }
@@ -109,6 +112,7 @@ impl JobActor {
             flink_job_id: None,
             watching: false,
             poll_in_flight: false,
+            confirm_running: false,
             tasks: Vec::new(),
             tearing_down: false,
         }
@@ -353,6 +357,7 @@ impl Handler<Command> for JobActor {
                 self.cluster = Some(cluster);
                 self.flink_job_id = Some(flink_job_id);
                 self.watching = true;
+                self.confirm_running = true;
                 self.poll(ctx);
             }
             Command::StopWithSavepoint { savepoint } => self.savepoint(savepoint, true),
@@ -413,6 +418,10 @@ impl Handler<Done> for JobActor {
                 });
                 match state {
                     Ok(state) if state.is_terminal() => self.ended(state),
+                    Ok(FlinkJobState::Running) if self.confirm_running => {
+                        self.confirm_running = false;
+                        self.report(Input::JobRunning { job });
+                    }
                     Ok(_) => {}
                     Err(e) if e.is_unreachable() => {
                         let alive = self.cluster.as_ref().is_some_and(|c| c.job_manager_alive());

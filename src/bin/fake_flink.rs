@@ -11,7 +11,8 @@
 //! - `fake.savepoint.fail-first: N`: the first N savepoints (or stops) fail;
 //! - `fake.cancel: ok | fail | hang`: cancellation succeeds, is refused (HTTP 500), or is
 //!   accepted but the job never ends;
-//! - `fake.job.fail-after-ms: N`: a running job fails N ms after it started.
+//! - `fake.job.fail-after-ms: N`: a running job fails N ms after it started;
+//! - `fake.job.running-after-ms: N`: a submitted job is INITIALIZING for N ms.
 //!
 //! A fake FLINK_HOME whose `bin/jobmanager.sh start` launches this binary makes flinkd's
 //! real local target drive it (see tests/e2e_faults.rs).
@@ -51,6 +52,18 @@ impl Fake {
     }
 
     fn tick(&mut self) {
+        let running_after = self
+            .conf
+            .get("fake.job.running-after-ms")
+            .and_then(|v| v.parse::<u64>().ok());
+        for job in self.jobs.values_mut() {
+            if let (Some(ms), Some(start), "INITIALIZING") = (running_after, job.started, job.state)
+            {
+                if start.elapsed() >= Duration::from_millis(ms) {
+                    job.state = "RUNNING";
+                }
+            }
+        }
         let fail_after = self
             .conf
             .get("fake.job.fail-after-ms")
@@ -89,10 +102,15 @@ async fn run(State(s): State<Shared>, Path(_jar): Path<String>) -> (StatusCode, 
         );
     }
     let id = f.next_id();
+    let initial = if f.conf.contains_key("fake.job.running-after-ms") {
+        "INITIALIZING"
+    } else {
+        "RUNNING"
+    };
     f.jobs.insert(
         id.clone(),
         Job {
-            state: "RUNNING",
+            state: initial,
             started: Some(Instant::now()),
         },
     );

@@ -83,21 +83,35 @@ default_version = "2.3"
             timing = timing(extra),
         );
         std::fs::write(dir.path().join("flinkd.toml"), config).unwrap();
-        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_flinkd"))
-            .args(["run", "--config"])
-            .arg(dir.path().join("flinkd.toml"))
-            .env("FLINKD_LOG", "info,flinkd=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = Daemon::spawn(dir.path());
         Daemon {
             dir,
             child: Some(child),
             api: format!("http://127.0.0.1:{api}"),
         }
+    }
+
+    fn spawn(dir: &Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("daemon.log"))
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_flinkd"))
+            .args(["run", "--config"])
+            .arg(dir.join("flinkd.toml"))
+            .env("FLINKD_LOG", "info,flinkd=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    /// Starts a new daemon on the same directories and config (after [`Daemon::stop`]).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the daemon first");
+        self.child = Some(Daemon::spawn(self.dir.path()));
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
