@@ -72,6 +72,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
+                        crate::systemd::reloading();
                         // An invalid config changes nothing: the running one is kept.
                         match Config::load(&config_path) {
                             Ok(new) => {
@@ -80,6 +81,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                             }
                             Err(e) => {
                                 tracing::error!("SIGHUP: the config is not valid, keeping the running one: {e}");
+                                crate::systemd::ready("reload rejected: the config is not valid");
                                 supervisor.do_send(Rescan);
                             }
                         }
@@ -89,6 +91,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 }
             }
             tracing::info!("stopping; Flink clusters are left running");
+            crate::systemd::stopping();
             actix::System::current().stop();
         });
         Ok::<(), std::io::Error>(())

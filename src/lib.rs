@@ -20,5 +20,6 @@ pub mod resources;
 pub mod source;
 pub mod spec;
 pub mod store;
+pub mod systemd;
 pub mod target;
 pub mod validate;

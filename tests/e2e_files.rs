@@ -101,3 +101,23 @@ fn a_broken_or_renamed_file_stops_nothing() {
     assert_eq!(d.jobs("beta").len(), 1, "the same job runs on");
     assert!(d.savepoints("beta").is_empty());
 }
+
+/// File events alone drive the daemon (the periodic rescan is an hour away), and an
+/// editor's write-then-rename is one change.
+#[test]
+fn the_watcher_reacts_to_files() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "rescan_interval = \"1h\"");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    d.deploy("w.yaml", &deployment("watched", "running"));
+    d.wait_status("watched", DeploymentState::Running, 10);
+    d.deploy("w.yaml", &deployment("watched", "cancelled"));
+    d.wait_status("watched", DeploymentState::Cancelled, 10);
+    std::fs::remove_file(d.path("deployments/w.yaml")).unwrap();
+    d.wait("the deletion to be seen", 10, || {
+        d.events("watched")
+            .iter()
+            .any(|e| e.name == "DEPLOYMENT_FORGOTTEN")
+            .then_some(())
+    });
+}

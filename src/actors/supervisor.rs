@@ -102,6 +102,8 @@ pub struct Supervisor {
     ledger: crate::quota::Ledger,
     /// Deployments refused cores, woken when cores are released.
     waiting: HashSet<Identity>,
+    /// What systemd was last told (READY after the first scan, then STATUS changes).
+    told: Option<String>,
 }
 
 fn hash(d: &Deployment) -> String {
@@ -119,6 +121,7 @@ impl Supervisor {
             again: false,
             ledger: crate::quota::Ledger::new(shared.config.quota.cpu),
             waiting: HashSet::new(),
+            told: None,
         }
     }
 
@@ -132,7 +135,14 @@ impl Supervisor {
             self.shared.config.timing.file_debounce,
             None,
             move |result: DebounceEventResult| {
-                if result.is_ok() {
+                // Reading the directory is itself an event (an access); reacting to it
+                // would rescan forever. Only changes count.
+                let changed = result.is_ok_and(|events| {
+                    events
+                        .iter()
+                        .any(|e| !matches!(e.kind, notify::EventKind::Access(_)))
+                });
+                if changed {
                     addr.do_send(Rescan);
                 }
             },
@@ -332,6 +342,13 @@ impl Supervisor {
 
     fn done_scanning(&mut self, ctx: &mut Context<Self>) {
         self.scanning = false;
+        let status = format!("{} Deployments", self.managed.len());
+        match &self.told {
+            None => crate::systemd::ready(&status),
+            Some(last) if *last != status => crate::systemd::status(&status),
+            Some(_) => {}
+        }
+        self.told = Some(status);
         if std::mem::take(&mut self.again) {
             self.scan(ctx);
         }
@@ -350,6 +367,11 @@ impl Actor for Supervisor {
             .rescan_interval
             .max(Duration::from_millis(100));
         ctx.run_interval(every, |act, ctx| act.scan(ctx));
+        // The watchdog is fed from this actor's own timer: if the Supervisor stops
+        // answering, systemd notices.
+        if let Some(every) = crate::systemd::watchdog_interval() {
+            ctx.run_interval(every, |_, _| crate::systemd::watchdog());
+        }
     }
 }
 
@@ -468,6 +490,7 @@ impl Handler<Reload> for Supervisor {
                 "changed in the config, taking effect after a restart of flinkd: {later:?}"
             );
         }
+        crate::systemd::ready("reloaded");
         self.scan(ctx);
     }
 }

@@ -1,0 +1,48 @@
+//! systemd's notification protocol (sd_notify): READY=1 once the first scan of the
+//! deployments directory is done, RELOADING=1 and READY=1 around a reload, STOPPING=1 on
+//! the way out, WATCHDOG=1 while the Supervisor answers (when the unit sets
+//! WatchdogSec). Without NOTIFY_SOCKET (not under systemd) every call does nothing.
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+fn send(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::warn!("sd_notify: {e}");
+    }
+}
+
+/// The daemon serves: the first scan is done.
+pub fn ready(status: &str) {
+    send(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+/// A reload begins (systemd wants the monotonic time with it).
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
+}
+
+/// The daemon is on its way out.
+pub fn stopping() {
+    send(&[NotifyState::Stopping]);
+}
+
+/// A status line for `systemctl status`.
+pub fn status(status: &str) {
+    send(&[NotifyState::Status(status)]);
+}
+
+/// Keep-alive for systemd's watchdog.
+pub fn watchdog() {
+    send(&[NotifyState::Watchdog]);
+}
+
+/// How often to ping the watchdog: half its timeout, when the unit sets one.
+pub fn watchdog_interval() -> Option<Duration> {
+    let mut usec = 0;
+    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2))
+}
