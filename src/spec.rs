@@ -577,6 +577,10 @@ pub struct Savepoint {
     /// Where Flink wrote it, once COMPLETED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Flink's id of the operation taking it, kept as soon as Flink gives it, so that a
+    /// restarted daemon can still ask for the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
 }

@@ -764,6 +764,7 @@ mod tests {
                 origin: SavepointOrigin::Suspend,
                 state: SavepointState::Completed,
                 location: Some("file:///tmp/sp-1".into()),
+                trigger_id: None,
                 failure: None,
             };
             s.put_savepoint(&sp).unwrap();

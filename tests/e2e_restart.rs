@@ -96,3 +96,39 @@ fn a_daemon_killed_during_a_start_finishes_it_after_a_restart() {
     assert_eq!(jobs[0].status.state, JobState::Started);
     assert_eq!(d.live_cluster_pids().len(), 1, "one cluster");
 }
+
+/// The daemon killed (SIGKILL) while Flink takes a suspension savepoint: the new daemon
+/// asks Flink for that operation's outcome by its recorded trigger id, so the savepoint
+/// is not lost and is not taken twice.
+#[test]
+fn a_savepoint_in_flight_survives_a_crash_of_the_daemon() {
+    let _one = e2e::serial();
+    let mut d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    let with = |state: &str| {
+        deployment("delta", state).replace(
+            "        entryClass: org.example.Job\n",
+            "        entryClass: org.example.Job\n      flinkConfiguration:\n        fake.savepoint.delay-ms: \"3000\"\n",
+        )
+    };
+    d.deploy("d.yaml", &with("running"));
+    d.wait_status("delta", DeploymentState::Running, 30);
+    d.deploy("d.yaml", &with("suspended"));
+    d.wait("the savepoint's trigger id on record", 20, || {
+        d.savepoints("delta")
+            .into_iter()
+            .find(|s| s.trigger_id.is_some())
+    });
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    d.stop();
+    d.restart();
+    d.wait_status("delta", DeploymentState::Suspended, 30);
+    let sps = d.savepoints("delta");
+    assert_eq!(sps.len(), 1, "taken once: {sps:?}");
+    assert_eq!(sps[0].state, flinkd::spec::SavepointState::Completed);
+    assert_eq!(
+        sps[0].location.as_deref(),
+        Some("file:/fake/savepoints/savepoint-1")
+    );
+    assert_eq!(d.jobs("delta")[0].status.state, JobState::Finished);
+    assert!(d.live_cluster_pids().is_empty());
+}

@@ -20,7 +20,7 @@ use super::store::Exec;
 use super::supervisor::{Book, Release, Reserve, Supervisor};
 use super::Shared;
 use crate::conditions::{self, Observation, Thresholds};
-use crate::lifecycle::{Action, Input, Lifecycle, Policy};
+use crate::lifecycle::{Action, Input, Lifecycle, Phase, Policy};
 use crate::spec::{
     Condition, ConditionStatus, ConditionType, Deployment, DeploymentState, DeploymentStatus,
     DesiredState, Event, EventLevel, Identity, Job, JobSpec, JobState, JobStatus, RecordMetadata,
@@ -302,6 +302,7 @@ impl DeploymentActor {
                                 origin: *origin,
                                 state: *state,
                                 location: location.clone(),
+                                trigger_id: None,
                                 failure: failure.clone(),
                             };
                             self.savepoints.push(s.clone());
@@ -568,6 +569,7 @@ impl DeploymentActor {
                         origin: SavepointOrigin::RetainedCheckpoint,
                         state: SavepointState::Completed,
                         location: Some(path),
+                        trigger_id: None,
                         failure: None,
                     };
                     self.savepoints.push(s.clone());
@@ -641,40 +643,77 @@ impl Actor for DeploymentActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // After a restart, a job on record is watched again: its cluster is adopted if
-        // it still answers, or reported lost.
-        if let Some(job) = self.lifecycle.active_job() {
-            let flink_job_id = self
-                .jobs
-                .get(&job)
-                .and_then(|j| j.status.flink_job_id.clone());
-            let store = self.shared.store.clone();
-            let fut = store.send(Exec::new(move |s| {
-                s.clusters::<crate::target::local::LocalCluster>()
-                    .map(|all| all.into_iter().find(|(j, ..)| *j == job).map(|(.., c)| c))
-            }));
-            ctx.wait(actix::fut::wrap_future::<_, Self>(fut).map(move |r, act, ctx| {
-                let cluster = r.ok().and_then(|r| r.ok()).flatten();
-                match (cluster, flink_job_id) {
-                    (Some(cluster), Some(flink_job_id)) if cluster.job_manager_alive() => {
-                        tracing::info!(deployment = %act.name(), %job, "adopting the running cluster");
-                        // A running job keeps its cores, whatever the quota says now.
-                        act.supervisor.do_send(Book {
-                            deployment: act.id,
-                            cores: act.policy.cores,
-                        });
-                        act.send(job, Command::Adopt { cluster, flink_job_id }, ctx);
-                    }
-                    _ => {
-                        let reason = "the job's cluster is gone (found after a restart of flinkd)".to_string();
-                        act.step(Input::ClusterLost { job, reason }, ctx);
-                    }
-                }
-                act.step(Input::Reconcile, ctx);
-            }));
-        } else {
+        // After a restart, what was under way is taken up again (DESIGN.md, principle 2):
+        // a teardown is done again; a job whose cluster still answers is adopted and the
+        // operation on it resumed; a job whose cluster is gone is reported lost.
+        let Some(job) = self.lifecycle.active_job() else {
             self.step(Input::Reconcile, ctx);
+            return;
+        };
+        if matches!(self.lifecycle.phase, Phase::TearingDown { .. }) {
+            self.send(job, Command::TearDown, ctx);
+            return;
         }
+        let flink_job_id = self
+            .jobs
+            .get(&job)
+            .and_then(|j| j.status.flink_job_id.clone());
+        let store = self.shared.store.clone();
+        let fut = store.send(Exec::new(move |s| {
+            s.clusters::<crate::target::local::LocalCluster>()
+                .map(|all| all.into_iter().find(|(j, ..)| *j == job).map(|(.., c)| c))
+        }));
+        ctx.wait(actix::fut::wrap_future::<_, Self>(fut).map(move |r, act, ctx| {
+            let cluster = r.ok().and_then(|r| r.ok()).flatten();
+            match (cluster, flink_job_id) {
+                (Some(cluster), Some(flink_job_id)) if cluster.job_manager_alive() => {
+                    tracing::info!(deployment = %act.name(), %job, "adopting the running cluster");
+                    // A running job keeps its cores, whatever the quota says now.
+                    act.supervisor.do_send(Book {
+                        deployment: act.id,
+                        cores: act.policy.cores,
+                    });
+                    act.send(job, Command::Adopt { cluster, flink_job_id }, ctx);
+                    act.resume(job, ctx);
+                }
+                _ => {
+                    let reason = "the job's cluster is gone (found after a restart of flinkd)".to_string();
+                    act.step(Input::ClusterLost { job, reason }, ctx);
+                }
+            }
+            act.step(Input::Reconcile, ctx);
+        }));
+    }
+}
+
+impl DeploymentActor {
+    /// Takes up the operation the lifecycle was waiting for when the daemon stopped. A
+    /// savepoint Flink was already asked for is waited for by its trigger id, so that it
+    /// is not lost; one never asked for is asked for now.
+    fn resume(&mut self, job: Uuid, ctx: &mut Context<Self>) {
+        let savepoint = match &self.lifecycle.phase {
+            Phase::Savepointing { savepoint, .. } | Phase::UserSavepointing { savepoint, .. } => {
+                *savepoint
+            }
+            Phase::Cancelling { .. } => return self.send(job, Command::Cancel, ctx),
+            _ => return,
+        };
+        let trigger = self
+            .savepoints
+            .iter()
+            .find(|s| s.metadata.id == savepoint)
+            .and_then(|s| s.trigger_id.clone());
+        let command = match (trigger, &self.lifecycle.phase) {
+            (Some(trigger_id), _) => Command::ResumeSavepoint {
+                savepoint,
+                trigger_id,
+            },
+            (None, Phase::Savepointing { graceful: true, .. }) => {
+                Command::StopWithSavepoint { savepoint }
+            }
+            (None, _) => Command::TriggerSavepoint { savepoint },
+        };
+        self.send(job, command, ctx);
     }
 }
 
@@ -695,10 +734,8 @@ impl Handler<RequestSavepoint> for DeploymentActor {
     type Result = Result<Savepoint, String>;
 
     fn handle(&mut self, _: RequestSavepoint, ctx: &mut Context<Self>) -> Self::Result {
-        let running = matches!(
-            self.lifecycle.phase,
-            crate::lifecycle::Phase::Running { .. }
-        ) && self.lifecycle.status == DeploymentState::Running;
+        let running = matches!(self.lifecycle.phase, Phase::Running { .. })
+            && self.lifecycle.status == DeploymentState::Running;
         if !running {
             return Err(format!(
                 "{} is {}: a savepoint is taken of a RUNNING job, with no other operation under way",
@@ -720,10 +757,7 @@ impl Handler<Wake> for DeploymentActor {
     type Result = ();
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
-        if matches!(
-            self.lifecycle.phase,
-            crate::lifecycle::Phase::WaitingForQuota { .. }
-        ) {
+        if matches!(self.lifecycle.phase, Phase::WaitingForQuota { .. }) {
             self.step(Input::Reconcile, ctx);
         }
     }
@@ -759,6 +793,24 @@ impl Handler<JobReport> for DeploymentActor {
                 observation,
                 checkpoint,
             } => self.observed(job, observation, checkpoint, ctx),
+            JobReport::SavepointTriggered {
+                savepoint,
+                trigger_id,
+                ..
+            } => {
+                // Write ahead: the trigger id is on record before the savepoint completes.
+                if let Some(sp) = self
+                    .savepoints
+                    .iter_mut()
+                    .find(|s| s.metadata.id == savepoint)
+                {
+                    sp.trigger_id = Some(trigger_id);
+                    let record = sp.clone();
+                    self.shared
+                        .store
+                        .do_send(Exec::new(move |s| s.put_savepoint(&record)));
+                }
+            }
             JobReport::Submitted { job, flink_job_id } => {
                 if let Some(j) = self.jobs.get_mut(&job) {
                     j.status.flink_job_id = Some(flink_job_id);

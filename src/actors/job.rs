@@ -29,6 +29,12 @@ pub enum JobReport {
     Observed(Input),
     /// Flink accepted the job under this id.
     Submitted { job: Uuid, flink_job_id: String },
+    /// Flink took a savepoint request under this id.
+    SavepointTriggered {
+        job: Uuid,
+        savepoint: Uuid,
+        trigger_id: String,
+    },
     /// What a poll of the running job saw: for conditions, and its newest retained
     /// checkpoint.
     Health {
@@ -64,6 +70,11 @@ pub enum Command {
     },
     TriggerSavepoint {
         savepoint: Uuid,
+    },
+    /// Wait for a savepoint Flink was already asked for (after a daemon restart).
+    ResumeSavepoint {
+        savepoint: Uuid,
+        trigger_id: String,
     },
     Cancel,
     TearDown,
@@ -211,7 +222,10 @@ impl JobActor {
         });
     }
 
-    fn savepoint(&mut self, savepoint: Uuid, stop: bool) {
+    /// Takes a savepoint (`Some(stop)`: stop with it, or not), or, with `known`, waits
+    /// for an operation Flink already has (after a restart of the daemon). The trigger id
+    /// is reported as soon as Flink gives it, so that it is on record before the wait.
+    fn savepoint(&mut self, savepoint: Uuid, stop: bool, known: Option<String>) {
         let job = self.job;
         let parent = self.parent.clone();
         let (Some(client), Some(id)) = (self.client(), self.flink_job_id.clone()) else {
@@ -225,12 +239,23 @@ impl JobActor {
         let timeout = self.shared.config.timing.savepoint_timeout;
         self.spawn(async move {
             let outcome = tokio::time::timeout(timeout, async {
-                let request = if stop {
-                    client.stop_with_savepoint(&id, None).await
-                } else {
-                    client.trigger_savepoint(&id, None).await
-                }
-                .map_err(|e| e.to_string())?;
+                let request = match known {
+                    Some(request) => request,
+                    None => {
+                        let request = if stop {
+                            client.stop_with_savepoint(&id, None).await
+                        } else {
+                            client.trigger_savepoint(&id, None).await
+                        }
+                        .map_err(|e| e.to_string())?;
+                        parent.do_send(JobReport::SavepointTriggered {
+                            job,
+                            savepoint,
+                            trigger_id: request.clone(),
+                        });
+                        request
+                    }
+                };
                 loop {
                     match client.savepoint_status(&id, &request).await {
                         Ok(SavepointStatus::InProgress) => {
@@ -360,8 +385,12 @@ impl Handler<Command> for JobActor {
                 self.confirm_running = true;
                 self.poll(ctx);
             }
-            Command::StopWithSavepoint { savepoint } => self.savepoint(savepoint, true),
-            Command::TriggerSavepoint { savepoint } => self.savepoint(savepoint, false),
+            Command::StopWithSavepoint { savepoint } => self.savepoint(savepoint, true, None),
+            Command::TriggerSavepoint { savepoint } => self.savepoint(savepoint, false, None),
+            Command::ResumeSavepoint {
+                savepoint,
+                trigger_id,
+            } => self.savepoint(savepoint, false, Some(trigger_id)),
             Command::Cancel => self.cancel(),
             Command::TearDown => self.tear_down(ctx),
         }

@@ -12,7 +12,8 @@
 //! - `fake.cancel: ok | fail | hang`: cancellation succeeds, is refused (HTTP 500), or is
 //!   accepted but the job never ends;
 //! - `fake.job.fail-after-ms: N`: a running job fails N ms after it started;
-//! - `fake.job.running-after-ms: N`: a submitted job is INITIALIZING for N ms.
+//! - `fake.job.running-after-ms: N`: a submitted job is INITIALIZING for N ms;
+//! - `fake.savepoint.delay-ms: N`: a savepoint (or stop) is IN_PROGRESS for N ms.
 //!
 //! A fake FLINK_HOME whose `bin/jobmanager.sh start` launches this binary makes flinkd's
 //! real local target drive it (see tests/e2e_faults.rs).
@@ -37,8 +38,9 @@ struct Job {
 struct Fake {
     conf: BTreeMap<String, String>,
     jobs: HashMap<String, Job>,
-    /// request id → (job id, outcome: Ok(location) or Err(cause))
-    operations: HashMap<String, Result<String, String>>,
+    /// request id → (when it completes, the job it stops, Ok(location) or Err(cause))
+    #[allow(clippy::type_complexity)]
+    operations: HashMap<String, (Instant, Option<String>, Result<String, String>)>,
     savepoints_taken: u32,
     counter: u64,
 }
@@ -162,23 +164,24 @@ fn savepoint_op(s: &Shared, id: &str, stop: bool) -> Json<Value> {
     let mut f = lock(s);
     f.savepoints_taken += 1;
     let n = f.savepoints_taken;
-    let fail_first = f
-        .conf
-        .get("fake.savepoint.fail-first")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(0);
-    let outcome = if n <= fail_first {
+    let setting = |key: &str| {
+        f.conf
+            .get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let fail_first = setting("fake.savepoint.fail-first");
+    let delay = setting("fake.savepoint.delay-ms");
+    let outcome = if u64::from(n) <= fail_first {
         Err(format!("java.lang.Exception: injected savepoint failure {n}\n\tat org.apache.flink.Fake.savepoint(Fake.java:1)"))
     } else {
-        if stop {
-            if let Some(j) = f.jobs.get_mut(id) {
-                j.state = "FINISHED";
-            }
-        }
         Ok(format!("file:/fake/savepoints/savepoint-{n}"))
     };
+    let stops = (stop && outcome.is_ok()).then(|| id.to_string());
     let request = f.next_id();
-    f.operations.insert(request.clone(), outcome);
+    let done_at = Instant::now() + Duration::from_millis(delay);
+    f.operations
+        .insert(request.clone(), (done_at, stops, outcome));
     Json(json!({"request-id": request}))
 }
 
@@ -194,21 +197,33 @@ async fn savepoint_status(
     State(s): State<Shared>,
     Path((_id, request)): Path<(String, String)>,
 ) -> (StatusCode, Json<Value>) {
-    let f = lock(&s);
-    match f.operations.get(&request) {
-        Some(Ok(location)) => (
+    let mut f = lock(&s);
+    let Some((done_at, stops, outcome)) = f.operations.get(&request).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"errors": ["unknown request"]})),
+        );
+    };
+    if Instant::now() < done_at {
+        return (
+            StatusCode::OK,
+            Json(json!({"status": {"id": "IN_PROGRESS"}})),
+        );
+    }
+    // A stop ends its job once its savepoint is complete.
+    if let Some(job) = stops.and_then(|id| f.jobs.get_mut(&id)) {
+        job.state = "FINISHED";
+    }
+    match outcome {
+        Ok(location) => (
             StatusCode::OK,
             Json(json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})),
         ),
-        Some(Err(cause)) => (
+        Err(cause) => (
             StatusCode::OK,
             Json(
                 json!({"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"class": "java.lang.Exception", "stack-trace": cause}}}),
             ),
-        ),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"errors": ["unknown request"]})),
         ),
     }
 }

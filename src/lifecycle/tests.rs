@@ -100,6 +100,7 @@ impl World {
                         origin: *origin,
                         state: *state,
                         location: location.clone(),
+                        trigger_id: None,
                         failure: None,
                     }),
                 }
@@ -431,6 +432,7 @@ fn record(origin: SavepointOrigin, state: SavepointState, minutes: i64, loc: &st
         origin,
         state,
         location: Some(loc.into()),
+        trigger_id: None,
         failure: None,
     }
 }
