@@ -209,6 +209,11 @@ default_version = "2.3"
             .collect()
     }
 
+    /// The daemon's PID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Sends the daemon a signal.
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         if let Some(child) = &self.child {
