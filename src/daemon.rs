@@ -48,12 +48,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         let listener = crate::api::bind(config.api.listen).await?;
         let store = actors::store::start(store);
         let metrics = Arc::new(crate::metrics::Metrics::new(config.quota.cpu));
-        let shared = Arc::new(Shared {
-            http: crate::flink::http_client(config.timing.http_timeout),
-            store: store.clone(),
-            metrics: metrics.clone(),
-            config,
-        });
+        let http = crate::flink::http_client(config.timing.http_timeout);
+        let shared = Arc::new(Shared::new(config, store.clone(), http, metrics.clone()));
         let supervisor = Supervisor::new(shared).start();
         crate::api::serve(
             listener,

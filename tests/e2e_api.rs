@@ -367,3 +367,51 @@ fn a_quota_raised_by_a_reload_starts_the_waiting_deployment() {
     d.wait_status("second", DeploymentState::Running, 30);
     assert_eq!(d.status("first"), Some(DeploymentState::Running));
 }
+
+/// A reload applies Flink versions and intervals at once, restarting nothing.
+#[test]
+fn a_reload_applies_flink_versions_and_intervals() {
+    let _one = e2e::serial();
+    let home = e2e::fake_flink_home();
+    let d = Daemon::start_with(&home, "poll_interval = \"1h\"");
+    // A Flink version the config does not have: invalid, nothing starts.
+    let text = deployment("versioned").replace(
+        "        entryClass: org.example.Job\n",
+        "        entryClass: org.example.Job\n        flinkVersion: 7.7\n      flinkConfiguration:\n        fake.job.fail-after-ms: \"1500\"\n",
+    );
+    d.deploy("v.yaml", &text);
+    d.wait("the unknown version in the log", 10, || {
+        d.log()
+            .contains("Flink `7.7` is not configured")
+            .then_some(())
+    });
+    assert_eq!(d.status("versioned"), None);
+
+    let config = std::fs::read_to_string(d.path("flinkd.toml")).unwrap();
+    let with_version = config.replace(
+        "[timing]",
+        &format!("\"7.7\" = \"{}\"\n[timing]", home.display()),
+    );
+    assert_ne!(with_version, config);
+    std::fs::write(d.path("flinkd.toml"), &with_version).unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_status("versioned", DeploymentState::Running, 30);
+
+    // Polled once an hour, its failure goes unseen...
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(d.jobs("versioned").len(), 1);
+    assert!(!d.events("versioned").iter().any(|e| e.name == "JOB_FAILED"));
+    // ...until a reload brings the poll interval down.
+    std::fs::write(
+        d.path("flinkd.toml"),
+        with_version.replace("poll_interval = \"1h\"", "poll_interval = \"200ms\""),
+    )
+    .unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait("the failure to be seen", 10, || {
+        d.events("versioned")
+            .iter()
+            .any(|e| e.name == "JOB_FAILED")
+            .then_some(())
+    });
+}

@@ -55,6 +55,11 @@ pub struct Forgotten {
 #[rtype(result = "Result<Savepoint, String>")]
 pub struct RequestSavepoint;
 
+/// A reloaded config is in force: re-arm timers with its intervals, look again.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ConfigChanged;
+
 /// Look again: cores may have been freed (from the Supervisor's quota ledger).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -210,7 +215,7 @@ impl DeploymentActor {
             self.savepoints.clone(),
         );
         let at = now();
-        let timing = self.shared.config.lifecycle_timing();
+        let timing = self.shared.config().lifecycle_timing();
         let status_before = self.lifecycle.status;
         let actions =
             self.lifecycle
@@ -390,11 +395,11 @@ impl DeploymentActor {
                     .artifact
                     .as_ref()
                     .and_then(|a| a.flink_version.clone())
-                    .unwrap_or_else(|| self.shared.config.flink.default_version.clone());
-                let Some(home) = self.shared.config.flink.versions.get(&version).cloned() else {
+                    .unwrap_or_else(|| self.shared.config().flink.default_version.clone());
+                let Some(home) = self.shared.config().flink.versions.get(&version).cloned() else {
                     let reason = format!(
                         "Flink {version} is not configured; known versions: {}",
-                        self.shared.config.known_versions()
+                        self.shared.config().known_versions()
                     );
                     ctx.notify(JobReport::Observed(Input::JobStartFailed { job, reason }));
                     return;
@@ -517,7 +522,7 @@ impl DeploymentActor {
         let mut events = Vec::new();
         let mut status = None;
         if self.lifecycle.status == DeploymentState::Running {
-            let t = &self.shared.config.timing;
+            let t = &self.shared.config().timing;
             let thresholds = Thresholds {
                 failing_window: t.restart_window_failing,
                 unstable_window: t.restart_window_unstable,
@@ -750,6 +755,17 @@ impl Handler<RequestSavepoint> for DeploymentActor {
             .find(|s| s.metadata.id == savepoint)
             .cloned()
             .ok_or_else(|| "the savepoint was not started".to_string())
+    }
+}
+
+impl Handler<ConfigChanged> for DeploymentActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ConfigChanged, ctx: &mut Context<Self>) {
+        for job in self.job_actors.values() {
+            job.do_send(Command::Reschedule);
+        }
+        self.step(Input::Reconcile, ctx);
     }
 }
 

@@ -78,6 +78,8 @@ pub enum Command {
     },
     Cancel,
     TearDown,
+    /// The config changed: poll at its interval from now on.
+    Reschedule,
 }
 
 /// Results of the actor's own tasks.
@@ -111,6 +113,7 @@ pub struct JobActor {
     confirm_running: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     tearing_down: bool,
+    poll_timer: Option<SpawnHandle>,
 }
 
 impl JobActor {
@@ -126,12 +129,13 @@ impl JobActor {
             confirm_running: false,
             tasks: Vec::new(),
             tearing_down: false,
+            poll_timer: None,
         }
     }
 
     fn cluster_dir(&self) -> PathBuf {
         self.shared
-            .config
+            .config()
             .state_dir
             .join("clusters")
             .join(self.job.to_string())
@@ -160,13 +164,26 @@ impl JobActor {
         let dir = self.cluster_dir();
         self.spawn(async move {
             let result = tokio::time::timeout(
-                shared.config.timing.job_start_timeout,
+                shared.config().timing.job_start_timeout,
                 start_job(shared.clone(), job, dir, plan, me.clone()),
             )
             .await
             .unwrap_or_else(|_| Err("the job did not reach RUNNING in time".to_string()));
             me.do_send(Done::Started(result));
         });
+    }
+
+    /// The next poll, at the interval in force (re-armed when the config changes).
+    fn schedule_poll(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.poll_timer.take() {
+            ctx.cancel_future(h);
+        }
+        let every = self.shared.config().timing.poll_interval;
+        self.poll_timer = Some(ctx.run_later(every, |act, ctx| {
+            act.poll_timer = None;
+            act.poll(ctx);
+            act.schedule_poll(ctx);
+        }));
     }
 
     fn poll(&mut self, ctx: &mut Context<Self>) {
@@ -236,7 +253,7 @@ impl JobActor {
             });
             return;
         };
-        let timeout = self.shared.config.timing.savepoint_timeout;
+        let timeout = self.shared.config().timing.savepoint_timeout;
         self.spawn(async move {
             let outcome = tokio::time::timeout(timeout, async {
                 let request = match known {
@@ -295,7 +312,7 @@ impl JobActor {
             self.report(Input::CancelCompleted { job });
             return;
         };
-        let wait = self.shared.config.timing.http_timeout * 3;
+        let wait = self.shared.config().timing.http_timeout * 3;
         self.spawn(async move {
             let outcome = async {
                 client.cancel(&id).await.map_err(|e| e.to_string())?;
@@ -334,7 +351,7 @@ impl JobActor {
             rpc_port: 0,
             task_managers: 0,
         });
-        let grace = self.shared.config.timing.cluster_stop_grace;
+        let grace = self.shared.config().timing.cluster_stop_grace;
         let store = self.shared.store.clone();
         let job = self.job;
         let me = ctx.address();
@@ -360,9 +377,7 @@ impl Actor for JobActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.shared.config.timing.poll_interval, |act, ctx| {
-            act.poll(ctx)
-        });
+        self.schedule_poll(ctx);
     }
 }
 
@@ -392,6 +407,7 @@ impl Handler<Command> for JobActor {
                 trigger_id,
             } => self.savepoint(savepoint, false, Some(trigger_id)),
             Command::Cancel => self.cancel(),
+            Command::Reschedule => self.schedule_poll(ctx),
             Command::TearDown => self.tear_down(ctx),
         }
     }
@@ -498,8 +514,8 @@ async fn start_job(
         &shared.http,
         &jar_uri,
         &plan.base_dir,
-        &shared.config.state_dir.join("jars"),
-        shared.config.files.max_jar_size,
+        &shared.config().state_dir.join("jars"),
+        shared.config().files.max_jar_size,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -509,7 +525,7 @@ async fn start_job(
     };
 
     let deployment_dir = shared
-        .config
+        .config()
         .state_dir
         .join("deployments")
         .join(plan.deployment_id.to_string());

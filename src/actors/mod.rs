@@ -11,13 +11,49 @@ pub mod job;
 pub mod store;
 pub mod supervisor;
 
+use std::sync::{Arc, RwLock};
+
 use crate::config::Config;
 
-/// What every actor shares, read-only: the config, the store's address and the one
-/// HTTP client (connection reuse across all clusters).
+/// What every actor shares: the config in force, the store's address, the one HTTP
+/// client (connection reuse across all clusters) and the metrics.
 pub struct Shared {
-    pub config: Config,
+    config: RwLock<Arc<Config>>,
     pub store: actix::Addr<store::StoreActor>,
     pub http: reqwest::Client,
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Shared {
+    pub fn new(
+        config: Config,
+        store: actix::Addr<store::StoreActor>,
+        http: reqwest::Client,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Shared {
+        Shared {
+            config: RwLock::new(Arc::new(config)),
+            store,
+            http,
+            metrics,
+        }
+    }
+
+    /// The config in force, as one snapshot: a decision reads one config, even if a
+    /// reload lands meanwhile.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts a reloaded config in force (the Supervisor's, on SIGHUP).
+    pub fn set_config(&self, config: Config) {
+        let new = Arc::new(config);
+        match self.config.write() {
+            Ok(mut c) => *c = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
 }

@@ -17,7 +17,7 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
 use super::deployment::{
-    DeploymentActor, Forgotten, Loaded, Remove, RequestSavepoint, UpdateSpec, Wake,
+    ConfigChanged, DeploymentActor, Forgotten, Loaded, Remove, RequestSavepoint, UpdateSpec, Wake,
 };
 use super::store::Exec;
 use super::Shared;
@@ -104,6 +104,7 @@ pub struct Supervisor {
     waiting: HashSet<Identity>,
     /// What systemd was last told (READY after the first scan, then STATUS changes).
     told: Option<String>,
+    rescan_timer: Option<SpawnHandle>,
 }
 
 fn hash(d: &Deployment) -> String {
@@ -119,9 +120,10 @@ impl Supervisor {
             watcher: None,
             scanning: false,
             again: false,
-            ledger: crate::quota::Ledger::new(shared.config.quota.cpu),
+            ledger: crate::quota::Ledger::new(shared.config().quota.cpu),
             waiting: HashSet::new(),
             told: None,
+            rescan_timer: None,
         }
     }
 
@@ -130,9 +132,9 @@ impl Supervisor {
             return;
         }
         let addr = ctx.address();
-        let dir = self.shared.config.deployments_dir.clone();
+        let dir = self.shared.config().deployments_dir.clone();
         let debouncer = new_debouncer(
-            self.shared.config.timing.file_debounce,
+            self.shared.config().timing.file_debounce,
             None,
             move |result: DebounceEventResult| {
                 // Reading the directory is itself an event (an access); reacting to it
@@ -166,7 +168,7 @@ impl Supervisor {
         }
         self.scanning = true;
         self.watch(ctx);
-        let config = self.shared.config.clone();
+        let config = self.shared.config().clone();
         let me = ctx.address();
         tokio::task::spawn_blocking(move || {
             let dir = &config.deployments_dir;
@@ -224,7 +226,7 @@ impl Supervisor {
                 tracing::warn!(deployment = %identity, file = %m.file.display(), "no file defines this Deployment any more");
                 m.removing = true;
                 m.addr.do_send(Remove {
-                    state: self.shared.config.files.on_delete,
+                    state: self.shared.config().files.on_delete,
                 });
             }
         }
@@ -340,6 +342,24 @@ impl Supervisor {
         );
     }
 
+    /// The periodic rescan, at the interval in force (re-armed by a reload).
+    fn schedule_rescan(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.rescan_timer.take() {
+            ctx.cancel_future(h);
+        }
+        let every = self
+            .shared
+            .config()
+            .timing
+            .rescan_interval
+            .max(Duration::from_millis(100));
+        self.rescan_timer = Some(ctx.run_later(every, |act, ctx| {
+            act.rescan_timer = None;
+            act.scan(ctx);
+            act.schedule_rescan(ctx);
+        }));
+    }
+
     fn done_scanning(&mut self, ctx: &mut Context<Self>) {
         self.scanning = false;
         let status = format!("{} Deployments", self.managed.len());
@@ -360,13 +380,7 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.scan(ctx);
-        let every = self
-            .shared
-            .config
-            .timing
-            .rescan_interval
-            .max(Duration::from_millis(100));
-        ctx.run_interval(every, |act, ctx| act.scan(ctx));
+        self.schedule_rescan(ctx);
         // The watchdog is fed from this actor's own timer: if the Supervisor stops
         // answering, systemd notices.
         if let Some(every) = crate::systemd::watchdog_interval() {
@@ -457,11 +471,13 @@ impl Handler<SavepointFor> for Supervisor {
 impl Handler<Reload> for Supervisor {
     type Result = ();
 
-    /// A new quota applies at once: raised, it wakes the Deployments waiting for cores;
-    /// lowered, it stops nothing. Other changed keys take effect after a restart, and
-    /// say so.
+    /// The new config is put in force: quota, intervals, deadlines, Flink versions,
+    /// defaults and file limits apply from now on, without restarting any Deployment (a
+    /// raised quota wakes the Deployments waiting for cores; a lowered one stops nothing).
+    /// What is bound at start (directories, the API's address, the HTTP client, the
+    /// store) says it needs a restart.
     fn handle(&mut self, Reload(new): Reload, ctx: &mut Context<Self>) {
-        let old = &self.shared.config;
+        let old = self.shared.config();
         if new.quota.cpu != self.ledger.limit() {
             tracing::info!(from = ?self.ledger.limit(), to = ?new.quota.cpu, "CPU quota changed");
             self.ledger.set_limit(new.quota.cpu);
@@ -474,22 +490,39 @@ impl Handler<Reload> for Supervisor {
                 }
             }
         }
-        let (Ok(a), Ok(b)) = (serde_json::to_value(old), serde_json::to_value(&new)) else {
-            return;
-        };
-        let mut later: Vec<&String> = a
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, v)| k.as_str() != "quota" && b.get(k.as_str()) != Some(*v))
-            .map(|(k, _)| k)
-            .collect();
-        later.sort();
-        if !later.is_empty() {
+        let needs_restart: Vec<&str> = [
+            (
+                "deployments_dir",
+                old.deployments_dir != new.deployments_dir,
+            ),
+            ("state_dir", old.state_dir != new.state_dir),
+            ("api.listen", old.api.listen != new.api.listen),
+            (
+                "timing.http_timeout",
+                old.timing.http_timeout != new.timing.http_timeout,
+            ),
+            (
+                "timing.file_debounce",
+                old.timing.file_debounce != new.timing.file_debounce,
+            ),
+            (
+                "store.max_events_per_deployment",
+                old.store.max_events_per_deployment != new.store.max_events_per_deployment,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect();
+        if !needs_restart.is_empty() {
             tracing::warn!(
-                "changed in the config, taking effect after a restart of flinkd: {later:?}"
+                "changed in the config, taking effect after a restart of flinkd: {needs_restart:?}"
             );
         }
+        self.shared.set_config(new);
+        for m in self.managed.values() {
+            m.addr.do_send(ConfigChanged);
+        }
+        self.schedule_rescan(ctx);
         crate::systemd::ready("reloaded");
         self.scan(ctx);
     }
