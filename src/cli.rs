@@ -258,6 +258,15 @@ pub struct RunArgs {
     /// The daemon config (TOML).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
+    /// Log lines as text, or as JSON objects (one per line).
+    #[arg(long, value_enum, default_value = "text", env = "FLINKD_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 pub fn run(args: &RunArgs) -> i32 {

@@ -1,17 +1,29 @@
 //! The `flinkd` binary: argument parsing and logging; everything else is in the library.
 
 use clap::Parser;
-use flinkd::cli::{self, Cli, Command};
+use flinkd::cli::{self, Cli, Command, LogFormat};
+
+/// Logs go to stderr (the journal, under systemd): text by default, JSON lines with
+/// `--log-format json` or FLINKD_LOG_FORMAT=json. FLINKD_LOG sets the filter.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLINKD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLINKD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Run(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(format);
     let code = match &cli.command {
         Command::Validate(args) => cli::validate(args),
         Command::Run(args) => cli::run(args),

@@ -121,3 +121,60 @@ fn the_watcher_reacts_to_files() {
             .then_some(())
     });
 }
+
+/// A Kubernetes ConfigMap mount: `cm.yaml -> ..data/cm.yaml`, `..data -> ..<timestamp>`,
+/// and an update swaps `..data` without touching `cm.yaml` itself.
+#[test]
+fn a_configmap_style_symlink_swap_is_seen() {
+    use std::os::unix::fs::symlink;
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "rescan_interval = \"1h\"");
+    let dir = d.path("deployments");
+    std::fs::create_dir(dir.join("..2026_11_24_01")).unwrap();
+    std::fs::write(
+        dir.join("..2026_11_24_01/cm.yaml"),
+        deployment("mounted", "running"),
+    )
+    .unwrap();
+    symlink("..2026_11_24_01", dir.join("..data")).unwrap();
+    symlink("..data/cm.yaml", dir.join("cm.yaml")).unwrap();
+    d.wait_status("mounted", DeploymentState::Running, 15);
+    // The update, as the kubelet does it: a new directory, then an atomic swap of ..data.
+    std::fs::create_dir(dir.join("..2026_11_24_02")).unwrap();
+    std::fs::write(
+        dir.join("..2026_11_24_02/cm.yaml"),
+        deployment("mounted", "suspended"),
+    )
+    .unwrap();
+    symlink("..2026_11_24_02", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    d.wait_status("mounted", DeploymentState::Suspended, 15);
+    // The hidden ..* entries were never taken for Deployment files.
+    assert!(!d.log().contains("..2026_11_24"), "{}", d.log());
+}
+
+/// A deployments directory that disappears changes nothing that runs; when it is back,
+/// everything goes on.
+#[test]
+fn a_directory_that_disappears_leaves_deployments_alone() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "rescan_interval = \"500ms\"");
+    d.deploy("a.yaml", &deployment("alone", "running"));
+    d.wait_status("alone", DeploymentState::Running, 30);
+    let dir = d.path("deployments");
+    let away = d.path("deployments.away");
+    std::fs::rename(&dir, &away).unwrap();
+    d.wait("the unreadable directory in the log", 10, || {
+        d.log().contains("cannot read").then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(d.status("alone"), Some(DeploymentState::Running));
+    assert_eq!(d.jobs("alone").len(), 1);
+    assert!(!d
+        .events("alone")
+        .iter()
+        .any(|e| e.name == "DEPLOYMENT_FORGOTTEN"));
+    std::fs::rename(&away, &dir).unwrap();
+    d.deploy("a.yaml", &deployment("alone", "suspended"));
+    d.wait_status("alone", DeploymentState::Suspended, 30);
+}
