@@ -178,3 +178,23 @@ fn a_directory_that_disappears_leaves_deployments_alone() {
     d.deploy("a.yaml", &deployment("alone", "suspended"));
     d.wait_status("alone", DeploymentState::Suspended, 30);
 }
+
+/// `[files] on_delete = "cancelled"`: a deleted file cancels its Deployment instead.
+#[test]
+fn a_deleted_file_can_cancel_instead() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(
+        &e2e::fake_flink_home(),
+        "[files]\non_delete = \"cancelled\"",
+    );
+    d.deploy("e.yaml", &deployment("epsilon", "running"));
+    d.wait_status("epsilon", DeploymentState::Running, 30);
+    std::fs::remove_file(d.path("deployments/e.yaml")).unwrap();
+    d.wait_status("epsilon", DeploymentState::Cancelled, 30);
+    assert!(
+        d.savepoints("epsilon").is_empty(),
+        "cancelled, not suspended"
+    );
+    assert_eq!(d.jobs("epsilon")[0].status.state, JobState::Terminated);
+    assert!(d.live_cluster_pids().is_empty());
+}

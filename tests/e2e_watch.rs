@@ -213,3 +213,76 @@ fn the_second_deployment_waits_for_the_quota() {
         .count();
     assert_eq!(refusals, 1, "announced once per wait");
 }
+
+/// SIGKILL of the daemon on real Flink: while a job runs (the new daemon adopts it:
+/// no new job, the count goes on), and while its suspension savepoint is taken (the new
+/// daemon finishes the suspension with that one savepoint, from which the job resumes).
+#[test]
+fn the_daemon_killed_on_real_flink_converges() {
+    let _one = serial();
+    let mut d = Daemon::start("");
+    let out = d.path("count.txt");
+    let spec = "  state: running\n  restoreStrategy:\n    kind: latest_savepoint";
+    d.deploy("c.yaml", &counter("crashy", &out, spec, "--rate 20"));
+    d.wait_status("crashy", DeploymentState::Running, 120);
+    d.wait("a count of 10", 60, || {
+        read_count(&out).filter(|c| *c >= 10)
+    });
+
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    d.stop();
+    let at_kill = read_count(&out).unwrap();
+    d.restart();
+    d.wait("the adoption", 30, || {
+        d.log()
+            .contains("adopting the running cluster")
+            .then_some(())
+    });
+    d.wait("the job to count on", 30, || {
+        read_count(&out).filter(|c| *c > at_kill + 10)
+    });
+    assert_eq!(d.jobs("crashy").len(), 1, "adopted, not resubmitted");
+    assert_eq!(d.status("crashy"), Some(DeploymentState::Running));
+
+    d.deploy(
+        "c.yaml",
+        &counter(
+            "crashy",
+            &out,
+            &spec.replace("running", "suspended"),
+            "--rate 20",
+        ),
+    );
+    d.wait("the suspension savepoint's trigger id", 30, || {
+        d.savepoints("crashy")
+            .into_iter()
+            .find(|s| s.origin == SavepointOrigin::Suspend && s.trigger_id.is_some())
+    });
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    d.stop();
+    d.restart();
+    d.wait_status("crashy", DeploymentState::Suspended, 90);
+    let sps: Vec<_> = d
+        .savepoints("crashy")
+        .into_iter()
+        .filter(|s| s.origin == SavepointOrigin::Suspend)
+        .collect();
+    assert_eq!(sps.len(), 1, "one suspension savepoint: {sps:?}");
+    assert_eq!(sps[0].state, flinkd::spec::SavepointState::Completed);
+    assert!(d.live_cluster_pids().is_empty(), "no JVM left");
+    let at_suspend = read_count(&out).unwrap();
+
+    d.deploy("c.yaml", &counter("crashy", &out, spec, "--rate 20"));
+    d.wait_status("crashy", DeploymentState::Running, 120);
+    let resumed = d.wait("the resumed job to count", 60, || {
+        read_count(&out).filter(|c| *c != at_suspend)
+    });
+    assert!(
+        resumed > at_suspend,
+        "resumed from the savepoint: {resumed} after {at_suspend}"
+    );
+    assert_eq!(
+        d.jobs("crashy")[1].spec.restore_savepoint_id,
+        Some(sps[0].metadata.id)
+    );
+}
