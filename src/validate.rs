@@ -146,6 +146,9 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
         }
         diags.extend(check_spec(&full.spec, &origin, &provenance, config, true));
         diags.extend(index.check_reference(&full.spec, &ns, &origin));
+        if config.is_some() {
+            diags.extend(index.check_runnable(&full.spec, &ns, &origin));
+        }
         expanded.push((full, origin, diags));
     }
     for (resource, origin, diags) in expanded {
@@ -305,6 +308,35 @@ impl<'a> TargetIndex<'a> {
             }
         }
         out
+    }
+}
+
+impl TargetIndex<'_> {
+    /// With a daemon config at hand: the target must be one this flinkd runs. Only local
+    /// targets are, for now; a Deployment must not be run somewhere it did not ask for.
+    fn check_runnable(
+        &self,
+        spec: &DeploymentSpec,
+        ns: &str,
+        origin: &Origin,
+    ) -> Option<Diagnostic> {
+        let (path, target) = match (spec.deployment_target_id, &spec.deployment_target_name) {
+            (Some(id), _) => ("spec.deploymentTargetId", self.by_id.get(&id)?),
+            (None, Some(name)) => (
+                "spec.deploymentTargetName",
+                self.by_name.get(&(ns.to_string(), name.clone()))?,
+            ),
+            (None, None) => return None,
+        };
+        target.resource.spec.kubernetes.as_ref().map(|k| {
+            origin.error(
+                FieldPath::parse(path),
+                format!(
+                    "DeploymentTarget `{}` is a Kubernetes target (namespace `{}`); this flinkd runs local targets only (`spec.local: {{}}`)",
+                    target.resource.metadata.name, k.namespace
+                ),
+            )
+        })
     }
 }
 

@@ -870,3 +870,29 @@ fn environment_variables_override_the_config_file() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("timing.cancel_deadline"), "{stderr}");
 }
+
+#[test]
+fn a_kubernetes_target_is_refused_by_a_daemon_that_runs_local_targets_only() {
+    let dir = Dir::new();
+    dir.write(
+        "flinkd.toml",
+        "[flink]\nversions = { \"2.3\" = \"/opt/flink\" }\n",
+    );
+    dir.write("t.yaml", "kind: DeploymentTarget\napiVersion: v1\nmetadata:\n  name: k8s\nspec:\n  kubernetes:\n    namespace: jobs\n");
+    dir.write(
+        "d.yaml",
+        VALID.replace(
+            "spec:\n  template:",
+            "spec:\n  deploymentTargetName: k8s\n  template:",
+        ),
+    );
+    // Offline, the reference is fine.
+    assert_eq!(dir.flinkd(&["validate", "."]).code, 0);
+    // For the daemon, it is not runnable.
+    let run = dir.flinkd(&["validate", "--config", "flinkd.toml", "."]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.problems(),
+        ["./d.yaml:6:3: spec.deploymentTargetName: DeploymentTarget `k8s` is a Kubernetes target (namespace `jobs`); this flinkd runs local targets only (`spec.local: {}`)"]
+    );
+}
