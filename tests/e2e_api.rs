@@ -14,6 +14,14 @@ fn deployment(name: &str) -> String {
     )
 }
 
+/// A Deployment that needs one core: 0.5 (JobManager) + 1 × 0.5 (TaskManager).
+fn one_core(name: &str) -> String {
+    deployment(name).replace(
+        "      artifact:",
+        "      resources:\n        jobManager:\n          cpu: 0.5\n        taskManager:\n          cpu: 0.5\n      artifact:",
+    )
+}
+
 fn flinkd(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkd"))
         .args(args)
@@ -252,15 +260,9 @@ fn many_deployments_racing_for_a_small_quota_never_exceed_it() {
     let _one = e2e::serial();
     // 1 core each (0.5 + 1 × 0.5); a quota of 3.
     let d = Daemon::start_with(&e2e::fake_flink_home(), "[quota]\ncpu = 3");
-    let with_cores = |name: &str| {
-        deployment(name).replace(
-            "      artifact:",
-            "      resources:\n        jobManager:\n          cpu: 0.5\n        taskManager:\n          cpu: 0.5\n      artifact:",
-        )
-    };
     let names: Vec<String> = (0..8).map(|i| format!("racer-{i}")).collect();
     for n in &names {
-        std::fs::write(d.path(&format!("deployments/{n}.yaml")), with_cores(n)).unwrap();
+        std::fs::write(d.path(&format!("deployments/{n}.yaml")), one_core(n)).unwrap();
     }
     let count_running = || {
         names
@@ -309,7 +311,7 @@ fn many_deployments_racing_for_a_small_quota_never_exceed_it() {
     let victim = running[0].clone();
     std::fs::write(
         d.path(&format!("deployments/{victim}.yaml")),
-        with_cores(&victim).replace(
+        one_core(&victim).replace(
             "spec:\n  template:",
             "spec:\n  state: cancelled\n  template:",
         ),
@@ -329,12 +331,6 @@ fn many_deployments_racing_for_a_small_quota_never_exceed_it() {
 fn a_quota_raised_by_a_reload_starts_the_waiting_deployment() {
     let _one = e2e::serial();
     let d = Daemon::start_with(&e2e::fake_flink_home(), "[quota]\ncpu = 1");
-    let one_core = |name: &str| {
-        deployment(name).replace(
-            "      artifact:",
-            "      resources:\n        jobManager:\n          cpu: 0.5\n        taskManager:\n          cpu: 0.5\n      artifact:",
-        )
-    };
     d.deploy("a.yaml", &one_core("first"));
     d.wait_status("first", DeploymentState::Running, 30);
     d.deploy("b.yaml", &one_core("second"));

@@ -48,6 +48,21 @@ fn the_unit_file_is_valid() {
     assert!(!err.contains("Failed to parse"), "{err}");
 }
 
+/// A directory for a daemon with no Flink: an empty deployments directory, a state
+/// directory and the API on a free port, in `flinkd.toml`.
+fn daemon_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("deployments")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!("deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n");
+    std::fs::write(dir.path().join("flinkd.toml"), config).unwrap();
+    dir
+}
+
 /// Reads notifications until one contains `what`, failing after `secs`.
 fn expect(socket: &UnixDatagram, what: &str, secs: u64, seen: &mut Vec<String>) -> String {
     let until = Instant::now() + Duration::from_secs(secs);
@@ -66,18 +81,7 @@ fn expect(socket: &UnixDatagram, what: &str, secs: u64, seen: &mut Vec<String>) 
 
 #[test]
 fn the_daemon_notifies_systemd() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("deployments")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        dir.path().join("flinkd.toml"),
-        format!("deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n"),
-    )
-    .unwrap();
+    let dir = daemon_dir();
     let sock_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&sock_path).unwrap();
     socket
@@ -125,19 +129,8 @@ fn the_daemon_notifies_systemd() {
 
 #[test]
 fn logs_can_be_json_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("deployments")).unwrap();
+    let dir = daemon_dir();
     std::fs::write(dir.path().join("deployments/bad.yaml"), "kind: [").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        dir.path().join("flinkd.toml"),
-        format!("deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n"),
-    )
-    .unwrap();
     let log = dir.path().join("log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_flinkd"))
         .args(["run", "--log-format", "json", "--config"])
