@@ -8,6 +8,7 @@
 //! blocking pool.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,6 +113,9 @@ pub struct JobActor {
     /// waiting for the start it began before the restart.
     confirm_running: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The cluster's start scripts are running: a teardown waits for them, or a
+    /// TaskManager they start after it could outlive the cluster.
+    scripts_running: Arc<AtomicBool>,
     tearing_down: bool,
     poll_timer: Option<SpawnHandle>,
 }
@@ -128,6 +132,7 @@ impl JobActor {
             poll_in_flight: false,
             confirm_running: false,
             tasks: Vec::new(),
+            scripts_running: Arc::new(AtomicBool::new(false)),
             tearing_down: false,
             poll_timer: None,
         }
@@ -162,10 +167,11 @@ impl JobActor {
         let shared = self.shared.clone();
         let job = self.job;
         let dir = self.cluster_dir();
+        let scripts = self.scripts_running.clone();
         self.spawn(async move {
             let result = tokio::time::timeout(
                 shared.config().timing.job_start_timeout,
-                start_job(shared.clone(), job, dir, plan, me.clone()),
+                start_job(shared.clone(), job, dir, plan, me.clone(), scripts),
             )
             .await
             .unwrap_or_else(|_| Err("the job did not reach RUNNING in time".to_string()));
@@ -352,14 +358,22 @@ impl JobActor {
             task_managers: 0,
         });
         let grace = self.shared.config().timing.cluster_stop_grace;
+        let scripts = self.scripts_running.clone();
         let store = self.shared.store.clone();
         let job = self.job;
         let me = ctx.address();
         tokio::spawn(async move {
-            let stopped = tokio::task::spawn_blocking(move || cluster.stop(grace))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()));
+            let stopped = tokio::task::spawn_blocking(move || {
+                // Start scripts end within their own 60 s bound.
+                let until = std::time::Instant::now() + Duration::from_secs(65);
+                while scripts.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                cluster.stop(grace)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
             let result = match stopped {
                 Ok(()) => store
                     .send(Exec::new(move |s| s.remove_cluster(job)))
@@ -507,6 +521,7 @@ async fn start_job(
     dir: PathBuf,
     plan: StartPlan,
     me: Addr<JobActor>,
+    shared_scripts: Arc<AtomicBool>,
 ) -> Result<Started, String> {
     let artifact = plan.template.artifact.clone().unwrap_or_default();
     let jar_uri = artifact.jar_uri.clone().unwrap_or_default();
@@ -557,10 +572,17 @@ async fn start_job(
         .map_err(|e| e.to_string())?;
     me.do_send(Done::Prepared(cluster.clone()));
     let starting = cluster.clone();
-    tokio::task::spawn_blocking(move || starting.start())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let scripts = shared_scripts.clone();
+    scripts.store(true, Ordering::SeqCst);
+    // The scripts run to their end even if this task is aborted; the flag says when.
+    tokio::task::spawn_blocking(move || {
+        let result = starting.start();
+        scripts.store(false, Ordering::SeqCst);
+        result
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
 
     let client = FlinkClient::new(shared.http.clone(), cluster.rest_url())
         .with_metrics(shared.metrics.clone());
