@@ -220,7 +220,6 @@ impl DeploymentActor {
         let actions =
             self.lifecycle
                 .step(&self.policy, &timing, input.clone(), at, &self.savepoints);
-        self.count(status_before, &actions);
 
         let mut jobs = Vec::new();
         let mut savepoints = Vec::new();
@@ -373,6 +372,8 @@ impl DeploymentActor {
                 ctx.run_later(Duration::from_secs(5), move |act, ctx| act.step(input, ctx));
                 return;
             }
+            // Counted once the step is on record (a failed write is retried).
+            act.count(status_before, &actions);
             for a in actions {
                 act.act(a, ctx);
             }
