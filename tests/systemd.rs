@@ -63,6 +63,16 @@ fn daemon_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The daemon under test, killed when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Reads notifications until one contains `what`, failing after `secs`.
 fn expect(socket: &UnixDatagram, what: &str, secs: u64, seen: &mut Vec<String>) -> String {
     let until = Instant::now() + Duration::from_secs(secs);
@@ -88,21 +98,23 @@ fn the_daemon_notifies_systemd() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     // As systemd does: WATCHDOG_PID is flinkd's own PID (the shell's, which exec keeps).
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "WATCHDOG_PID=$$ exec '{}' run --config '{}'",
-            env!("CARGO_BIN_EXE_flinkd"),
-            dir.path().join("flinkd.toml").display()
-        ))
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "400000")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let mut child = Running(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "WATCHDOG_PID=$$ exec '{}' run --config '{}'",
+                env!("CARGO_BIN_EXE_flinkd"),
+                dir.path().join("flinkd.toml").display()
+            ))
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
     let mut seen = Vec::new();
     let ready = expect(&socket, "READY=1", 15, &mut seen);
     assert!(ready.contains("STATUS=0 Deployments"), "{ready}");
@@ -121,7 +133,7 @@ fn the_daemon_notifies_systemd() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     expect(&socket, "STOPPING=1", 5, &mut seen);
     let until = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().unwrap().is_none() {
+    while child.0.try_wait().unwrap().is_none() {
         assert!(Instant::now() < until, "flinkd did not exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -132,13 +144,15 @@ fn logs_can_be_json_lines() {
     let dir = daemon_dir();
     std::fs::write(dir.path().join("deployments/bad.yaml"), "kind: [").unwrap();
     let log = dir.path().join("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flinkd"))
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(dir.path().join("flinkd.toml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let child = Running(
+        Command::new(env!("CARGO_BIN_EXE_flinkd"))
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(dir.path().join("flinkd.toml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let until = Instant::now() + Duration::from_secs(10);
     let text = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -147,8 +161,7 @@ fn logs_can_be_json_lines() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
