@@ -578,19 +578,12 @@ impl Lifecycle {
                     ..
                 },
             ) if sp == savepoint => {
-                self.savepoint_failures = 0;
-                out.push(Action::RecordSavepoint {
-                    savepoint,
+                self.savepoint_completed(
                     job,
-                    origin: SavepointOrigin::UserRequest,
-                    state: SavepointState::Completed,
-                    location: Some(location.clone()),
-                    failure: None,
-                });
-                out.info(
-                    events::SAVEPOINT_COMPLETED,
-                    Some(job),
-                    format!("savepoint completed at {location}"),
+                    savepoint,
+                    SavepointOrigin::UserRequest,
+                    &location,
+                    out,
                 );
                 self.phase = Phase::Running { job, template_hash };
             }
@@ -706,20 +699,7 @@ impl Lifecycle {
                     ..
                 },
             ) if sp == savepoint => {
-                self.savepoint_failures = 0;
-                out.push(Action::RecordSavepoint {
-                    savepoint,
-                    job,
-                    origin,
-                    state: SavepointState::Completed,
-                    location: Some(location.clone()),
-                    failure: None,
-                });
-                out.info(
-                    events::SAVEPOINT_COMPLETED,
-                    Some(job),
-                    format!("savepoint completed at {location}"),
-                );
+                self.savepoint_completed(job, savepoint, origin, &location, out);
                 let then = if origin == SavepointOrigin::SuspendAndUpgrade {
                     DeploymentState::Transitioning
                 } else {
@@ -1212,6 +1192,32 @@ impl Lifecycle {
         } else {
             Action::TriggerSavepoint { job, savepoint }
         });
+    }
+
+    /// A savepoint completed: the limit's counter resets, the record and the event say
+    /// where it is.
+    fn savepoint_completed(
+        &mut self,
+        job: Uuid,
+        savepoint: Uuid,
+        origin: SavepointOrigin,
+        location: &str,
+        out: &mut Out,
+    ) {
+        self.savepoint_failures = 0;
+        out.push(Action::RecordSavepoint {
+            savepoint,
+            job,
+            origin,
+            state: SavepointState::Completed,
+            location: Some(location.to_string()),
+            failure: None,
+        });
+        out.info(
+            events::SAVEPOINT_COMPLETED,
+            Some(job),
+            format!("savepoint completed at {location}"),
+        );
     }
 
     /// A savepoint failed: the job runs on, the failure counts, and at the limit the
