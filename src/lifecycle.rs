@@ -69,6 +69,11 @@ pub mod events {
     pub const DEPLOYMENT_FINISHED: &str = "DEPLOYMENT_FINISHED";
     pub const LEAVING_FAILED: &str = "LEAVING_FAILED_AFTER_SPEC_CHANGE";
     pub const RESOURCE_QUOTA_EXCEEDED: &str = "RESOURCE_QUOTA_EXCEEDED";
+    // Recorded by the DeploymentActor, outside the lifecycle's decisions:
+    pub const CLUSTER_UNREACHABLE: &str = "CLUSTER_UNREACHABLE";
+    pub const JOB_FAILING: &str = "JOB_FAILING";
+    pub const JOB_UNSTABLE: &str = "JOB_UNSTABLE";
+    pub const DEPLOYMENT_FORGOTTEN: &str = "DEPLOYMENT_FORGOTTEN";
 }
 
 /// What the lifecycle needs of a Deployment's expanded spec.

@@ -20,7 +20,7 @@ use super::store::Exec;
 use super::supervisor::{Book, Release, Reserve, Supervisor};
 use super::Shared;
 use crate::conditions::{self, Observation, Thresholds};
-use crate::lifecycle::{Action, Input, Lifecycle, Phase, Policy};
+use crate::lifecycle::{events, Action, Input, Lifecycle, Phase, Policy};
 use crate::spec::{
     Condition, ConditionStatus, ConditionType, Deployment, DeploymentState, DeploymentStatus,
     DesiredState, Event, EventLevel, Identity, Job, JobSpec, JobState, JobStatus, RecordMetadata,
@@ -149,7 +149,7 @@ impl DeploymentActor {
         let at = now();
         let identity = self.deployment.metadata.identity();
         let event = self.event(
-            "DEPLOYMENT_FORGOTTEN",
+            events::DEPLOYMENT_FORGOTTEN,
             EventLevel::Info,
             None,
             format!(
@@ -539,9 +539,9 @@ impl DeploymentActor {
                         .any(|p| p.kind == c.kind && p.status == ConditionStatus::True);
                     if c.status == ConditionStatus::True && !was_true {
                         let name = match c.kind {
-                            ConditionType::ClusterUnreachable => "CLUSTER_UNREACHABLE",
-                            ConditionType::JobFailing => "JOB_FAILING",
-                            ConditionType::JobUnstable => "JOB_UNSTABLE",
+                            ConditionType::ClusterUnreachable => events::CLUSTER_UNREACHABLE,
+                            ConditionType::JobFailing => events::JOB_FAILING,
+                            ConditionType::JobUnstable => events::JOB_UNSTABLE,
                         };
                         tracing::warn!(deployment = %self.name(), condition = %c.kind, "{}", c.message);
                         events.push(self.event(
