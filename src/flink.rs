@@ -105,6 +105,24 @@ pub struct RunRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub savepoint_path: Option<String>,
     pub allow_non_restored_state: bool,
+    /// The job id to give the job (Flink 1.9 and later): chosen and recorded before the
+    /// submission, so that a submission cut short by a crash is found again, never
+    /// repeated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+}
+
+/// `GET /jars`: the jars uploaded to a cluster.
+#[derive(Debug, Clone, Deserialize)]
+struct Jars {
+    #[serde(default)]
+    files: Vec<JarFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct JarFile {
+    id: String,
+    name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -363,17 +381,33 @@ impl FlinkClient {
         self.get("/overview").await
     }
 
+    /// `GET /jars`: the id of an uploaded jar with this file name, if there is one.
+    pub async fn find_jar(&self, name: &str) -> Result<Option<String>, FlinkError> {
+        let jars: Jars = self.get("/jars").await?;
+        Ok(jars
+            .files
+            .into_iter()
+            .find(|f| f.name == name)
+            .map(|f| f.id))
+    }
+
     /// `POST /jars/upload`; returns the jar id for [`FlinkClient::run`].
     pub async fn upload_jar(&self, jar: &Path) -> Result<String, FlinkError> {
-        let bytes = tokio::fs::read(jar).await.map_err(|e| FlinkError::Local {
-            path: jar.display().to_string(),
-            message: e.to_string(),
-        })?;
         let name = jar
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("job.jar")
             .to_string();
+        self.upload_jar_as(jar, &name).await
+    }
+
+    /// `POST /jars/upload` under the file name `name`.
+    pub async fn upload_jar_as(&self, jar: &Path, name: &str) -> Result<String, FlinkError> {
+        let bytes = tokio::fs::read(jar).await.map_err(|e| FlinkError::Local {
+            path: jar.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let name = name.to_string();
         let part = reqwest::multipart::Part::bytes(bytes)
             .file_name(name)
             .mime_str("application/x-java-archive")
@@ -556,10 +590,19 @@ mod tests {
             parallelism: 2,
             savepoint_path: None,
             allow_non_restored_state: false,
+            job_id: None,
         };
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
             serde_json::json!({"entryClass": "a.B", "programArgsList": ["--x", "1 2"], "parallelism": 2, "allowNonRestoredState": false})
+        );
+        let with_id = RunRequest {
+            job_id: Some("00000000000000000000000000000001".into()),
+            ..r
+        };
+        assert_eq!(
+            serde_json::to_value(&with_id).unwrap()["jobId"],
+            "00000000000000000000000000000001"
         );
     }
 }

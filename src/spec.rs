@@ -446,8 +446,8 @@ pub struct DeploymentTarget {
     pub spec: DeploymentTargetSpec,
 }
 
-/// Exactly one of `local` and `kubernetes` (checked by validation, so that the error can
-/// name the field rather than fail an untagged enum).
+/// Exactly one of `local`, `kubernetes` and `flink` (checked by validation, so that the
+/// error can name the field rather than fail an untagged enum).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentTargetSpec {
@@ -455,6 +455,16 @@ pub struct DeploymentTargetSpec {
     pub local: Option<LocalTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<KubernetesTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flink: Option<FlinkTarget>,
+}
+
+/// `spec.flink.restUrl`: a Flink cluster flinkd does not manage (a session cluster
+/// someone already runs). Jobs are submitted to it; it is never started or stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlinkTarget {
+    pub rest_url: String,
 }
 
 /// `spec.local: {}`: Flink clusters as local processes.
@@ -482,6 +492,7 @@ impl DeploymentTarget {
             spec: DeploymentTargetSpec {
                 local: Some(LocalTarget {}),
                 kubernetes: None,
+                flink: None,
             },
         }
     }

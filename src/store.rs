@@ -623,6 +623,23 @@ impl Store {
         .collect()
     }
 
+    /// The recorded cluster of one job: `(target, handle)`.
+    pub fn cluster<T: DeserializeOwned>(
+        &self,
+        job_id: Uuid,
+    ) -> Result<Option<(String, T)>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT target, body FROM clusters WHERE job_id = ?1",
+                params![job_id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(target, body)| Ok((target, from_json(&body)?)))
+            .transpose()
+    }
+
     /// Forgets a cluster once it is verified gone.
     pub fn remove_cluster(&mut self, job_id: Uuid) -> Result<(), StoreError> {
         self.conn.execute(
@@ -813,6 +830,12 @@ mod tests {
         assert_eq!(c["jobCreationAttempts"], 2);
         let clusters: Vec<(Uuid, Uuid, String, serde_json::Value)> = s.clusters().unwrap();
         assert_eq!(clusters.len(), 1);
+        let (target, one): (String, serde_json::Value) =
+            s.cluster(job.metadata.id).unwrap().unwrap();
+        assert_eq!(
+            (target.as_str(), &one),
+            (clusters[0].2.as_str(), &clusters[0].3)
+        );
         assert_eq!(clusters[0].0, job.metadata.id);
         assert_eq!(clusters[0].3["pids"][1], 2);
     }

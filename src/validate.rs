@@ -28,6 +28,7 @@ use crate::spec::{
     Deployment, DeploymentDefaults, DeploymentSpec, DeploymentTarget, Identity, Metadata,
     RestoreStrategyKind, UpgradeStrategyKind, API_VERSION, LOCAL_TARGET,
 };
+use crate::target::Placement;
 
 /// The smallest JobManager and TaskManager processes Flink starts reliably.
 pub const MIN_JOB_MANAGER_MEMORY: Bytes = Bytes(500 * MIB);
@@ -56,6 +57,8 @@ pub struct Checked {
     pub defaults: Vec<Entry<DeploymentDefaults>>,
     /// In file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where each valid Deployment runs.
+    pub placements: HashMap<Identity, Placement>,
 }
 
 impl Checked {
@@ -149,11 +152,16 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
         if config.is_some() {
             diags.extend(index.check_runnable(&full.spec, &ns, &origin));
         }
-        expanded.push((full, origin, diags));
+        let placement = index.placement(&full.spec, &ns);
+        expanded.push((full, origin, diags, placement));
     }
-    for (resource, origin, diags) in expanded {
+    for (resource, origin, diags, placement) in expanded {
         let valid = !diags.iter().any(Diagnostic::is_error);
         out.diagnostics.extend(diags);
+        if valid {
+            out.placements
+                .insert(resource.metadata.identity(), placement);
+        }
         out.deployments.push(Entry {
             resource,
             origin,
@@ -312,15 +320,13 @@ impl<'a> TargetIndex<'a> {
 }
 
 impl TargetIndex<'_> {
-    /// With a daemon config at hand: the target must be one this flinkd runs. Only local
-    /// targets are, for now; a Deployment must not be run somewhere it did not ask for.
-    fn check_runnable(
+    /// The target a Deployment refers to, if it names one that exists.
+    fn target_of(
         &self,
         spec: &DeploymentSpec,
         ns: &str,
-        origin: &Origin,
-    ) -> Option<Diagnostic> {
-        let (path, target) = match (spec.deployment_target_id, &spec.deployment_target_name) {
+    ) -> Option<(&'static str, &DeploymentTarget)> {
+        let (path, entry) = match (spec.deployment_target_id, &spec.deployment_target_name) {
             (Some(id), _) => ("spec.deploymentTargetId", self.by_id.get(&id)?),
             (None, Some(name)) => (
                 "spec.deploymentTargetName",
@@ -328,12 +334,38 @@ impl TargetIndex<'_> {
             ),
             (None, None) => return None,
         };
-        target.resource.spec.kubernetes.as_ref().map(|k| {
+        Some((path, &entry.resource))
+    }
+
+    /// Where a valid Deployment runs: its target's cluster, or the built-in local one.
+    fn placement(&self, spec: &DeploymentSpec, ns: &str) -> Placement {
+        match self
+            .target_of(spec, ns)
+            .and_then(|(_, t)| t.spec.flink.as_ref())
+        {
+            Some(f) => Placement::External {
+                rest_url: f.rest_url.trim_end_matches('/').to_string(),
+            },
+            None => Placement::Local,
+        }
+    }
+
+    /// With a daemon config at hand: the target must be one this flinkd runs (local
+    /// processes or an existing Flink cluster); a Deployment must not be run somewhere it
+    /// did not ask for.
+    fn check_runnable(
+        &self,
+        spec: &DeploymentSpec,
+        ns: &str,
+        origin: &Origin,
+    ) -> Option<Diagnostic> {
+        let (path, target) = self.target_of(spec, ns)?;
+        target.spec.kubernetes.as_ref().map(|k| {
             origin.error(
                 FieldPath::parse(path),
                 format!(
-                    "DeploymentTarget `{}` is a Kubernetes target (namespace `{}`); this flinkd runs local targets only (`spec.local: {{}}`)",
-                    target.resource.metadata.name, k.namespace
+                    "DeploymentTarget `{}` is a Kubernetes target (namespace `{}`); this flinkd runs local clusters (`spec.local: {{}}`) and existing Flink clusters (`spec.flink.restUrl`) only",
+                    target.metadata.name, k.namespace
                 ),
             )
         })
@@ -343,23 +375,55 @@ impl TargetIndex<'_> {
 fn check_target(t: &DeploymentTarget, origin: &Origin) -> Vec<Diagnostic> {
     let mut out = check_metadata(&t.metadata, &t.api_version, origin);
     let spec = FieldPath::parse("spec");
-    match (&t.spec.local, &t.spec.kubernetes) {
-        (Some(_), Some(_)) => out.push(origin.error(
+    let s = &t.spec;
+    let set = [s.local.is_some(), s.kubernetes.is_some(), s.flink.is_some()]
+        .into_iter()
+        .filter(|set| *set)
+        .count();
+    match set {
+        0 => out.push(origin.error(
             spec,
-            "set either `local: {}` or `kubernetes: {namespace: …}`, not both",
+            "missing the target: set `local: {}`, `flink: {restUrl: …}` or `kubernetes: {namespace: …}`",
         )),
-        (None, None) => out.push(origin.error(
+        1 => {}
+        _ => out.push(origin.error(
             spec,
-            "missing the target: set `local: {}` or `kubernetes: {namespace: …}`",
+            "set one of `local: {}`, `flink: {restUrl: …}` and `kubernetes: {namespace: …}`, not several",
         )),
-        (None, Some(k)) => {
-            if let Err(m) = check_name(&k.namespace) {
-                out.push(origin.error(FieldPath::parse("spec.kubernetes.namespace"), m));
-            }
+    }
+    if let Some(k) = &s.kubernetes {
+        if let Err(m) = check_name(&k.namespace) {
+            out.push(origin.error(FieldPath::parse("spec.kubernetes.namespace"), m));
         }
-        (Some(_), None) => {}
+    }
+    if let Some(f) = &s.flink {
+        if let Err(m) = check_rest_url(&f.rest_url) {
+            out.push(origin.error(FieldPath::parse("spec.flink.restUrl"), m));
+        }
     }
     out
+}
+
+/// A Flink REST address: `http(s)://host[:port][/path]`, nothing else.
+pub(crate) fn check_rest_url(text: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        format!("`{text}` is not a URL ({e}); expected e.g. http://flink-jobmanager:8081")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{text}`: the Flink REST API is reached over http or https, not `{}`",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{text}`: a REST address takes no query or fragment"
+        ));
+    }
+    Ok(())
 }
 
 fn check_metadata(m: &Metadata, api_version: &str, origin: &Origin) -> Vec<Diagnostic> {

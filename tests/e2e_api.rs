@@ -294,7 +294,12 @@ fn many_deployments_racing_for_a_small_quota_never_exceed_it() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert_eq!(most, 3, "the quota is used up");
+    assert_eq!(
+        most,
+        3,
+        "the quota is used up\n--- daemon log ---\n{}",
+        d.log()
+    );
     let (_, text) = http(&format!("{}/metrics", d.api), "*/*");
     assert!(text.contains("flinkd_quota_cores_used 3.0"), "{text}");
     assert!(text.contains("flinkd_quota_cores_limit 3.0"), "{text}");

@@ -466,16 +466,16 @@ fn id_and_name_must_agree() {
 }
 
 #[test]
-fn a_target_is_local_or_kubernetes() {
+fn a_target_is_local_an_existing_cluster_or_kubernetes() {
     let both = "kind: DeploymentTarget\napiVersion: v1\nmetadata:\n  name: t\nspec:\n  local: {}\n  kubernetes:\n    namespace: jobs\n";
     assert_one_error(
         both,
-        "d.yaml:5:1: spec: set either `local: {}` or `kubernetes: {namespace: …}`, not both",
+        "d.yaml:5:1: spec: set one of `local: {}`, `flink: {restUrl: …}` and `kubernetes: {namespace: …}`, not several",
     );
     let neither = "kind: DeploymentTarget\napiVersion: v1\nmetadata:\n  name: t\nspec: {}\n";
     assert_one_error(
         neither,
-        "d.yaml:5:1: spec: missing the target: set `local: {}` or `kubernetes: {namespace: …}`",
+        "d.yaml:5:1: spec: missing the target: set `local: {}`, `flink: {restUrl: …}` or `kubernetes: {namespace: …}`",
     );
     let (code, _) = problems_of("kind: DeploymentTarget\napiVersion: v1\nmetadata:\n  name: t\nspec:\n  kubernetes:\n    namespace: jobs\n");
     assert_eq!(code, 0);
@@ -872,7 +872,7 @@ fn environment_variables_override_the_config_file() {
 }
 
 #[test]
-fn a_kubernetes_target_is_refused_by_a_daemon_that_runs_local_targets_only() {
+fn a_kubernetes_target_is_refused_by_a_daemon_that_does_not_run_kubernetes() {
     let dir = Dir::new();
     dir.write(
         "flinkd.toml",
@@ -893,6 +893,55 @@ fn a_kubernetes_target_is_refused_by_a_daemon_that_runs_local_targets_only() {
     assert_eq!(run.code, 1);
     assert_eq!(
         run.problems(),
-        ["./d.yaml:6:3: spec.deploymentTargetName: DeploymentTarget `k8s` is a Kubernetes target (namespace `jobs`); this flinkd runs local targets only (`spec.local: {}`)"]
+        ["./d.yaml:6:3: spec.deploymentTargetName: DeploymentTarget `k8s` is a Kubernetes target (namespace `jobs`); this flinkd runs local clusters (`spec.local: {}`) and existing Flink clusters (`spec.flink.restUrl`) only"]
+    );
+}
+
+#[test]
+fn an_existing_cluster_target_needs_a_rest_url() {
+    let dir = Dir::new();
+    let target = |name: &str, spec: &str| {
+        format!("kind: DeploymentTarget\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n{spec}")
+    };
+    dir.write(
+        "a.yaml",
+        target("good", "  flink:\n    restUrl: http://jm.example:8081/\n"),
+    );
+    dir.write(
+        "b.yaml",
+        target("ftp", "  flink:\n    restUrl: ftp://jm:8081\n"),
+    );
+    dir.write(
+        "c.yaml",
+        target("words", "  flink:\n    restUrl: not a url\n"),
+    );
+    dir.write(
+        "d.yaml",
+        target(
+            "both",
+            "  local: {}\n  flink:\n    restUrl: http://jm:8081\n",
+        ),
+    );
+    dir.write("e.yaml", target("none", "  flink: {}\n"));
+    dir.write(
+        "f.yaml",
+        target("typo", "  flink:\n    restURL: http://jm:8081\n"),
+    );
+    dir.write(
+        "g.yaml",
+        target("query", "  flink:\n    restUrl: http://jm:8081/?x=1\n"),
+    );
+    let out = dir.flinkd(&["validate", "."]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.problems(),
+        [
+            "./b.yaml:7:5: spec.flink.restUrl: `ftp://jm:8081`: the Flink REST API is reached over http or https, not `ftp`",
+            "./c.yaml:7:5: spec.flink.restUrl: `not a url` is not a URL (relative URL without a base); expected e.g. http://flink-jobmanager:8081",
+            "./d.yaml:5:1: spec: set one of `local: {}`, `flink: {restUrl: …}` and `kubernetes: {namespace: …}`, not several",
+            "./e.yaml:6:3: spec.flink: missing field `restUrl`",
+            "./f.yaml:7:5: spec.flink.restURL: unknown field `restURL`, expected `restUrl`",
+            "./g.yaml:7:5: spec.flink.restUrl: `http://jm:8081/?x=1`: a REST address takes no query or fragment",
+        ]
     );
 }

@@ -26,6 +26,7 @@ use crate::spec::{
     DesiredState, Event, EventLevel, Identity, Job, JobSpec, JobState, JobStatus, RecordMetadata,
     RunningStatus, Savepoint, SavepointOrigin, SavepointState, Timestamp,
 };
+use crate::target::{Cluster, Placement};
 
 /// A new or changed spec from the Supervisor.
 #[derive(Debug, Message)]
@@ -33,6 +34,7 @@ use crate::spec::{
 pub struct UpdateSpec {
     pub deployment: Deployment,
     pub base_dir: PathBuf,
+    pub placement: Placement,
 }
 
 /// Its file is gone: wind the Deployment down to `state` (SUSPENDED or CANCELLED), then
@@ -78,6 +80,8 @@ pub struct DeploymentActor {
     id: Uuid,
     deployment: Deployment,
     base_dir: PathBuf,
+    /// Where its jobs run (resolved from its DeploymentTarget).
+    placement: Placement,
     policy: Policy,
     lifecycle: Lifecycle,
     jobs: HashMap<Uuid, Job>,
@@ -102,6 +106,7 @@ impl DeploymentActor {
         shared: Arc<Shared>,
         deployment: Deployment,
         base_dir: PathBuf,
+        placement: Placement,
         loaded: Loaded,
         supervisor: Addr<Supervisor>,
     ) -> Self {
@@ -109,9 +114,10 @@ impl DeploymentActor {
         DeploymentActor {
             shared,
             id,
-            policy: Self::policy_for(&deployment, None),
+            policy: Self::policy_for(&deployment, &placement, None),
             deployment,
             base_dir,
+            placement,
             lifecycle: loaded.lifecycle.unwrap_or_default(),
             jobs: loaded
                 .jobs
@@ -129,9 +135,15 @@ impl DeploymentActor {
     }
 
     /// The policy of the current spec, or of the wind-down when the file is gone. The
-    /// wind-down is a spec change of its own: it releases FAILED and FINISHED.
-    fn policy_for(deployment: &Deployment, removing: Option<DesiredState>) -> Policy {
+    /// wind-down is a spec change of its own: it releases FAILED and FINISHED. A job on
+    /// another cluster than the placement's is upgraded like a changed template.
+    fn policy_for(
+        deployment: &Deployment,
+        placement: &Placement,
+        removing: Option<DesiredState>,
+    ) -> Policy {
         let mut policy = Policy::from_spec(&deployment.spec);
+        policy.template_hash.push_str(&placement.hash_suffix());
         if let Some(state) = removing {
             policy.desired = state;
             policy.spec_hash.push_str("+removed");
@@ -412,6 +424,7 @@ impl DeploymentActor {
                     flink_home: home,
                     savepoint_path: restore.map(|r| r.location),
                     allow_non_restored_state,
+                    placement: self.placement.clone(),
                 };
                 self.send(job, Command::Start(Box::new(plan)), ctx);
             }
@@ -665,14 +678,19 @@ impl Actor for DeploymentActor {
             .get(&job)
             .and_then(|j| j.status.flink_job_id.clone());
         let store = self.shared.store.clone();
-        let fut = store.send(Exec::new(move |s| {
-            s.clusters::<crate::target::local::LocalCluster>()
-                .map(|all| all.into_iter().find(|(j, ..)| *j == job).map(|(.., c)| c))
-        }));
+        let fut = store.send(Exec::new(move |s| s.cluster::<serde_json::Value>(job)));
         ctx.wait(actix::fut::wrap_future::<_, Self>(fut).map(move |r, act, ctx| {
-            let cluster = r.ok().and_then(|r| r.ok()).flatten();
+            let cluster = match r {
+                Ok(Ok(Some((target, body)))) => Cluster::from_record(&target, body),
+                _ => None,
+            };
+            // A job on an external cluster has its id before its submission.
+            let flink_job_id = flink_job_id.or_else(|| match &cluster {
+                Some(Cluster::External(c)) => Some(c.flink_job_id.clone()),
+                _ => None,
+            });
             match (cluster, flink_job_id) {
-                (Some(cluster), Some(flink_job_id)) if cluster.job_manager_alive() => {
+                (Some(cluster), Some(flink_job_id)) if !cluster.known_gone() => {
                     tracing::info!(deployment = %act.name(), %job, "adopting the running cluster");
                     // A running job keeps its cores, whatever the quota says now.
                     act.supervisor.do_send(Book {
@@ -729,9 +747,10 @@ impl Handler<UpdateSpec> for DeploymentActor {
     fn handle(&mut self, msg: UpdateSpec, ctx: &mut Context<Self>) {
         // A file that comes back cancels a wind-down.
         self.removing = None;
-        self.policy = Self::policy_for(&msg.deployment, None);
+        self.policy = Self::policy_for(&msg.deployment, &msg.placement, None);
         self.deployment = msg.deployment;
         self.base_dir = msg.base_dir;
+        self.placement = msg.placement;
         self.step(Input::Reconcile, ctx);
     }
 }
@@ -788,7 +807,7 @@ impl Handler<Remove> for DeploymentActor {
             return;
         }
         self.removing = Some(msg.state);
-        self.policy = Self::policy_for(&self.deployment, self.removing);
+        self.policy = Self::policy_for(&self.deployment, &self.placement, self.removing);
         tracing::warn!(deployment = %self.name(), "its file is gone: winding it down to {}", msg.state);
         self.step(Input::Reconcile, ctx);
     }

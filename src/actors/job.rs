@@ -20,7 +20,9 @@ use super::Shared;
 use crate::flink::{FlinkClient, FlinkJobState, RunRequest, SavepointStatus};
 use crate::lifecycle::{FlinkEnd, Input};
 use crate::spec::TemplateSpec;
+use crate::target::external::{self, ExternalCluster};
 use crate::target::local::{ClusterPlan, LocalCluster};
+use crate::target::{Cluster, Placement};
 
 /// What the JobActor tells its DeploymentActor.
 #[derive(Debug, Message)]
@@ -55,6 +57,7 @@ pub struct StartPlan {
     pub flink_home: PathBuf,
     pub savepoint_path: Option<String>,
     pub allow_non_restored_state: bool,
+    pub placement: Placement,
 }
 
 #[derive(Debug, Message)]
@@ -63,7 +66,7 @@ pub enum Command {
     Start(Box<StartPlan>),
     /// Watch a job already running on a recorded cluster (after a daemon restart).
     Adopt {
-        cluster: LocalCluster,
+        cluster: Cluster,
         flink_job_id: String,
     },
     StopWithSavepoint {
@@ -87,7 +90,9 @@ pub enum Command {
 #[derive(Message)]
 #[rtype(result = "()")]
 enum Done {
-    Prepared(LocalCluster),
+    Prepared(Cluster),
+    /// The cluster on record, looked up for a teardown after a restart.
+    Recorded(Option<Cluster>),
     Submitted(String),
     Started(Result<Started, String>),
     Polled(Box<Polled>),
@@ -104,7 +109,7 @@ pub struct JobActor {
     job: Uuid,
     shared: Arc<Shared>,
     parent: Recipient<JobReport>,
-    cluster: Option<LocalCluster>,
+    cluster: Option<Cluster>,
     flink_job_id: Option<String>,
     /// Poll the job's state (from RUNNING until it ends or is torn down).
     watching: bool,
@@ -117,6 +122,8 @@ pub struct JobActor {
     /// TaskManager they start after it could outlive the cluster.
     scripts_running: Arc<AtomicBool>,
     tearing_down: bool,
+    /// The recorded cluster was looked up (for a teardown with no cluster at hand).
+    looked_up: bool,
     poll_timer: Option<SpawnHandle>,
 }
 
@@ -134,6 +141,7 @@ impl JobActor {
             tasks: Vec::new(),
             scripts_running: Arc::new(AtomicBool::new(false)),
             tearing_down: false,
+            looked_up: false,
             poll_timer: None,
         }
     }
@@ -348,32 +356,58 @@ impl JobActor {
         for t in self.tasks.drain(..) {
             t.abort();
         }
-        // The cluster's directory identifies its processes, whether or not its start got
-        // as far as telling this actor about it.
-        let cluster = self.cluster.clone().unwrap_or_else(|| LocalCluster {
-            dir: self.cluster_dir(),
-            flink_home: PathBuf::new(),
-            rest_port: 0,
-            rpc_port: 0,
-            task_managers: 0,
-        });
-        let grace = self.shared.config().timing.cluster_stop_grace;
-        let scripts = self.scripts_running.clone();
         let store = self.shared.store.clone();
         let job = self.job;
         let me = ctx.address();
+        if self.cluster.is_none() && !self.looked_up {
+            // After a restart of flinkd: the recorded cluster says what to stop.
+            self.looked_up = true;
+            tokio::spawn(async move {
+                let found = store
+                    .send(Exec::new(move |s| s.cluster::<serde_json::Value>(job)))
+                    .await;
+                let cluster = match found {
+                    Ok(Ok(Some((target, body)))) => Cluster::from_record(&target, body),
+                    _ => None,
+                };
+                me.do_send(Done::Recorded(cluster));
+            });
+            return;
+        }
+        let stopping = match self.cluster.clone() {
+            Some(Cluster::External(c)) => {
+                let client = FlinkClient::new(self.shared.http.clone(), c.rest_url.clone())
+                    .with_metrics(self.shared.metrics.clone());
+                let wait = self.shared.config().timing.cluster_stop_grace;
+                tokio::spawn(end_external_job(client, c.flink_job_id, wait))
+            }
+            local => {
+                // The cluster's directory identifies its processes, whether or not its
+                // start got as far as telling this actor about it.
+                let cluster = match local {
+                    Some(Cluster::Local(c)) => c,
+                    _ => LocalCluster {
+                        dir: self.cluster_dir(),
+                        flink_home: PathBuf::new(),
+                        rest_port: 0,
+                        rpc_port: 0,
+                        task_managers: 0,
+                    },
+                };
+                let grace = self.shared.config().timing.cluster_stop_grace;
+                let scripts = self.scripts_running.clone();
+                tokio::task::spawn_blocking(move || {
+                    // Start scripts end within their own 60 s bound.
+                    let until = std::time::Instant::now() + Duration::from_secs(65);
+                    while scripts.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    cluster.stop(grace).map_err(|e| e.to_string())
+                })
+            }
+        };
         tokio::spawn(async move {
-            let stopped = tokio::task::spawn_blocking(move || {
-                // Start scripts end within their own 60 s bound.
-                let until = std::time::Instant::now() + Duration::from_secs(65);
-                while scripts.load(Ordering::SeqCst) && std::time::Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                cluster.stop(grace)
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+            let stopped = stopping.await.map_err(|e| e.to_string()).and_then(|r| r);
             let result = match stopped {
                 Ok(()) => store
                     .send(Exec::new(move |s| s.remove_cluster(job)))
@@ -384,6 +418,28 @@ impl JobActor {
             };
             me.do_send(Done::TornDown(result));
         });
+    }
+}
+
+/// An external cluster is not stopped: its job is made to end (cancelled if it still
+/// runs, e.g. after a start that timed out), so that nothing of the Deployment is left.
+async fn end_external_job(client: FlinkClient, id: String, wait: Duration) -> Result<(), String> {
+    let until = tokio::time::Instant::now() + wait.max(Duration::from_secs(5));
+    let mut cancelled = false;
+    loop {
+        match client.job(&id).await {
+            Ok(d) if d.state.is_terminal() => return Ok(()),
+            Err(crate::flink::FlinkError::Rejected { status: 404, .. }) => return Ok(()),
+            Err(e) if e.is_unreachable() => return Err(e.to_string()),
+            _ if tokio::time::Instant::now() > until => {
+                return Err(format!("job {id} did not end after its cancellation"))
+            }
+            _ if !cancelled => {
+                client.cancel(&id).await.map_err(|e| e.to_string())?;
+                cancelled = true;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
     }
 }
 
@@ -434,6 +490,10 @@ impl Handler<Done> for JobActor {
         let job = self.job;
         match done {
             Done::Prepared(cluster) => self.cluster = Some(cluster),
+            Done::Recorded(cluster) => {
+                self.cluster = cluster;
+                self.tear_down(ctx);
+            }
             Done::Submitted(id) => {
                 self.flink_job_id = Some(id.clone());
                 self.parent.do_send(JobReport::Submitted {
@@ -483,14 +543,29 @@ impl Handler<Done> for JobActor {
                     }
                     Ok(_) => {}
                     Err(e) if e.is_unreachable() => {
-                        let alive = self.cluster.as_ref().is_some_and(|c| c.job_manager_alive());
-                        if !alive {
+                        let gone = self.cluster.as_ref().is_none_or(Cluster::known_gone);
+                        if gone {
                             self.watching = false;
                             self.report(Input::ClusterLost {
                                 job,
                                 reason: format!("the JobManager process is gone ({e})"),
                             });
                         }
+                    }
+                    // The cluster answers and does not know the job: it is gone (a
+                    // session cluster restarted without it, or a submission a crash of
+                    // flinkd cut short).
+                    Err(crate::flink::FlinkError::Rejected { status: 404, .. }) => {
+                        self.watching = false;
+                        let at = self
+                            .cluster
+                            .as_ref()
+                            .map(Cluster::rest_url)
+                            .unwrap_or_default();
+                        self.report(Input::ClusterLost {
+                            job,
+                            reason: format!("the cluster at {at} does not know the job"),
+                        });
                     }
                     Err(e) => tracing::warn!(%job, "polling the job: {e}"),
                 }
@@ -513,15 +588,16 @@ enum Started {
     Finished,
 }
 
-/// Fetches the jar, starts the cluster (recorded in the store first), submits the job
-/// and waits until Flink reports it RUNNING.
+/// Fetches the jar, gets a cluster (a local one started, recorded in the store first;
+/// an external one recorded with the job id it will get), submits the job and waits
+/// until Flink reports it RUNNING.
 async fn start_job(
     shared: Arc<Shared>,
     job: Uuid,
     dir: PathBuf,
     plan: StartPlan,
     me: Addr<JobActor>,
-    shared_scripts: Arc<AtomicBool>,
+    scripts: Arc<AtomicBool>,
 ) -> Result<Started, String> {
     let artifact = plan.template.artifact.clone().unwrap_or_default();
     let jar_uri = artifact.jar_uri.clone().unwrap_or_default();
@@ -538,7 +614,98 @@ async fn start_job(
         Some(a) => shell_words::split(a).map_err(|e| format!("mainArgs `{a}`: {e}"))?,
         None => Vec::new(),
     };
+    let mut request = RunRequest {
+        entry_class: artifact.entry_class.clone(),
+        program_args_list: args,
+        parallelism: plan.template.parallelism.unwrap_or(1).max(1) as u32,
+        savepoint_path: plan.savepoint_path.clone(),
+        allow_non_restored_state: plan.allow_non_restored_state,
+        job_id: None,
+    };
+    let (client, flink_job) = match &plan.placement {
+        Placement::Local => {
+            let cluster = start_local(&shared, job, dir, &plan, &me, scripts).await?;
+            let client = FlinkClient::new(shared.http.clone(), cluster.rest_url())
+                .with_metrics(shared.metrics.clone());
+            wait_for_slots(&client, &cluster, request.parallelism).await?;
+            let jar_id = client.upload_jar(&jar).await.map_err(|e| e.to_string())?;
+            let flink_job = submitted(client.run(&jar_id, &request).await, &me)?;
+            (client, flink_job)
+        }
+        Placement::External { rest_url } => {
+            let flink_job_id = job.simple().to_string();
+            let cluster = ExternalCluster {
+                rest_url: rest_url.clone(),
+                flink_job_id: flink_job_id.clone(),
+            };
+            record_cluster(
+                &shared,
+                job,
+                plan.deployment_id,
+                Cluster::External(cluster.clone()),
+            )
+            .await?;
+            me.do_send(Done::Prepared(Cluster::External(cluster)));
+            request.job_id = Some(flink_job_id);
+            let client = FlinkClient::new(shared.http.clone(), rest_url.clone())
+                .with_metrics(shared.metrics.clone());
+            let bytes = tokio::fs::read(&jar)
+                .await
+                .map_err(|e| format!("cannot read {}: {e}", jar.display()))?;
+            let hash = crate::spec::content_hash(bytes);
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let (jar_id, _) = shared
+                    .jar_uploads
+                    .jar_id(&client, rest_url, &jar, &hash)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match client.run(&jar_id, &request).await {
+                    Err(e) if tries == 1 && external::is_missing_jar(&e) => {
+                        shared.jar_uploads.forget(rest_url, &hash);
+                    }
+                    other => break (client, submitted(other, &me)?),
+                }
+            }
+        }
+    };
+    wait_running(&client, &flink_job).await
+}
 
+/// Writes a cluster's handle ahead of its use.
+async fn record_cluster(
+    shared: &Shared,
+    job: Uuid,
+    deployment_id: Uuid,
+    cluster: Cluster,
+) -> Result<(), String> {
+    let now = time::OffsetDateTime::now_utc();
+    shared
+        .store
+        .send(Exec::new(move |s| {
+            s.put_cluster(
+                job,
+                deployment_id,
+                cluster.kind(),
+                &cluster.to_record(),
+                now,
+            )
+        }))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Prepares and starts a local cluster, on record before any of its processes exists.
+async fn start_local(
+    shared: &Shared,
+    job: Uuid,
+    dir: PathBuf,
+    plan: &StartPlan,
+    me: &Addr<JobActor>,
+    scripts: Arc<AtomicBool>,
+) -> Result<LocalCluster, String> {
     let deployment_dir = shared
         .config()
         .state_dir
@@ -558,21 +725,15 @@ async fn start_job(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
-    // Write ahead: the cluster is on record before any of its processes exists.
-    let handle = cluster.clone();
-    let deployment_id = plan.deployment_id;
-    let now = time::OffsetDateTime::now_utc();
-    shared
-        .store
-        .send(Exec::new(move |s| {
-            s.put_cluster(job, deployment_id, "local", &handle, now)
-        }))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    me.do_send(Done::Prepared(cluster.clone()));
+    record_cluster(
+        shared,
+        job,
+        plan.deployment_id,
+        Cluster::Local(cluster.clone()),
+    )
+    .await?;
+    me.do_send(Done::Prepared(Cluster::Local(cluster.clone())));
     let starting = cluster.clone();
-    let scripts = shared_scripts.clone();
     scripts.store(true, Ordering::SeqCst);
     // The scripts run to their end even if this task is aborted; the flag says when.
     tokio::task::spawn_blocking(move || {
@@ -583,14 +744,19 @@ async fn start_job(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
+    Ok(cluster)
+}
 
-    let client = FlinkClient::new(shared.http.clone(), cluster.rest_url())
-        .with_metrics(shared.metrics.clone());
-    let parallelism = plan.template.parallelism.unwrap_or(1).max(1) as u32;
+/// Waits until the local cluster has its TaskManagers and slots for the job.
+async fn wait_for_slots(
+    client: &FlinkClient,
+    cluster: &LocalCluster,
+    parallelism: u32,
+) -> Result<(), String> {
     loop {
         match client.overview().await {
             Ok(o) if o.taskmanagers >= cluster.task_managers && o.slots_total >= parallelism => {
-                break
+                return Ok(())
             }
             _ if !cluster.job_manager_alive() => {
                 return Err(format!(
@@ -601,29 +767,32 @@ async fn start_job(
             _ => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
+}
 
-    let jar_id = client.upload_jar(&jar).await.map_err(|e| e.to_string())?;
-    let request = RunRequest {
-        entry_class: artifact.entry_class.clone(),
-        program_args_list: args,
-        parallelism,
-        savepoint_path: plan.savepoint_path.clone(),
-        allow_non_restored_state: plan.allow_non_restored_state,
-    };
-    let flink_job = client.run(&jar_id, &request).await.map_err(|e| match e {
+/// Reports the job id Flink accepted the job under, or why it did not.
+fn submitted(
+    run: Result<String, crate::flink::FlinkError>,
+    me: &Addr<JobActor>,
+) -> Result<String, String> {
+    let flink_job = run.map_err(|e| match e {
         crate::flink::FlinkError::Rejected { message, .. } => {
             format!("Flink rejected the job: {message}")
         }
         other => other.to_string(),
     })?;
     me.do_send(Done::Submitted(flink_job.clone()));
+    Ok(flink_job)
+}
+
+/// Waits until the submitted job runs (or, a short bounded job, has finished).
+async fn wait_running(client: &FlinkClient, flink_job: &str) -> Result<Started, String> {
     loop {
-        match client.job(&flink_job).await {
+        match client.job(flink_job).await {
             Ok(d) if d.state == FlinkJobState::Running => return Ok(Started::Running),
             Ok(d) if d.state == FlinkJobState::Finished => return Ok(Started::Finished),
             Ok(d) if d.state.is_terminal() => {
                 let why = client
-                    .root_exception(&flink_job)
+                    .root_exception(flink_job)
                     .await
                     .ok()
                     .flatten()

@@ -22,6 +22,8 @@ pub struct Shared {
     pub store: actix::Addr<store::StoreActor>,
     pub http: reqwest::Client,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Jars uploaded to external clusters, each once per content.
+    pub jar_uploads: crate::target::external::JarUploads,
 }
 
 impl Shared {
@@ -36,6 +38,7 @@ impl Shared {
             store,
             http,
             metrics,
+            jar_uploads: Default::default(),
         }
     }
 

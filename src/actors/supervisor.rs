@@ -23,6 +23,7 @@ use super::store::Exec;
 use super::Shared;
 use crate::resources;
 use crate::spec::{Deployment, Identity, Kind};
+use crate::target::Placement;
 use crate::validate;
 
 /// Reserve CPU cores for a job about to start (reference page, "CPU Quota").
@@ -107,8 +108,11 @@ pub struct Supervisor {
     rescan_timer: Option<SpawnHandle>,
 }
 
-fn hash(d: &Deployment) -> String {
-    crate::spec::content_hash(serde_json::to_vec(d).unwrap_or_default())
+/// What tells a changed Deployment: its expanded spec and where it runs.
+fn hash(d: &Deployment, placement: &Placement) -> String {
+    let mut bytes = serde_json::to_vec(d).unwrap_or_default();
+    bytes.extend(placement.hash_suffix().into_bytes());
+    crate::spec::content_hash(bytes)
 }
 
 impl Supervisor {
@@ -240,12 +244,21 @@ impl Supervisor {
                 }
             }
         }
-        let changed: Vec<(Deployment, PathBuf, String)> = checked
+        let placement = |e: &validate::Entry<Deployment>| {
+            checked
+                .placements
+                .get(&e.resource.metadata.identity())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let changed: Vec<(Deployment, PathBuf, String, Placement)> = checked
             .valid_deployments()
             .filter(|e| {
                 let known = self.managed.get(&e.resource.metadata.identity());
                 known.is_none_or(|m| {
-                    m.hash != hash(&e.resource) || m.removing || m.file != e.origin.file
+                    m.hash != hash(&e.resource, &placement(e))
+                        || m.removing
+                        || m.file != e.origin.file
                 })
             })
             .map(|e| {
@@ -259,6 +272,7 @@ impl Supervisor {
                     e.resource.clone(),
                     base,
                     e.origin.file.display().to_string(),
+                    placement(e),
                 )
             })
             .collect();
@@ -275,9 +289,9 @@ impl Supervisor {
         let record = self.shared.store.send(Exec::new(move |s| {
             s.atomically(|s| {
                 let mut out = Vec::new();
-                for (mut d, base, file) in changed {
+                for (mut d, base, file, placement) in changed {
                     let identity = d.metadata.identity();
-                    let hash_before = hash(&d);
+                    let hash_before = hash(&d, &placement);
                     d.metadata.id =
                         Some(s.ensure_id(Kind::Deployment, &identity, d.metadata.id)?);
                     let stored = s.put_deployment(&d, Some(&file), at)?;
@@ -291,7 +305,14 @@ impl Supervisor {
                     } else {
                         None
                     };
-                    out.push((stored, base, PathBuf::from(file), hash_before, loaded));
+                    out.push((
+                        stored,
+                        base,
+                        PathBuf::from(file),
+                        hash_before,
+                        placement,
+                        loaded,
+                    ));
                 }
                 Ok(out)
             })
@@ -300,7 +321,7 @@ impl Supervisor {
             actix::fut::wrap_future::<_, Self>(record).map(|result, act, ctx| {
                 match result {
                     Ok(Ok(list)) => {
-                        for (deployment, base, file, hash, loaded) in list {
+                        for (deployment, base, file, hash, placement, loaded) in list {
                             let identity = deployment.metadata.identity();
                             match (act.managed.get_mut(&identity), loaded) {
                                 (Some(m), _) => {
@@ -310,6 +331,7 @@ impl Supervisor {
                                     m.addr.do_send(UpdateSpec {
                                         deployment,
                                         base_dir: base,
+                                        placement,
                                     });
                                 }
                                 (None, loaded) => {
@@ -319,6 +341,7 @@ impl Supervisor {
                                         act.shared.clone(),
                                         deployment,
                                         base,
+                                        placement,
                                         loaded.unwrap_or_default(),
                                         ctx.address(),
                                     );

@@ -1,11 +1,14 @@
-//! A fake Flink REST server, for fault-injection tests (test support; built only with
-//! the `test-support` feature, never installed with flinkd).
+//! A fake Flink REST server, for fault-injection tests and benchmarks (test support;
+//! built only with the `test-support` feature, never installed with flinkd).
 //!
 //!   fake-flink --conf CONF_DIR
+//!   fake-flink --port PORT [--latency-ms N] [--set fake.KEY=VALUE]...
 //!
-//! It reads the generated `CONF_DIR/config.yaml` of a flinkd cluster: `rest.port` to
-//! listen on, and faults from `fake.*` keys, which a Deployment sets through its
-//! `flinkConfiguration`:
+//! With `--conf` it reads the generated `CONF_DIR/config.yaml` of a flinkd cluster:
+//! `rest.port` to listen on, and faults from `fake.*` keys, which a Deployment sets
+//! through its `flinkConfiguration`. With `--port` it stands in for one session cluster
+//! serving thousands of jobs (the external-cluster target), faults given by `--set`,
+//! every answer delayed by `--latency-ms`. The faults:
 //!
 //! - `fake.run.reject: MESSAGE`: every job submission is rejected with MESSAGE;
 //! - `fake.savepoint.fail-first: N`: the first N savepoints (or stops) fail;
@@ -17,8 +20,14 @@
 //!
 //! A fake FLINK_HOME whose `bin/jobmanager.sh start` launches this binary makes flinkd's
 //! real local target drive it (see tests/e2e_faults.rs).
+//!
+//! Jobs take the `jobId` of their submission when it has one, as Flink does. For tests
+//! and benchmarks, `GET /fake/stats` counts requests and uploads, and `GET /fake/jobs`
+//! lists the jobs with their program arguments and, in milliseconds since the epoch,
+//! when each was first asked to stop, take a savepoint or cancel.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,12 +41,33 @@ use serde_json::{json, Value};
 struct Job {
     state: &'static str,
     started: Option<Instant>,
+    args: Vec<String>,
+    /// When it was first asked to stop, savepoint or cancel (ms since the epoch).
+    first_stop_ms: Option<u128>,
+}
+
+impl Job {
+    fn asked_to_stop(&mut self) {
+        if self.first_stop_ms.is_none() {
+            self.first_stop_ms = Some(epoch_ms());
+        }
+    }
+}
+
+fn epoch_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 #[derive(Default)]
 struct Fake {
     conf: BTreeMap<String, String>,
     jobs: HashMap<String, Job>,
+    /// Uploaded jars: id → file name.
+    jars: BTreeMap<String, String>,
+    uploads: u64,
     /// request id → (when it completes, the job it stops, Ok(location) or Err(cause))
     #[allow(clippy::type_complexity)]
     operations: HashMap<String, (Instant, Option<String>, Result<String, String>)>,
@@ -53,28 +83,27 @@ impl Fake {
         format!("{:032x}", self.counter)
     }
 
-    fn tick(&mut self) {
-        let running_after = self
-            .conf
-            .get("fake.job.running-after-ms")
-            .and_then(|v| v.parse::<u64>().ok());
-        for job in self.jobs.values_mut() {
-            if let (Some(ms), Some(start), "INITIALIZING") = (running_after, job.started, job.state)
-            {
-                if start.elapsed() >= Duration::from_millis(ms) {
-                    job.state = "RUNNING";
-                }
+    fn setting(&self, key: &str) -> Option<u64> {
+        self.conf.get(key).and_then(|v| v.parse::<u64>().ok())
+    }
+
+    /// Moves one job on in time (only the job asked about: thousands of jobs cost
+    /// nothing between requests).
+    fn tick(&mut self, id: &str) {
+        let running_after = self.setting("fake.job.running-after-ms");
+        let fail_after = self.setting("fake.job.fail-after-ms");
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        let Some(start) = job.started else { return };
+        if let (Some(ms), "INITIALIZING") = (running_after, job.state) {
+            if start.elapsed() >= Duration::from_millis(ms) {
+                job.state = "RUNNING";
             }
         }
-        let fail_after = self
-            .conf
-            .get("fake.job.fail-after-ms")
-            .and_then(|v| v.parse::<u64>().ok());
-        for job in self.jobs.values_mut() {
-            if let (Some(ms), Some(start), "RUNNING") = (fail_after, job.started, job.state) {
-                if start.elapsed() >= Duration::from_millis(ms) {
-                    job.state = "FAILED";
-                }
+        if let (Some(ms), "RUNNING") = (fail_after, job.state) {
+            if start.elapsed() >= Duration::from_millis(ms) {
+                job.state = "FAILED";
             }
         }
     }
@@ -90,12 +119,53 @@ async fn overview() -> Json<Value> {
     )
 }
 
-async fn upload(_jar: axum::body::Bytes) -> Json<Value> {
-    Json(json!({"filename": "/fake/upload/0000_job.jar", "status": "success"}))
+/// `POST /jars/upload`: the file part's name is kept, as Flink does.
+async fn upload(State(s): State<Shared>, body: axum::body::Bytes) -> Json<Value> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
+    let name = text
+        .split("filename=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("job.jar")
+        .to_string();
+    let mut f = lock(&s);
+    f.uploads += 1;
+    let id = format!("{}_{name}", f.next_id());
+    f.jars.insert(id.clone(), name);
+    Json(json!({"filename": format!("/fake/upload/{id}"), "status": "success"}))
 }
 
-async fn run(State(s): State<Shared>, Path(_jar): Path<String>) -> (StatusCode, Json<Value>) {
+async fn jars(State(s): State<Shared>) -> Json<Value> {
+    let f = lock(&s);
+    let files: Vec<Value> = f
+        .jars
+        .iter()
+        .map(|(id, name)| json!({"id": id, "name": name, "uploaded": 0, "entry": []}))
+        .collect();
+    Json(json!({"address": "http://fake", "files": files}))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RunBody {
+    job_id: Option<String>,
+    #[serde(default)]
+    program_args_list: Vec<String>,
+}
+
+async fn run(
+    State(s): State<Shared>,
+    Path(jar): Path<String>,
+    body: Option<Json<RunBody>>,
+) -> (StatusCode, Json<Value>) {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
     let mut f = lock(&s);
+    if !f.jars.contains_key(&jar) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"errors": [format!("Jar file /fake/upload/{jar} does not exist")]})),
+        );
+    }
     if let Some(msg) = f.conf.get("fake.run.reject").cloned() {
         let trace = format!("java.util.concurrent.CompletionException: org.apache.flink.client.program.ProgramInvocationException: {msg}\n\tat org.apache.flink.Fake.run(Fake.java:1)");
         return (
@@ -103,7 +173,18 @@ async fn run(State(s): State<Shared>, Path(_jar): Path<String>) -> (StatusCode, 
             Json(json!({"errors": ["Internal server error.", trace]})),
         );
     }
-    let id = f.next_id();
+    let id = match body.job_id {
+        Some(id) if f.jobs.contains_key(&id) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"errors": [format!("org.apache.flink.runtime.client.DuplicateJobSubmissionException: Job has already been submitted. JobID: {id}")]}),
+                ),
+            )
+        }
+        Some(id) => id,
+        None => f.next_id(),
+    };
     let initial = if f.conf.contains_key("fake.job.running-after-ms") {
         "INITIALIZING"
     } else {
@@ -114,6 +195,8 @@ async fn run(State(s): State<Shared>, Path(_jar): Path<String>) -> (StatusCode, 
         Job {
             state: initial,
             started: Some(Instant::now()),
+            args: body.program_args_list,
+            first_stop_ms: None,
         },
     );
     (StatusCode::OK, Json(json!({"jobid": id})))
@@ -121,7 +204,7 @@ async fn run(State(s): State<Shared>, Path(_jar): Path<String>) -> (StatusCode, 
 
 async fn job(State(s): State<Shared>, Path(id): Path<String>) -> (StatusCode, Json<Value>) {
     let mut f = lock(&s);
-    f.tick();
+    f.tick(&id);
     match f.jobs.get(&id) {
         Some(j) => (
             StatusCode::OK,
@@ -140,6 +223,9 @@ async fn cancel(
     Query(_q): Query<HashMap<String, String>>,
 ) -> (StatusCode, Json<Value>) {
     let mut f = lock(&s);
+    if let Some(j) = f.jobs.get_mut(&id) {
+        j.asked_to_stop();
+    }
     let mode = f
         .conf
         .get("fake.cancel")
@@ -162,6 +248,9 @@ async fn cancel(
 
 fn savepoint_op(s: &Shared, id: &str, stop: bool) -> Json<Value> {
     let mut f = lock(s);
+    if let Some(j) = f.jobs.get_mut(id) {
+        j.asked_to_stop();
+    }
     f.savepoints_taken += 1;
     let n = f.savepoints_taken;
     let setting = |key: &str| {
@@ -256,26 +345,106 @@ fn read_conf(dir: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+async fn stats(State(s): State<Shared>, State(n): State<Requests>) -> Json<Value> {
+    let f = lock(&s);
+    Json(json!({
+        "requests": n.load(Ordering::Relaxed),
+        "uploads": f.uploads,
+        "jobs": f.jobs.len(),
+    }))
+}
+
+async fn fake_jobs(State(s): State<Shared>) -> Json<Value> {
+    let mut f = lock(&s);
+    let ids: Vec<String> = f.jobs.keys().cloned().collect();
+    for id in &ids {
+        f.tick(id);
+    }
+    let jobs: Vec<Value> = f
+        .jobs
+        .iter()
+        .map(|(id, j)| json!({"jid": id, "state": j.state, "args": j.args, "firstStopMs": j.first_stop_ms}))
+        .collect();
+    Json(json!({ "jobs": jobs }))
+}
+
+type Requests = Arc<AtomicU64>;
+
+#[derive(Clone)]
+struct App {
+    fake: Shared,
+    requests: Requests,
+    latency: Duration,
+}
+
+impl axum::extract::FromRef<App> for Shared {
+    fn from_ref(app: &App) -> Shared {
+        app.fake.clone()
+    }
+}
+
+impl axum::extract::FromRef<App> for Requests {
+    fn from_ref(app: &App) -> Requests {
+        app.requests.clone()
+    }
+}
+
+/// Counts every request and delays its answer by the configured latency.
+async fn count_and_delay(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !req.uri().path().starts_with("/fake/") {
+        app.requests.fetch_add(1, Ordering::Relaxed);
+        if !app.latency.is_zero() {
+            tokio::time::sleep(app.latency).await;
+        }
+    }
+    next.run(req).await
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let conf_dir = args
-        .iter()
-        .position(|a| a == "--conf")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| ".".into());
-    let conf = read_conf(&conf_dir);
-    let port: u16 = conf
-        .get("rest.port")
+    let mut conf = match arg(&args, "--conf") {
+        Some(dir) => read_conf(&dir),
+        None => BTreeMap::new(),
+    };
+    for (i, a) in args.iter().enumerate() {
+        if a == "--set" {
+            if let Some((k, v)) = args.get(i + 1).and_then(|kv| kv.split_once('=')) {
+                conf.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let port: u16 = arg(&args, "--port")
+        .or_else(|| conf.get("rest.port").cloned())
         .and_then(|p| p.parse().ok())
         .unwrap_or(8081);
-    let state: Shared = Arc::new(Mutex::new(Fake {
-        conf,
-        ..Fake::default()
-    }));
-    let app = Router::new()
+    let latency = Duration::from_millis(
+        arg(&args, "--latency-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
+    let app = App {
+        fake: Arc::new(Mutex::new(Fake {
+            conf,
+            ..Fake::default()
+        })),
+        requests: Arc::new(AtomicU64::new(0)),
+        latency,
+    };
+    let router = Router::new()
         .route("/overview", get(overview))
+        .route("/jars", get(jars))
         .route("/jars/upload", post(upload))
         .route("/jars/{jar}/run", post(run))
         .route("/jobs/{id}", get(job).patch(cancel))
@@ -285,10 +454,16 @@ async fn main() {
         .route("/jobs/{id}/exceptions", get(exceptions))
         .route("/jobs/{id}/checkpoints", get(checkpoints))
         .route("/jobs/{id}/metrics", get(|| async { Json(json!([])) }))
+        .route("/fake/stats", get(stats))
+        .route("/fake/jobs", get(fake_jobs))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_and_delay,
+        ))
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(state);
+        .with_state(app);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .expect("bind rest.port");
-    axum::serve(listener, app).await.expect("serve");
+        .expect("bind the port");
+    axum::serve(listener, router).await.expect("serve");
 }

@@ -1,9 +1,36 @@
 //! Deployment targets: where a Job's Flink cluster runs.
 //!
-//! `local` (this module's [`local`]) runs each cluster as local processes. The
-//! Kubernetes target and the external-cluster target come later.
+//! `local` (this module's [`local`]) runs each cluster as local processes; `external`
+//! submits jobs to a Flink cluster someone else runs (`spec.flink.restUrl`). A
+//! Kubernetes target is not run by this flinkd.
 
+pub mod external;
 pub mod local;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a Deployment's jobs run, as resolved from its DeploymentTarget.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Placement {
+    /// One cluster of local processes per job, started and stopped by flinkd.
+    #[default]
+    Local,
+    /// An existing cluster at this REST address.
+    External { rest_url: String },
+}
+
+impl Placement {
+    /// What a running job's placement adds to its template hash: moving a Deployment to
+    /// another cluster is an upgrade. Empty for the local target, so that hashes recorded
+    /// before targets existed stay equal.
+    pub fn hash_suffix(&self) -> String {
+        match self {
+            Placement::Local => String::new(),
+            Placement::External { rest_url } => format!("@{rest_url}"),
+        }
+    }
+}
 
 /// A cluster could not be set up, started or stopped.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -23,6 +50,58 @@ impl TargetError {
         TargetError::Io {
             what: what.to_string(),
             message: e.to_string(),
+        }
+    }
+}
+
+/// The cluster a job runs on, as recorded in the store's `clusters` table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cluster {
+    Local(local::LocalCluster),
+    External(external::ExternalCluster),
+}
+
+impl Cluster {
+    /// The `target` column of its record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cluster::Local(_) => "local",
+            Cluster::External(_) => "external",
+        }
+    }
+
+    pub fn rest_url(&self) -> String {
+        match self {
+            Cluster::Local(c) => c.rest_url(),
+            Cluster::External(c) => c.rest_url.clone(),
+        }
+    }
+
+    /// Whether the cluster is known to be gone: a local JobManager whose process is
+    /// dead. An external cluster that does not answer may come back; flinkd cannot tell
+    /// it is gone, so it keeps asking (CLUSTER_UNREACHABLE says so meanwhile).
+    pub fn known_gone(&self) -> bool {
+        match self {
+            Cluster::Local(c) => !c.job_manager_alive(),
+            Cluster::External(_) => false,
+        }
+    }
+
+    /// The handle as recorded, for [`Cluster::from_record`].
+    pub fn to_record(&self) -> serde_json::Value {
+        match self {
+            Cluster::Local(c) => serde_json::to_value(c),
+            Cluster::External(c) => serde_json::to_value(c),
+        }
+        .unwrap_or_default()
+    }
+
+    /// A handle read back from its record; `None` for a record this version cannot read.
+    pub fn from_record(target: &str, body: serde_json::Value) -> Option<Cluster> {
+        match target {
+            "local" => serde_json::from_value(body).ok().map(Cluster::Local),
+            "external" => serde_json::from_value(body).ok().map(Cluster::External),
+            _ => None,
         }
     }
 }

@@ -16,6 +16,11 @@ use flinkd::spec::{Deployment, DeploymentState, Event, Identity, Job, Savepoint}
 use flinkd::store::Store;
 use flinkd::target::local::LocalCluster;
 
+#[path = "../support/session.rs"]
+pub mod session;
+#[allow(unused_imports)]
+pub use session::{get_json, SessionCluster};
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// One real-Flink test at a time (2 cores; each cluster is two JVMs).
@@ -352,4 +357,75 @@ pub fn fake_jar() -> PathBuf {
     let p = std::env::temp_dir().join("flinkd-fake-job.jar");
     std::fs::write(&p, b"PK fake jar").unwrap();
     p
+}
+
+/// A standalone fake Flink REST server (one "session cluster" for many jobs), killed
+/// on drop.
+#[cfg(feature = "test-support")]
+pub struct FakeServer {
+    child: Child,
+    pub url: String,
+}
+
+#[cfg(feature = "test-support")]
+impl FakeServer {
+    /// Starts `fake-flink --port P` with these extra arguments, ready when it answers.
+    pub fn start(extra: &[&str]) -> FakeServer {
+        FakeServer::start_on(&free_port().to_string(), extra)
+    }
+
+    /// The same on a given port.
+    pub fn start_on(port: &str, extra: &[&str]) -> FakeServer {
+        let child = Command::new(env!("CARGO_BIN_EXE_fake-flink"))
+            .args(["--port", port])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = FakeServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while server.get("/fake/stats").is_none() {
+            assert!(
+                Instant::now() < until,
+                "the fake Flink server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn get(&self, path: &str) -> Option<serde_json::Value> {
+        get_json(&format!("{}{path}", self.url))
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        self.get("/fake/stats").unwrap_or_default()
+    }
+
+    /// The fake's jobs: `jid`, `state`, `args`, `firstStopMs`.
+    pub fn jobs(&self) -> Vec<serde_json::Value> {
+        self.get("/fake/jobs")
+            .and_then(|v| v["jobs"].as_array().cloned())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DeploymentTarget file for an existing cluster.
+pub fn external_target(name: &str, rest_url: &str) -> String {
+    format!(
+        "kind: DeploymentTarget\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n  flink:\n    restUrl: {rest_url}\n"
+    )
 }
