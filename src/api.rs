@@ -22,14 +22,14 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::actors::store::{Exec, StoreActor};
+use crate::actors::store::{Exec, StoreHandle};
 use crate::actors::supervisor::{SavepointFor, Supervisor};
 use crate::spec::{DeploymentState, Identity, JobState, SavepointState};
 use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct ApiState {
-    pub store: Addr<StoreActor>,
+    pub store: StoreHandle,
     pub supervisor: Addr<Supervisor>,
     pub metrics: std::sync::Arc<Metrics>,
 }
@@ -252,44 +252,22 @@ async fn healthz(State(s): State<ApiState>) -> Result<&'static str, ApiError> {
 
 /// The metrics page; the record counts are read from the store first.
 async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
-    let (deployments, jobs, savepoints) = s
-        .read(|st| {
-            let all: Vec<_> = st
-                .deployments(None)?
-                .into_iter()
-                .filter(|d| !d.removed)
-                .collect();
-            let mut jobs = Vec::new();
-            let mut savepoints = Vec::new();
-            for d in &all {
-                if let Some(id) = d.deployment.metadata.id {
-                    jobs.extend(st.jobs(id)?.into_iter().map(|j| j.status.state));
-                    savepoints.extend(st.savepoints(id)?.into_iter().map(|s| s.state));
-                }
-            }
-            let states: Vec<Option<DeploymentState>> = all
-                .iter()
-                .map(|d| d.deployment.status.as_ref().map(|s| s.state))
-                .collect();
-            Ok((states, jobs, savepoints))
-        })
-        .await?;
+    let counts = s.read(|st| st.state_counts()).await?;
     let m = &s.metrics;
     for state in DeploymentState::ALL {
-        let n = deployments.iter().filter(|s| **s == Some(*state)).count();
         m.deployments
             .get_or_create(&label("status", state))
-            .set(n as i64);
+            .set(counts.deployments(state.as_str()));
     }
     for state in JobState::ALL {
-        let n = jobs.iter().filter(|s| *s == state).count();
-        m.jobs.get_or_create(&label("state", state)).set(n as i64);
+        m.jobs
+            .get_or_create(&label("state", state))
+            .set(counts.jobs(state.as_str()));
     }
     for state in SavepointState::ALL {
-        let n = savepoints.iter().filter(|s| *s == state).count();
         m.savepoints
             .get_or_create(&label("state", state))
-            .set(n as i64);
+            .set(counts.savepoints(state.as_str()));
     }
     let text = m
         .encode()

@@ -111,6 +111,10 @@ pub struct TimingConfig {
     /// How often a job is polled.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// A job RUNNING with nothing new is polled less and less often, up to this (or
+    /// `poll_interval`, if that is longer).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval_max: Duration,
     /// How long a cancellation may take before the cluster is torn down anyway.
     #[serde(with = "humantime_serde")]
     pub cancel_deadline: Duration,
@@ -148,6 +152,7 @@ impl Default for TimingConfig {
     fn default() -> Self {
         TimingConfig {
             poll_interval: Duration::from_secs(5),
+            poll_interval_max: Duration::from_secs(60),
             cancel_deadline: Duration::from_secs(180),
             cancel_attempts: 5,
             restart_window_failing: Duration::from_secs(600),
@@ -328,6 +333,7 @@ impl Config {
         if self.timing.poll_interval.is_zero() {
             return Err(("timing.poll_interval".into(), "must be > 0".into()));
         }
+
         if self.files.on_delete == crate::spec::DesiredState::Running {
             return Err((
                 "files.on_delete".into(),

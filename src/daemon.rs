@@ -78,7 +78,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                             Err(e) => {
                                 tracing::error!("SIGHUP: the config is not valid, keeping the running one: {e}");
                                 crate::systemd::ready("reload rejected: the config is not valid");
-                                supervisor.do_send(Rescan);
+                                supervisor.do_send(Rescan(None));
                             }
                         }
                     }

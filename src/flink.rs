@@ -86,6 +86,19 @@ impl FlinkJobState {
 pub struct JobDetails {
     pub jid: String,
     pub state: FlinkJobState,
+    /// When the job last entered each state (ms since the epoch; 0: never).
+    #[serde(default)]
+    pub timestamps: std::collections::HashMap<String, i64>,
+}
+
+impl JobDetails {
+    /// When the job last entered RESTARTING, if it ever did.
+    pub fn restarting_at(&self) -> Option<i64> {
+        self.timestamps
+            .get("RESTARTING")
+            .copied()
+            .filter(|t| *t > 0)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,6 +271,8 @@ pub struct FlinkClient {
     http: reqwest::Client,
     base: String,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Requests in flight to this cluster, shared by all its clients.
+    limit: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for FlinkClient {
@@ -266,12 +281,17 @@ impl std::fmt::Debug for FlinkClient {
     }
 }
 
+/// At most this many requests are in flight to one cluster: thousands of jobs on one
+/// session cluster are polled over a few kept-alive connections, not thousands.
+pub const MAX_REQUESTS_PER_CLUSTER: usize = 8;
+
 /// Builds the HTTP client every cluster shares.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(MAX_REQUESTS_PER_CLUSTER)
         .build()
         .unwrap_or_default()
 }
@@ -283,7 +303,14 @@ impl FlinkClient {
             http,
             base: base.into().trim_end_matches('/').to_string(),
             metrics: None,
+            limit: None,
         }
+    }
+
+    /// Shares `limit` (one per cluster) with every other client of the cluster.
+    pub fn with_limit(mut self, limit: std::sync::Arc<tokio::sync::Semaphore>) -> Self {
+        self.limit = Some(limit);
+        self
     }
 
     /// Records every request's duration and failures in `metrics`.
@@ -305,6 +332,10 @@ impl FlinkClient {
         endpoint: String,
         req: reqwest::RequestBuilder,
     ) -> Result<String, FlinkError> {
+        let _permit = match &self.limit {
+            Some(limit) => limit.acquire().await.ok(),
+            None => None,
+        };
         let started = std::time::Instant::now();
         let result = self.send_once(endpoint, req).await;
         if let Some(m) = &self.metrics {

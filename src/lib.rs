@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod defaults;
 pub mod diagnostic;
+pub mod dircache;
 pub mod flink;
 pub mod lifecycle;
 pub mod metrics;

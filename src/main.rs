@@ -3,6 +3,12 @@
 use clap::Parser;
 use flinkd::cli::{self, Cli, Command, LogFormat};
 
+/// jemalloc: a daemon that parses thousands of files at start and then runs for months
+/// keeps its memory compact (glibc's malloc holds on to what a burst fragmented).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Logs go to stderr (the journal, under systemd): text by default, JSON lines with
 /// `--log-format json` or FLINKD_LOG_FORMAT=json. FLINKD_LOG sets the filter.
 fn init_logging(format: LogFormat) {

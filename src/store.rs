@@ -9,7 +9,7 @@
 //! on open; a store from a newer flinkd is refused rather than damaged.
 //!
 //! `Store` is synchronous and single-writer; inside the daemon it lives behind the
-//! [`crate::actors::store::StoreActor`] so that no actor blocks on disk.
+//! [`crate::actors::store::StoreHandle`] so that no actor blocks on disk.
 
 use std::path::Path;
 
@@ -42,6 +42,9 @@ pub enum StoreError {
     },
     #[error("store: no Deployment with id {0}")]
     NoDeployment(Uuid),
+    /// The transaction this work was part of could not be committed.
+    #[error("store: not committed: {0}")]
+    Commit(String),
     #[error("store: a record is damaged: {0}")]
     Damaged(String),
 }
@@ -126,6 +129,35 @@ pub struct StoredDeployment {
     pub removed: bool,
 }
 
+/// Records by state: see [`Store::state_counts`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateCounts {
+    pub deployments: Vec<(String, i64)>,
+    pub jobs: Vec<(String, i64)>,
+    pub savepoints: Vec<(String, i64)>,
+}
+
+impl StateCounts {
+    fn of(list: &[(String, i64)], state: &str) -> i64 {
+        list.iter()
+            .filter(|(s, _)| s == state)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn deployments(&self, state: &str) -> i64 {
+        Self::of(&self.deployments, state)
+    }
+
+    pub fn jobs(&self, state: &str) -> i64 {
+        Self::of(&self.jobs, state)
+    }
+
+    pub fn savepoints(&self, state: &str) -> i64 {
+        Self::of(&self.savepoints, state)
+    }
+}
+
 pub struct Store {
     conn: Connection,
     max_events: u32,
@@ -198,15 +230,63 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut Store) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Inside a group's transaction, a savepoint gives the same all-or-nothing.
+        let nested = !self.conn.is_autocommit();
+        let (begin, commit, rollback) = if nested {
+            (
+                "SAVEPOINT atomically",
+                "RELEASE atomically",
+                "ROLLBACK TO atomically; RELEASE atomically",
+            )
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        self.conn.execute_batch(begin)?;
         match f(self) {
             Ok(r) => {
-                self.conn.execute_batch("COMMIT")?;
+                self.conn.execute_batch(commit)?;
                 Ok(r)
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.conn.execute_batch(rollback);
                 Err(e)
+            }
+        }
+    }
+
+    /// Runs pieces of work in one transaction (group commit), each in a savepoint of its
+    /// own that is rolled back alone when the piece reports failure (`false`). Returns
+    /// each piece's output, with the commit's error if the transaction could not be
+    /// committed (then none of it is on disk). If no transaction can be begun, each
+    /// piece runs on its own.
+    #[allow(clippy::type_complexity)]
+    pub fn group<T, W>(
+        &mut self,
+        work: impl IntoIterator<Item = W>,
+    ) -> Result<Vec<T>, (Vec<T>, StoreError)>
+    where
+        W: FnOnce(&mut Store) -> (bool, T),
+    {
+        if self.conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+            return Ok(work.into_iter().map(|w| w(self).1).collect());
+        }
+        let mut out = Vec::new();
+        for w in work {
+            let _ = self.conn.execute_batch("SAVEPOINT piece");
+            let (ok, t) = w(self);
+            let end = if ok {
+                "RELEASE piece"
+            } else {
+                "ROLLBACK TO piece; RELEASE piece"
+            };
+            let _ = self.conn.execute_batch(end);
+            out.push(t);
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err((out, e.into()))
             }
         }
     }
@@ -623,6 +703,36 @@ impl Store {
         .collect()
     }
 
+    /// How many Deployments (not removed) are in each state, and how many of their
+    /// Jobs and Savepoints: `(state, count)` as the records spell the state. One query
+    /// each, whatever the number of Deployments (for `/metrics`).
+    pub fn state_counts(&self) -> Result<StateCounts, StoreError> {
+        let counts = |sql: &str| -> Result<Vec<(String, i64)>, StoreError> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get(1)?,
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok(StateCounts {
+            deployments: counts(
+                "SELECT json_extract(status, '$.state'), count(*) FROM deployments
+                 WHERE removed_at IS NULL GROUP BY 1",
+            )?,
+            jobs: counts(
+                "SELECT j.state, count(*) FROM jobs j JOIN deployments d ON d.id = j.deployment_id
+                 WHERE d.removed_at IS NULL GROUP BY 1",
+            )?,
+            savepoints: counts(
+                "SELECT s.state, count(*) FROM savepoints s JOIN deployments d ON d.id = s.deployment_id
+                 WHERE d.removed_at IS NULL GROUP BY 1",
+            )?,
+        })
+    }
+
     /// The recorded cluster of one job: `(target, handle)`.
     pub fn cluster<T: DeserializeOwned>(
         &self,
@@ -941,5 +1051,50 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "FULL");
+    }
+
+    #[test]
+    fn a_group_commits_together_and_a_failed_piece_alone_is_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.db");
+        let mut s = Store::open(&path, 10).unwrap();
+        let ok = |name: &'static str| {
+            move |s: &mut Store| {
+                let r = s.ensure_id(Kind::Deployment, &identity(name), None);
+                (r.is_ok(), r.ok())
+            }
+        };
+        let failing = |s: &mut Store| {
+            // Writes, then fails: its write must not survive.
+            let r = s.atomically(|s| {
+                s.ensure_id(Kind::Deployment, &identity("undone"), None)?;
+                Err::<Uuid, _>(StoreError::NoDeployment(Uuid::nil()))
+            });
+            (r.is_ok(), r.ok())
+        };
+        type Piece = Box<dyn FnOnce(&mut Store) -> (bool, Option<Uuid>)>;
+        let pieces: Vec<Piece> = vec![Box::new(ok("a")), Box::new(failing), Box::new(ok("b"))];
+        let out = s.group(pieces).unwrap();
+        assert!(out[0].is_some() && out[1].is_none() && out[2].is_some());
+        drop(s);
+        let mut again = Store::open(&path, 10).unwrap();
+        let known = |s: &Store, name: &str| {
+            s.conn
+                .query_row(
+                    "SELECT count(*) FROM resource_ids WHERE name = ?1",
+                    params![name],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(known(&again, "a"), 1);
+        assert_eq!(known(&again, "b"), 1);
+        assert_eq!(known(&again, "undone"), 0);
+        assert_eq!(
+            again
+                .ensure_id(Kind::Deployment, &identity("a"), None)
+                .unwrap(),
+            out[0].unwrap()
+        );
     }
 }

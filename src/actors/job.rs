@@ -101,6 +101,9 @@ enum Done {
 
 struct Polled {
     state: Result<FlinkJobState, crate::flink::FlinkError>,
+    /// When Flink last reported the job RESTARTING.
+    restarting_at: Option<i64>,
+    /// Read anew only when `restarting_at` changed.
     restarts: Option<Vec<time::OffsetDateTime>>,
     checkpoint: Option<crate::flink::CompletedCheckpoint>,
 }
@@ -122,6 +125,13 @@ pub struct JobActor {
     /// TaskManager they start after it could outlive the cluster.
     scripts_running: Arc<AtomicBool>,
     tearing_down: bool,
+    /// Consecutive quiet polls of the running job (adaptive polling).
+    quiet: u32,
+    /// Polls scheduled so far.
+    polls: u32,
+    /// The last RESTARTING time Flink reported, and the restart times read with it.
+    restarting_at: Option<i64>,
+    restarts: Option<Vec<time::OffsetDateTime>>,
     /// The recorded cluster was looked up (for a teardown with no cluster at hand).
     looked_up: bool,
     poll_timer: Option<SpawnHandle>,
@@ -141,6 +151,10 @@ impl JobActor {
             tasks: Vec::new(),
             scripts_running: Arc::new(AtomicBool::new(false)),
             tearing_down: false,
+            quiet: 0,
+            polls: 0,
+            restarting_at: None,
+            restarts: None,
             looked_up: false,
             poll_timer: None,
         }
@@ -155,10 +169,9 @@ impl JobActor {
     }
 
     fn client(&self) -> Option<FlinkClient> {
-        self.cluster.as_ref().map(|c| {
-            FlinkClient::new(self.shared.http.clone(), c.rest_url())
-                .with_metrics(self.shared.metrics.clone())
-        })
+        self.cluster
+            .as_ref()
+            .map(|c| self.shared.flink(&c.rest_url()))
     }
 
     fn report(&self, input: Input) {
@@ -192,7 +205,24 @@ impl JobActor {
         if let Some(h) = self.poll_timer.take() {
             ctx.cancel_future(h);
         }
-        let every = self.shared.config().timing.poll_interval;
+        let timing = &self.shared.config().timing;
+        let every = poll_delay(timing.poll_interval, timing.poll_interval_max, self.quiet);
+        // Jobs started together are not polled together: each wait is drawn from half
+        // to the whole of the interval (the first) or ±20% of it (the others), so that
+        // thousands of jobs on one cluster spread their polls evenly over time.
+        self.polls = self.polls.wrapping_add(1);
+        let draw = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(self.job.as_u128());
+            h.write_u32(self.polls);
+            (h.finish() % 1000) as u32
+        };
+        let every = if self.polls == 1 {
+            every / 2 + every / 2000 * draw
+        } else {
+            every * 4 / 5 + every / 2500 * draw
+        };
         self.poll_timer = Some(ctx.run_later(every, |act, ctx| {
             act.poll_timer = None;
             act.poll(ctx);
@@ -209,16 +239,27 @@ impl JobActor {
         };
         self.poll_in_flight = true;
         let me = ctx.address();
+        let known_restart = self.restarting_at;
+        let have_restarts = self.restarts.is_some();
         self.spawn(async move {
-            let state = client.job(&id).await.map(|d| d.state);
-            let (restarts, checkpoint) = if state.is_ok() {
-                let (r, c) = tokio::join!(client.restart_times(&id), client.latest_checkpoint(&id));
-                (r.ok(), c.ok().flatten())
-            } else {
-                (None, None)
+            let details = client.job(&id).await;
+            let restarting_at = details.as_ref().ok().and_then(|d| d.restarting_at());
+            let state = details.map(|d| d.state);
+            // The exception history is read when Flink reports a restart it did not
+            // report before (and once at first): a quiet job costs two requests a poll.
+            let restarted = !have_restarts || restarting_at != known_restart;
+            let (restarts, checkpoint) = match &state {
+                Ok(_) if restarted => {
+                    let (r, c) =
+                        tokio::join!(client.restart_times(&id), client.latest_checkpoint(&id));
+                    (r.ok(), c.ok().flatten())
+                }
+                Ok(_) => (None, client.latest_checkpoint(&id).await.ok().flatten()),
+                Err(_) => (None, None),
             };
             me.do_send(Done::Polled(Box::new(Polled {
                 state,
+                restarting_at,
                 restarts,
                 checkpoint,
             })));
@@ -376,8 +417,7 @@ impl JobActor {
         }
         let stopping = match self.cluster.clone() {
             Some(Cluster::External(c)) => {
-                let client = FlinkClient::new(self.shared.http.clone(), c.rest_url.clone())
-                    .with_metrics(self.shared.metrics.clone());
+                let client = self.shared.flink(&c.rest_url);
                 let wait = self.shared.config().timing.cluster_stop_grace;
                 tokio::spawn(end_external_job(client, c.flink_job_id, wait))
             }
@@ -458,6 +498,10 @@ impl Handler<Command> for JobActor {
         if self.tearing_down {
             return;
         }
+        // An operation on the job: poll it closely again.
+        if !matches!(cmd, Command::Reschedule) {
+            self.quiet = 0;
+        }
         match cmd {
             Command::Start(plan) => self.start(*plan, ctx),
             Command::Adopt {
@@ -523,15 +567,30 @@ impl Handler<Done> for JobActor {
                 }
                 let Polled {
                     state,
+                    restarting_at,
                     restarts,
                     checkpoint,
                 } = *polled;
                 let reachable = !matches!(&state, Err(e) if e.is_unreachable());
+                let quiet = matches!(state, Ok(FlinkJobState::Running))
+                    && restarting_at == self.restarting_at
+                    && self.restarts.is_some();
+                self.quiet = if quiet {
+                    self.quiet.saturating_add(1)
+                } else {
+                    0
+                };
+                if state.is_ok() {
+                    self.restarting_at = restarting_at;
+                }
+                if restarts.is_some() {
+                    self.restarts = restarts;
+                }
                 self.parent.do_send(JobReport::Health {
                     job,
                     observation: crate::conditions::Observation {
                         reachable: Some(reachable),
-                        restarts,
+                        restarts: self.restarts.clone(),
                     },
                     checkpoint,
                 });
@@ -571,6 +630,9 @@ impl Handler<Done> for JobActor {
                 }
             }
             Done::TornDown(Ok(())) => {
+                if let Some(Cluster::Local(c)) = &self.cluster {
+                    self.shared.forget_cluster(&c.rest_url());
+                }
                 self.report(Input::TornDown { job });
                 ctx.stop();
             }
@@ -580,6 +642,13 @@ impl Handler<Done> for JobActor {
             }
         }
     }
+}
+
+/// The wait before the next poll after `quiet` quiet polls: `base` doubled each time,
+/// at most `max` (or `base`, if that is longer).
+fn poll_delay(base: Duration, max: Duration, quiet: u32) -> Duration {
+    base.saturating_mul(1u32 << quiet.min(20))
+        .min(max.max(base))
 }
 
 /// How a start ended well: the job runs, or (a short bounded job) already finished.
@@ -618,18 +687,37 @@ async fn start_job(
         entry_class: artifact.entry_class.clone(),
         program_args_list: args,
         parallelism: plan.template.parallelism.unwrap_or(1).max(1) as u32,
-        savepoint_path: plan.savepoint_path.clone(),
+        savepoint_path: plan.savepoint_path.as_deref().map(|p| {
+            let newest = crate::target::newest_checkpoint(p);
+            if newest != p {
+                tracing::info!(%job, recorded = p, newest = %newest, "restoring from the newest retained checkpoint");
+            }
+            newest
+        }),
         allow_non_restored_state: plan.allow_non_restored_state,
         job_id: None,
     };
+    let began = std::time::Instant::now();
     let (client, flink_job) = match &plan.placement {
         Placement::Local => {
             let cluster = start_local(&shared, job, dir, &plan, &me, scripts).await?;
-            let client = FlinkClient::new(shared.http.clone(), cluster.rest_url())
-                .with_metrics(shared.metrics.clone());
-            wait_for_slots(&client, &cluster, request.parallelism).await?;
+            tracing::debug!(%job, after = ?began.elapsed(), "cluster scripts done");
+            let client = shared.flink(&cluster.rest_url());
+            // The job is submitted as soon as the JobManager answers: Flink builds its
+            // graph while the TaskManagers start, and the job waits for their slots.
+            wait_for_cluster(&client, &cluster, 0, 0).await?;
             let jar_id = client.upload_jar(&jar).await.map_err(|e| e.to_string())?;
             let flink_job = submitted(client.run(&jar_id, &request).await, &me)?;
+            tracing::debug!(%job, after = ?began.elapsed(), "job submitted");
+            // Its cluster is complete before the job counts as started.
+            wait_for_cluster(
+                &client,
+                &cluster,
+                cluster.task_managers,
+                request.parallelism,
+            )
+            .await?;
+            tracing::debug!(%job, after = ?began.elapsed(), "TaskManagers registered");
             (client, flink_job)
         }
         Placement::External { rest_url } => {
@@ -647,8 +735,7 @@ async fn start_job(
             .await?;
             me.do_send(Done::Prepared(Cluster::External(cluster)));
             request.job_id = Some(flink_job_id);
-            let client = FlinkClient::new(shared.http.clone(), rest_url.clone())
-                .with_metrics(shared.metrics.clone());
+            let client = shared.flink(rest_url);
             let bytes = tokio::fs::read(&jar)
                 .await
                 .map_err(|e| format!("cannot read {}: {e}", jar.display()))?;
@@ -670,7 +757,9 @@ async fn start_job(
             }
         }
     };
-    wait_running(&client, &flink_job).await
+    let started = wait_running(&client, &flink_job).await;
+    tracing::debug!(%job, after = ?began.elapsed(), "job started");
+    started
 }
 
 /// Writes a cluster's handle ahead of its use.
@@ -747,17 +836,17 @@ async fn start_local(
     Ok(cluster)
 }
 
-/// Waits until the local cluster has its TaskManagers and slots for the job.
-async fn wait_for_slots(
+/// Waits until the local cluster answers with `task_managers` TaskManagers and `slots`
+/// slots registered; fails if its JobManager dies meanwhile.
+async fn wait_for_cluster(
     client: &FlinkClient,
     cluster: &LocalCluster,
-    parallelism: u32,
+    task_managers: u32,
+    slots: u32,
 ) -> Result<(), String> {
     loop {
         match client.overview().await {
-            Ok(o) if o.taskmanagers >= cluster.task_managers && o.slots_total >= parallelism => {
-                return Ok(())
-            }
+            Ok(o) if o.taskmanagers >= task_managers && o.slots_total >= slots => return Ok(()),
             _ if !cluster.job_manager_alive() => {
                 return Err(format!(
                     "the JobManager exited during start-up; its log ends with:\n{}",
@@ -801,5 +890,24 @@ async fn wait_running(client: &FlinkClient, flink_job: &str) -> Result<Started, 
             }
             _ => tokio::time::sleep(Duration::from_millis(250)).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::poll_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn quiet_jobs_are_polled_less_often_up_to_the_maximum() {
+        let s = Duration::from_secs;
+        let delays: Vec<u64> = (0..8)
+            .map(|q| poll_delay(s(5), s(60), q).as_secs())
+            .collect();
+        assert_eq!(delays, [5, 10, 20, 40, 60, 60, 60, 60]);
+        // A maximum below the base leaves the base.
+        assert_eq!(poll_delay(s(5), s(1), 3), s(5));
+        // No overflow, however long quiet.
+        assert_eq!(poll_delay(s(5), s(60), u32::MAX), s(60));
     }
 }

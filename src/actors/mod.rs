@@ -4,13 +4,14 @@
 //! - [`supervisor::Supervisor`] turns the watched directory into DeploymentActors;
 //! - [`deployment::DeploymentActor`] owns one Deployment's lifecycle and records;
 //! - [`job::JobActor`] owns one Flink job and its cluster;
-//! - [`store::StoreActor`] owns the SQLite file.
+//! - [`store::StoreHandle`] reaches the thread that owns the SQLite file.
 
 pub mod deployment;
 pub mod job;
 pub mod store;
 pub mod supervisor;
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
@@ -19,17 +20,19 @@ use crate::config::Config;
 /// client (connection reuse across all clusters) and the metrics.
 pub struct Shared {
     config: RwLock<Arc<Config>>,
-    pub store: actix::Addr<store::StoreActor>,
+    pub store: store::StoreHandle,
     pub http: reqwest::Client,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Jars uploaded to external clusters, each once per content.
     pub jar_uploads: crate::target::external::JarUploads,
+    /// Per cluster (REST address): the requests in flight.
+    limits: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Shared {
     pub fn new(
         config: Config,
-        store: actix::Addr<store::StoreActor>,
+        store: store::StoreHandle,
         http: reqwest::Client,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Shared {
@@ -39,7 +42,33 @@ impl Shared {
             http,
             metrics,
             jar_uploads: Default::default(),
+            limits: Default::default(),
         }
+    }
+
+    /// A client for the cluster at `rest_url`: the shared connections, the metrics, and
+    /// the cluster's limit on requests in flight.
+    pub fn flink(&self, rest_url: &str) -> crate::flink::FlinkClient {
+        let limit = {
+            let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+            limits
+                .entry(rest_url.to_string())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(
+                        crate::flink::MAX_REQUESTS_PER_CLUSTER,
+                    ))
+                })
+                .clone()
+        };
+        crate::flink::FlinkClient::new(self.http.clone(), rest_url)
+            .with_metrics(self.metrics.clone())
+            .with_limit(limit)
+    }
+
+    /// Forgets the limit of a cluster that is gone (a local cluster torn down).
+    pub fn forget_cluster(&self, rest_url: &str) {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits.remove(rest_url);
     }
 
     /// The config in force, as one snapshot: a decision reads one config, even if a

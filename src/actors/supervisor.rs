@@ -21,7 +21,6 @@ use super::deployment::{
 };
 use super::store::Exec;
 use super::Shared;
-use crate::resources;
 use crate::spec::{Deployment, Identity, Kind};
 use crate::target::Placement;
 use crate::validate;
@@ -62,23 +61,25 @@ pub struct SavepointFor {
     pub deployment: uuid::Uuid,
 }
 
-/// Read the directory again.
-#[derive(Debug, Message)]
+/// Read the directory again: `Some` names the files a change notification was about.
+#[derive(Debug, Default, Message)]
 #[rtype(result = "()")]
-pub struct Rescan;
+pub struct Rescan(pub Option<Vec<PathBuf>>);
 
-/// One read of the directory: the files listed, and what they hold.
+/// One read of the directory: the files it covered (`scope`: only these, else the
+/// whole directory, `files` listed), and what they hold.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Scanned {
     files: Vec<PathBuf>,
+    scope: Option<Vec<PathBuf>>,
     checked: validate::Checked,
 }
 
-/// The directory could not be listed: nothing changes.
+/// The read changes nothing: nothing changed, or the directory could not be listed.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct ScanFailed;
+struct NothingNew;
 
 struct Managed {
     addr: Addr<DeploymentActor>,
@@ -98,7 +99,10 @@ pub struct Supervisor {
     reported: HashSet<String>,
     watcher: Option<Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
     scanning: bool,
-    again: bool,
+    /// A read asked for while one was under way: `Some(None)` the whole directory.
+    again: Option<Option<Vec<PathBuf>>>,
+    /// What the directory held at the last read (the scan task's, one at a time).
+    cache: Arc<std::sync::Mutex<crate::dircache::DirCache>>,
     /// The CPU quota: the Supervisor's fact alone.
     ledger: crate::quota::Ledger,
     /// Deployments refused cores, woken when cores are released.
@@ -123,7 +127,8 @@ impl Supervisor {
             reported: HashSet::new(),
             watcher: None,
             scanning: false,
-            again: false,
+            again: None,
+            cache: Default::default(),
             ledger: crate::quota::Ledger::new(shared.config().quota.cpu),
             waiting: HashSet::new(),
             told: None,
@@ -137,19 +142,27 @@ impl Supervisor {
         }
         let addr = ctx.address();
         let dir = self.shared.config().deployments_dir.clone();
+        let debounce = self.shared.config().timing.file_debounce;
         let debouncer = new_debouncer(
-            self.shared.config().timing.file_debounce,
-            None,
+            debounce,
+            // Events are let through within a few ms of their quiet time, not a quarter
+            // of it later.
+            Some((debounce / 20).max(Duration::from_millis(2))),
             move |result: DebounceEventResult| {
                 // Reading the directory is itself an event (an access); reacting to it
                 // would rescan forever. Only changes count.
-                let changed = result.is_ok_and(|events| {
-                    events
-                        .iter()
-                        .any(|e| !matches!(e.kind, notify::EventKind::Access(_)))
-                });
-                if changed {
-                    addr.do_send(Rescan);
+                let Ok(events) = result else {
+                    return addr.do_send(Rescan(None));
+                };
+                let mut paths: Vec<PathBuf> = events
+                    .iter()
+                    .filter(|e| !matches!(e.kind, notify::EventKind::Access(_)))
+                    .flat_map(|e| e.paths.iter().cloned())
+                    .collect();
+                paths.sort();
+                paths.dedup();
+                if !paths.is_empty() {
+                    addr.do_send(Rescan(Some(paths)));
                 }
             },
         );
@@ -165,42 +178,68 @@ impl Supervisor {
         }
     }
 
-    fn scan(&mut self, ctx: &mut Context<Self>) {
+    fn scan(&mut self, hint: Option<Vec<PathBuf>>, ctx: &mut Context<Self>) {
         if self.scanning {
-            self.again = true;
+            self.again = Some(match (self.again.take(), hint) {
+                (None, hint) => hint,
+                (Some(Some(mut before)), Some(more)) => {
+                    before.extend(more);
+                    Some(before)
+                }
+                _ => None,
+            });
             return;
         }
         self.scanning = true;
         self.watch(ctx);
         let config = self.shared.config().clone();
         let me = ctx.address();
+        let cache = self.cache.clone();
         tokio::task::spawn_blocking(move || {
             let dir = &config.deployments_dir;
-            let files = match resources::list_dir(dir) {
-                Ok(files) => files,
+            let began = std::time::Instant::now();
+            let read = cache.lock().unwrap_or_else(|e| e.into_inner()).read(
+                dir,
+                config.files.max_file_size,
+                hint.as_deref(),
+            );
+            let (files, scope, contents) = match read {
+                Ok(crate::dircache::Read::Unchanged) => return me.do_send(NothingNew),
+                Ok(crate::dircache::Read::Partial { scope, contents }) => {
+                    let files = scope.iter().filter(|p| p.is_file()).cloned().collect();
+                    (files, Some(scope), contents)
+                }
+                Ok(crate::dircache::Read::Full { files, contents }) => (files, None, contents),
                 Err(e) => {
                     // A directory that cannot be read changes nothing that runs.
                     tracing::error!(
                         "cannot read {}: {e}; running Deployments are left alone",
                         dir.display()
                     );
-                    me.do_send(ScanFailed);
+                    me.do_send(NothingNew);
                     return;
                 }
             };
-            let contents = files
-                .iter()
-                .map(|f| resources::read_file(f, config.files.max_file_size))
-                .collect();
+            let read = began.elapsed();
             let checked = validate::check(contents, Some(&config));
-            me.do_send(Scanned { files, checked });
+            tracing::debug!(files = files.len(), partial = scope.is_some(), ?read, checked = ?began.elapsed() - read, "directory read");
+            me.do_send(Scanned {
+                files,
+                scope,
+                checked,
+            });
         });
     }
 
     /// Managed Deployments whose file is gone, or whose file was read without an error
     /// and no longer defines them. A file with any error deletes nothing: a typo must not
     /// stop a job (DESIGN.md, "Last valid spec wins").
-    fn deleted(&self, files: &[PathBuf], checked: &validate::Checked) -> Vec<Identity> {
+    fn deleted(
+        &self,
+        files: &[PathBuf],
+        scope: Option<&[PathBuf]>,
+        checked: &validate::Checked,
+    ) -> Vec<Identity> {
         let listed: HashSet<&PathBuf> = files.iter().collect();
         let defined: HashSet<Identity> = checked
             .deployments
@@ -217,6 +256,7 @@ impl Supervisor {
             .iter()
             .filter(|(identity, m)| {
                 !m.removing
+                    && scope.is_none_or(|s| s.contains(&m.file))
                     && !defined.contains(identity)
                     && (!listed.contains(&m.file) || !with_errors.contains(&m.file))
             })
@@ -224,8 +264,15 @@ impl Supervisor {
             .collect()
     }
 
-    fn apply(&mut self, files: Vec<PathBuf>, checked: validate::Checked, ctx: &mut Context<Self>) {
-        for identity in self.deleted(&files, &checked) {
+    fn apply(
+        &mut self,
+        files: Vec<PathBuf>,
+        scope: Option<Vec<PathBuf>>,
+        checked: validate::Checked,
+        ctx: &mut Context<Self>,
+    ) {
+        let began = std::time::Instant::now();
+        for identity in self.deleted(&files, scope.as_deref(), &checked) {
             if let Some(m) = self.managed.get_mut(&identity) {
                 tracing::warn!(deployment = %identity, file = %m.file.display(), "no file defines this Deployment any more");
                 m.removing = true;
@@ -276,6 +323,7 @@ impl Supervisor {
                 )
             })
             .collect();
+        tracing::debug!(changed = changed.len(), diffed = ?began.elapsed(), "directory compared");
         if changed.is_empty() {
             self.done_scanning(ctx);
             return;
@@ -378,7 +426,7 @@ impl Supervisor {
             .max(Duration::from_millis(100));
         self.rescan_timer = Some(ctx.run_later(every, |act, ctx| {
             act.rescan_timer = None;
-            act.scan(ctx);
+            act.scan(None, ctx);
             act.schedule_rescan(ctx);
         }));
     }
@@ -392,8 +440,8 @@ impl Supervisor {
             Some(_) => {}
         }
         self.told = Some(status);
-        if std::mem::take(&mut self.again) {
-            self.scan(ctx);
+        if let Some(hint) = self.again.take() {
+            self.scan(hint, ctx);
         }
     }
 }
@@ -402,7 +450,7 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.scan(ctx);
+        self.scan(None, ctx);
         self.schedule_rescan(ctx);
         // The watchdog is fed from this actor's own timer: if the Supervisor stops
         // answering, systemd notices.
@@ -415,8 +463,8 @@ impl Actor for Supervisor {
 impl Handler<Rescan> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, _: Rescan, ctx: &mut Context<Self>) {
-        self.scan(ctx);
+    fn handle(&mut self, Rescan(hint): Rescan, ctx: &mut Context<Self>) {
+        self.scan(hint, ctx);
     }
 }
 
@@ -424,14 +472,14 @@ impl Handler<Scanned> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Scanned, ctx: &mut Context<Self>) {
-        self.apply(msg.files, msg.checked, ctx);
+        self.apply(msg.files, msg.scope, msg.checked, ctx);
     }
 }
 
-impl Handler<ScanFailed> for Supervisor {
+impl Handler<NothingNew> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, _: ScanFailed, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: NothingNew, ctx: &mut Context<Self>) {
         self.done_scanning(ctx);
     }
 }
@@ -547,7 +595,12 @@ impl Handler<Reload> for Supervisor {
         }
         self.schedule_rescan(ctx);
         crate::systemd::ready("reloaded");
-        self.scan(ctx);
+        // What a check says depends on the config: every file is checked again.
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .invalidate();
+        self.scan(None, ctx);
     }
 }
 
@@ -569,6 +622,6 @@ impl Handler<Forgotten> for Supervisor {
             self.managed.remove(&msg.identity);
         }
         // A file re-added during the wind-down is picked up by the next read.
-        self.scan(ctx);
+        self.scan(None, ctx);
     }
 }

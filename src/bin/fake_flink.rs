@@ -354,15 +354,25 @@ async fn stats(State(s): State<Shared>, State(n): State<Requests>) -> Json<Value
     }))
 }
 
-async fn fake_jobs(State(s): State<Shared>) -> Json<Value> {
+/// The jobs; `?arg=A` only those with the program argument A.
+async fn fake_jobs(
+    State(s): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
     let mut f = lock(&s);
-    let ids: Vec<String> = f.jobs.keys().cloned().collect();
+    let arg = q.get("arg");
+    let ids: Vec<String> = f
+        .jobs
+        .iter()
+        .filter(|(_, j)| arg.is_none_or(|a| j.args.contains(a)))
+        .map(|(id, _)| id.clone())
+        .collect();
     for id in &ids {
         f.tick(id);
     }
-    let jobs: Vec<Value> = f
-        .jobs
+    let jobs: Vec<Value> = ids
         .iter()
+        .filter_map(|id| f.jobs.get(id).map(|j| (id, j)))
         .map(|(id, j)| json!({"jid": id, "state": j.state, "args": j.args, "firstStopMs": j.first_stop_ms}))
         .collect();
     Json(json!({ "jobs": jobs }))

@@ -105,3 +105,75 @@ impl Cluster {
         }
     }
 }
+
+/// The newest retained checkpoint beside `location`, if `location` is a retained
+/// checkpoint on a local file system (`…/<job id>/chk-<n>`): Flink keeps only the last
+/// few (`state.checkpoints.num-retained`) and deletes older ones, so the one on record
+/// (polled now and then) may be gone, and a newer one has more recent state. Any other
+/// location (a savepoint, a remote file system) is returned as it is.
+pub fn newest_checkpoint(location: &str) -> String {
+    let path = location
+        .strip_prefix("file://")
+        .or_else(|| location.strip_prefix("file:"))
+        .unwrap_or(location);
+    let path = std::path::Path::new(path.trim_end_matches('/'));
+    let number = |p: &std::path::Path| {
+        p.file_name()?
+            .to_str()?
+            .strip_prefix("chk-")?
+            .parse::<u64>()
+            .ok()
+    };
+    let (Some(_), Some(dir)) = (number(path), path.parent()) else {
+        return location.to_string();
+    };
+    if !path.is_absolute() {
+        return location.to_string();
+    }
+    let newest = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("_metadata").is_file())
+        .filter_map(|p| number(&p).map(|n| (n, p)))
+        .max_by_key(|(n, _)| *n);
+    match newest {
+        Some((_, p)) => format!("file:{}", p.display()),
+        None => location.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_checkpoint;
+
+    #[test]
+    fn a_deleted_retained_checkpoint_gives_way_to_the_newest_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("checkpoints/abc");
+        for n in [7, 8, 9] {
+            std::fs::create_dir_all(job.join(format!("chk-{n}"))).unwrap();
+            std::fs::write(job.join(format!("chk-{n}/_metadata")), b"x").unwrap();
+        }
+        // In progress: no metadata yet.
+        std::fs::create_dir_all(job.join("chk-10")).unwrap();
+        let newest = format!("file:{}", job.join("chk-9").display());
+        // chk-5 was deleted by Flink since it was recorded.
+        for written in [
+            format!("file:{}", job.join("chk-5").display()),
+            format!("file://{}/", job.join("chk-5").display()),
+            job.join("chk-8").display().to_string(),
+        ] {
+            assert_eq!(newest_checkpoint(&written), newest, "{written}");
+        }
+        // Savepoints and remote file systems are left alone.
+        for other in [
+            "file:/tmp/savepoints/savepoint-1a2b".to_string(),
+            "s3://bucket/checkpoints/abc/chk-5".to_string(),
+            format!("file:{}", dir.path().join("nowhere/chk-3").display()),
+        ] {
+            assert_eq!(newest_checkpoint(&other), other);
+        }
+    }
+}

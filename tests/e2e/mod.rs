@@ -250,6 +250,7 @@ default_version = "2.3"
 fn timing(extra: &str) -> String {
     let defaults = [
         "poll_interval = \"500ms\"",
+        "poll_interval_max = \"2s\"",
         "file_debounce = \"100ms\"",
         "rescan_interval = \"2s\"",
         "job_start_timeout = \"2m\"",
