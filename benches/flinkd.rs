@@ -32,13 +32,7 @@ mod session;
 const FLINKD: &str = env!("CARGO_BIN_EXE_flinkd");
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-flink");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use session::free_port;
 
 fn epoch_ms() -> f64 {
     SystemTime::now()

@@ -9,6 +9,12 @@ use flinkd::cli::{self, Cli, Command, LogFormat};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Freed memory goes back to the system within a second, by jemalloc's own thread.
+#[cfg(not(target_env = "msvc"))]
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+
 /// Logs go to stderr (the journal, under systemd): text by default, JSON lines with
 /// `--log-format json` or FLINKD_LOG_FORMAT=json. FLINKD_LOG sets the filter.
 fn init_logging(format: LogFormat) {

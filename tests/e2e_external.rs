@@ -148,3 +148,30 @@ fn moving_a_deployment_to_another_cluster_upgrades_it() {
     });
     assert_eq!(jobs_named(&two, "mover")[0]["state"], "FINISHED");
 }
+
+/// Start-up does not wait for the slowest: a Deployment whose jar never arrives holds
+/// up no other.
+#[test]
+fn a_jar_that_never_arrives_holds_up_no_one_else() {
+    let _one = e2e::serial();
+    let server = FakeServer::start(&[]);
+    // Takes connections, never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow_jar = format!("http://{}/job.jar", silent.local_addr().unwrap());
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    d.deploy("target.yaml", &e2e::external_target("session", &server.url));
+    d.deploy(
+        "a-slow.yaml",
+        &deployment("slow", "running", "session")
+            .replace(&e2e::fake_jar().display().to_string(), &slow_jar),
+    );
+    for n in ["quick-1", "quick-2"] {
+        d.deploy(&format!("{n}.yaml"), &deployment(n, "running", "session"));
+    }
+    let began = std::time::Instant::now();
+    d.wait_status("quick-1", DeploymentState::Running, 8);
+    d.wait_status("quick-2", DeploymentState::Running, 8);
+    assert!(began.elapsed() < std::time::Duration::from_secs(8));
+    assert_eq!(d.status("slow"), Some(DeploymentState::Transitioning));
+    assert!(jobs_named(&server, "slow").is_empty());
+}

@@ -190,6 +190,9 @@ impl JobActor {
         let dir = self.cluster_dir();
         let scripts = self.scripts_running.clone();
         self.spawn(async move {
+            // Starts take turns past a bound: a thousand at once would only queue at
+            // the clusters, holding their memory meanwhile. The wait is not the job's.
+            let _turn = shared.starts.acquire().await;
             let result = tokio::time::timeout(
                 shared.config().timing.job_start_timeout,
                 start_job(shared.clone(), job, dir, plan, me.clone(), scripts),

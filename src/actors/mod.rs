@@ -16,6 +16,9 @@ use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
 
+/// At most this many job starts run at once; the others wait their turn.
+pub const MAX_CONCURRENT_STARTS: usize = 64;
+
 /// What every actor shares: the config in force, the store's address, the one HTTP
 /// client (connection reuse across all clusters) and the metrics.
 pub struct Shared {
@@ -25,6 +28,8 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Jars uploaded to external clusters, each once per content.
     pub jar_uploads: crate::target::external::JarUploads,
+    /// Job starts under way at once (see [`MAX_CONCURRENT_STARTS`]).
+    pub starts: tokio::sync::Semaphore,
     /// Per cluster (REST address): the requests in flight.
     limits: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
@@ -42,6 +47,7 @@ impl Shared {
             http,
             metrics,
             jar_uploads: Default::default(),
+            starts: tokio::sync::Semaphore::new(MAX_CONCURRENT_STARTS),
             limits: Default::default(),
         }
     }

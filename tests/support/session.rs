@@ -17,7 +17,8 @@ pub struct SessionCluster {
     settings: Vec<String>,
 }
 
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
