@@ -175,3 +175,35 @@ fn a_jar_that_never_arrives_holds_up_no_one_else() {
     assert_eq!(d.status("slow"), Some(DeploymentState::Transitioning));
     assert!(jobs_named(&server, "slow").is_empty());
 }
+
+/// The fake server's own knobs, as tests and benchmarks use them: every answer late by
+/// `--latency-ms`, faults by `--set`.
+#[test]
+fn the_fake_server_answers_late_and_rejects_when_told() {
+    let _one = e2e::serial();
+    let server = FakeServer::start(&[
+        "--latency-ms",
+        "300",
+        "--set",
+        "fake.run.reject=no slots left on the session cluster",
+    ]);
+    let t = std::time::Instant::now();
+    assert!(server.get("/overview").is_some());
+    assert!(t.elapsed() >= std::time::Duration::from_millis(300));
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    d.deploy("target.yaml", &e2e::external_target("session", &server.url));
+    d.deploy("r.yaml", &deployment("rejected", "running", "session"));
+    let failed = d.wait("a failed submission", 30, || {
+        d.events("rejected")
+            .into_iter()
+            .find(|e| e.name == "JOB_CREATION_FAILED")
+    });
+    assert!(
+        failed
+            .message
+            .contains("no slots left on the session cluster"),
+        "{}",
+        failed.message
+    );
+    assert!(server.stats()["requests"].as_u64().unwrap() >= 3);
+}

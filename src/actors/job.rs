@@ -334,7 +334,7 @@ impl JobActor {
                 loop {
                     match client.savepoint_status(&id, &request).await {
                         Ok(SavepointStatus::InProgress) => {
-                            tokio::time::sleep(Duration::from_millis(250)).await
+                            tokio::time::sleep(TRANSITION_POLL).await
                         }
                         Ok(SavepointStatus::Completed { location }) => return Ok(location),
                         Ok(SavepointStatus::Failed { cause }) => return Err(cause),
@@ -654,6 +654,10 @@ fn poll_delay(base: Duration, max: Duration, quiet: u32) -> Duration {
         .min(max.max(base))
 }
 
+/// How often a job in transition (starting, taking a savepoint) is asked about: closely,
+/// as the user waits on it; a running job is polled at `timing.poll_interval` and less.
+const TRANSITION_POLL: Duration = Duration::from_millis(50);
+
 /// How a start ended well: the job runs, or (a short bounded job) already finished.
 enum Started {
     Running,
@@ -856,7 +860,7 @@ async fn wait_for_cluster(
                     cluster.log_tail(20)
                 ))
             }
-            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            _ => tokio::time::sleep(TRANSITION_POLL).await,
         }
     }
 }
@@ -891,7 +895,7 @@ async fn wait_running(client: &FlinkClient, flink_job: &str) -> Result<Started, 
                     .unwrap_or_default();
                 return Err(format!("the job ended {:?} before it ran: {why}", d.state));
             }
-            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            _ => tokio::time::sleep(TRANSITION_POLL).await,
         }
     }
 }
