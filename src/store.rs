@@ -192,11 +192,29 @@ impl Store {
                 source,
             })?;
         }
+        // Another process (the daemon, `flinkd get`, a test) may be setting up the same
+        // new file: switching it to WAL can then be refused at once ("database is
+        // locked", without waiting), so the set-up is tried again for a while.
+        let mut tries = 0;
+        loop {
+            match Store::open_once(path, max_events_per_deployment) {
+                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, max_events_per_deployment: u32) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Store {
             conn,
             max_events: max_events_per_deployment.max(1),
@@ -205,23 +223,42 @@ impl Store {
         Ok(store)
     }
 
+    /// Brings the schema up to date, one migration per transaction. Each reads the
+    /// version under the write lock, so that two processes opening a new file at once
+    /// do not both migrate it (the second finds it done).
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let found: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                found,
-                supported: SCHEMA_VERSION,
-            });
+        loop {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let step = (|| {
+                let found: i64 = self
+                    .conn
+                    .pragma_query_value(None, "user_version", |r| r.get(0))?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                let Some(sql) = MIGRATIONS.get(found as usize) else {
+                    return Ok(false);
+                };
+                self.conn.execute_batch(sql)?;
+                self.conn.pragma_update(None, "user_version", found + 1)?;
+                Ok(true)
+            })();
+            match step {
+                Ok(more) => {
+                    self.conn.execute_batch("COMMIT")?;
+                    if !more {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = self.conn.savepoint()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
-        Ok(())
     }
 
     /// Runs `f` as one transaction: all of its writes, or none. The write-ahead unit of
@@ -1096,5 +1133,23 @@ mod tests {
                 .unwrap(),
             out[0].unwrap()
         );
+    }
+
+    #[test]
+    fn processes_opening_a_new_file_at_once_migrate_it_once() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.db");
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || Store::open(&path, 10).map(|s| s.schema_version()))
+                })
+                .collect();
+            for o in openers {
+                let version = o.join().unwrap().unwrap().unwrap();
+                assert_eq!(version, SCHEMA_VERSION);
+            }
+        }
     }
 }
