@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what flinkd and its tests need and is missing, on Debian: a JDK 17+ (for
-# Flink and for compiling the example jobs) and a Flink distribution from PyPI, linked
-# at .flinkd/flink-2.3 where config/flinkd.toml expects it. Safe to run again.
+# Flink and for compiling the example jobs), a C compiler and make (for the bundled
+# SQLite and jemalloc), and a Flink distribution from PyPI, linked at .flinkd/flink-2.3
+# where config/flinkd.toml expects it. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +13,17 @@ java_major() {
     javac -version 2>&1 | sed -E 's/^javac ([0-9]+).*/\1/'
 }
 
-if [ "$(java_major)" -lt 17 ]; then
-    echo "prerequisites: installing a JDK (openjdk-17-jdk-headless)" >&2
+missing=()
+[ "$(java_major)" -ge 17 ] || missing+=(openjdk-17-jdk-headless)
+# A C compiler and make build the bundled SQLite and jemalloc.
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "prerequisites: installing ${missing[*]}" >&2
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jdk-headless >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -19,7 +19,7 @@ use flinkd::target::local::LocalCluster;
 #[path = "../support/session.rs"]
 pub mod session;
 #[allow(unused_imports)]
-pub use session::{get_json, SessionCluster};
+pub use session::{free_port, get_json, SessionCluster};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -49,14 +49,6 @@ pub struct Daemon {
     child: Option<Child>,
     /// The API's base URL.
     pub api: String,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Daemon {
