@@ -195,6 +195,16 @@ pub struct CompletedCheckpoint {
     pub id: u64,
     #[serde(default)]
     pub external_path: Option<String>,
+    /// When it completed (ms since the epoch, Flink's clock).
+    #[serde(default)]
+    pub latest_ack_timestamp: Option<i64>,
+}
+
+impl CompletedCheckpoint {
+    pub fn completed_at(&self) -> Option<time::OffsetDateTime> {
+        let ms = self.latest_ack_timestamp.filter(|ms| *ms > 0)?;
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -611,6 +621,20 @@ mod tests {
         assert_eq!(d.state, FlinkJobState::Running);
         assert!(FlinkJobState::Canceled.is_terminal());
         assert!(!FlinkJobState::Restarting.is_terminal());
+    }
+
+    #[test]
+    fn a_checkpoint_knows_when_it_completed() {
+        let c: CompletedCheckpoint = serde_json::from_str(
+            r#"{"id": 7, "external_path": "file:/c/chk-7", "latest_ack_timestamp": 1764000000123, "status": "COMPLETED"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.completed_at().unwrap().unix_timestamp_nanos(),
+            1_764_000_000_123_000_000
+        );
+        let none: CompletedCheckpoint = serde_json::from_str(r#"{"id": 7}"#).unwrap();
+        assert_eq!(none.completed_at(), None);
     }
 
     #[test]

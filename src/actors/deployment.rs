@@ -571,7 +571,19 @@ impl DeploymentActor {
             }
         }
         let mut record = None;
-        if let Some(path) = checkpoint.and_then(|c| c.external_path) {
+        // Only while the job runs as it should: a poll answered during a stop with a
+        // savepoint must not make a checkpoint that the stop discards (and that is older
+        // than the savepoint) the newest restore point. Ordered by Flink's completion
+        // time, not by when the answer came.
+        let running = matches!(
+            self.lifecycle.phase,
+            Phase::Running { .. } | Phase::UserSavepointing { .. }
+        );
+        let checkpoint = checkpoint.filter(|_| running).and_then(|c| {
+            let completed = c.completed_at().map_or(at, |t| t.min(at));
+            c.external_path.map(|path| (path, completed))
+        });
+        if let Some((path, completed)) = checkpoint {
             let existing = self.savepoints.iter_mut().find(|s| {
                 s.origin == SavepointOrigin::RetainedCheckpoint && s.metadata.job_id == Some(job)
             });
@@ -579,12 +591,14 @@ impl DeploymentActor {
                 Some(s) if s.location.as_deref() == Some(path.as_str()) => {}
                 Some(s) => {
                     s.location = Some(path);
-                    s.metadata.modified_at = at;
+                    s.metadata.modified_at = completed;
                     record = Some(s.clone());
                 }
                 None => {
+                    let mut metadata = self.record(Some(job), at);
+                    metadata.modified_at = completed;
                     let s = Savepoint {
-                        metadata: self.record(Some(job), at),
+                        metadata,
                         origin: SavepointOrigin::RetainedCheckpoint,
                         state: SavepointState::Completed,
                         location: Some(path),
