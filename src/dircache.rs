@@ -124,6 +124,9 @@ impl DirCache {
         if !self.primed {
             return self.read_all(dir, max_size);
         }
+        // A directory that is gone or unreadable changes nothing (its files' deletions,
+        // named by notifications, must not read as each file deleted).
+        std::fs::read_dir(dir)?;
         let hint: Option<Vec<PathBuf>> =
             hint.map(|h| h.iter().filter(|p| !ignorable(p)).cloned().collect());
         if hint.as_ref().is_some_and(Vec::is_empty) {
@@ -417,5 +420,18 @@ mod tests {
             cache.read(d, MAX, None).unwrap(),
             Read::Full { .. }
         ));
+    }
+
+    #[test]
+    fn a_directory_that_is_gone_is_an_error_not_deleted_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("deployments");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("a.yaml"), deployment("a")).unwrap();
+        let mut cache = DirCache::default();
+        cache.read(&d, MAX, None).unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+        assert!(cache.read(&d, MAX, Some(&[d.join("a.yaml")])).is_err());
+        assert!(cache.read(&d, MAX, None).is_err());
     }
 }

@@ -177,6 +177,21 @@ fn a_directory_that_disappears_leaves_deployments_alone() {
     std::fs::rename(&away, &dir).unwrap();
     d.deploy("a.yaml", &deployment("alone", "suspended"));
     d.wait_status("alone", DeploymentState::Suspended, 30);
+    // Removed outright (its files, then itself): the directory is gone, not each
+    // Deployment deleted (src/dircache.rs tests the notification that names the files).
+    let before = d.log().matches("cannot read").count();
+    std::fs::remove_dir_all(&dir).unwrap();
+    d.wait("the removed directory in the log", 10, || {
+        (d.log().matches("cannot read").count() > before).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        !d.events("alone")
+            .iter()
+            .any(|e| e.name == "DEPLOYMENT_FORGOTTEN"),
+        "{}",
+        d.log()
+    );
 }
 
 /// `[files] on_delete = "cancelled"`: a deleted file cancels its Deployment instead.
