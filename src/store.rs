@@ -227,38 +227,27 @@ impl Store {
     /// version under the write lock, so that two processes opening a new file at once
     /// do not both migrate it (the second finds it done).
     fn migrate(&mut self) -> Result<(), StoreError> {
-        loop {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            let step = (|| {
-                let found: i64 = self
-                    .conn
-                    .pragma_query_value(None, "user_version", |r| r.get(0))?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::TooNew {
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-                let Some(sql) = MIGRATIONS.get(found as usize) else {
-                    return Ok(false);
-                };
-                self.conn.execute_batch(sql)?;
-                self.conn.pragma_update(None, "user_version", found + 1)?;
-                Ok(true)
-            })();
-            match step {
-                Ok(more) => {
-                    self.conn.execute_batch("COMMIT")?;
-                    if !more {
-                        return Ok(());
-                    }
-                }
-                Err(e) => {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    return Err(e);
-                }
-            }
+        while self.atomically(Store::migrate_one)? {}
+        Ok(())
+    }
+
+    /// Applies the next migration, if there is one; says whether it did.
+    fn migrate_one(&mut self) -> Result<bool, StoreError> {
+        let found: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
+        let Some(sql) = MIGRATIONS.get(found as usize) else {
+            return Ok(false);
+        };
+        self.conn.execute_batch(sql)?;
+        self.conn.pragma_update(None, "user_version", found + 1)?;
+        Ok(true)
     }
 
     /// Runs `f` as one transaction: all of its writes, or none. The write-ahead unit of
@@ -718,28 +707,6 @@ impl Store {
         Ok(())
     }
 
-    /// Every recorded cluster: `(job id, deployment id, target, handle)`.
-    pub fn clusters<T: DeserializeOwned>(
-        &self,
-    ) -> Result<Vec<(Uuid, Uuid, String, T)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT job_id, deployment_id, target, body FROM clusters ORDER BY created_at",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (job, dep, target, body) = row?;
-            Ok((parse_id(&job)?, parse_id(&dep)?, target, from_json(&body)?))
-        })
-        .collect()
-    }
-
     /// How many Deployments (not removed) are in each state, and how many of their
     /// Jobs and Savepoints: `(state, count)` as the records spell the state. One query
     /// each, whatever the number of Deployments (for `/metrics`).
@@ -975,16 +942,14 @@ mod tests {
         assert_eq!(events[0].created_at, T1);
         let c: serde_json::Value = s.counters(id).unwrap().unwrap();
         assert_eq!(c["jobCreationAttempts"], 2);
-        let clusters: Vec<(Uuid, Uuid, String, serde_json::Value)> = s.clusters().unwrap();
-        assert_eq!(clusters.len(), 1);
-        let (target, one): (String, serde_json::Value) =
+        let (target, cluster): (String, serde_json::Value) =
             s.cluster(job.metadata.id).unwrap().unwrap();
-        assert_eq!(
-            (target.as_str(), &one),
-            (clusters[0].2.as_str(), &clusters[0].3)
-        );
-        assert_eq!(clusters[0].0, job.metadata.id);
-        assert_eq!(clusters[0].3["pids"][1], 2);
+        assert_eq!(target, "local");
+        assert_eq!(cluster["pids"][1], 2);
+        assert!(s
+            .cluster::<serde_json::Value>(Uuid::new_v4())
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -692,12 +692,9 @@ impl Actor for DeploymentActor {
             .get(&job)
             .and_then(|j| j.status.flink_job_id.clone());
         let store = self.shared.store.clone();
-        let fut = store.send(Exec::new(move |s| s.cluster::<serde_json::Value>(job)));
+        let fut = store.send(Exec::new(move |s| Cluster::of_job(s, job)));
         ctx.wait(actix::fut::wrap_future::<_, Self>(fut).map(move |r, act, ctx| {
-            let cluster = match r {
-                Ok(Ok(Some((target, body)))) => Cluster::from_record(&target, body),
-                _ => None,
-            };
+            let cluster = r.ok().and_then(Result::ok).flatten();
             // A job on an external cluster has its id before its submission.
             let flink_job_id = flink_job_id.or_else(|| match &cluster {
                 Some(Cluster::External(c)) => Some(c.flink_job_id.clone()),

@@ -408,13 +408,9 @@ impl JobActor {
             self.looked_up = true;
             tokio::spawn(async move {
                 let found = store
-                    .send(Exec::new(move |s| s.cluster::<serde_json::Value>(job)))
+                    .send(Exec::new(move |s| Cluster::of_job(s, job)))
                     .await;
-                let cluster = match found {
-                    Ok(Ok(Some((target, body)))) => Cluster::from_record(&target, body),
-                    _ => None,
-                };
-                me.do_send(Done::Recorded(cluster));
+                me.do_send(Done::Recorded(found.ok().and_then(Result::ok).flatten()));
             });
             return;
         }
@@ -743,14 +739,11 @@ async fn start_job(
             me.do_send(Done::Prepared(Cluster::External(cluster)));
             request.job_id = Some(flink_job_id);
             let client = shared.flink(rest_url);
-            let bytes = tokio::fs::read(&jar)
-                .await
-                .map_err(|e| format!("cannot read {}: {e}", jar.display()))?;
-            let hash = crate::spec::content_hash(bytes);
+            let hash = shared.jar_uploads.content_hash(&jar).await?;
             let mut tries = 0;
             loop {
                 tries += 1;
-                let (jar_id, _) = shared
+                let jar_id = shared
                     .jar_uploads
                     .jar_id(&client, rest_url, &jar, &hash)
                     .await

@@ -9,7 +9,7 @@
 //! the same jar wait for one upload.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -32,13 +32,43 @@ pub fn upload_name(hash: &str) -> String {
 
 type Slot = Arc<tokio::sync::Mutex<Option<String>>>;
 
-/// The jar ids known per `(cluster, content hash)`.
+/// What tells a jar file changed without reading it: size and modification time.
+type FileStamp = (u64, std::time::SystemTime);
+
+/// The jar ids known per `(cluster, content hash)`, and the content hash of each jar
+/// file as long as the file does not change (a jar shared by thousands of Deployments
+/// is read and hashed once, not at each start).
 #[derive(Default)]
 pub struct JarUploads {
     slots: Mutex<HashMap<(String, String), Slot>>,
+    hashes: Mutex<HashMap<PathBuf, (FileStamp, String)>>,
 }
 
 impl JarUploads {
+    /// The SHA-256 of the jar's content.
+    pub async fn content_hash(&self, jar: &Path) -> Result<String, String> {
+        let cannot = |e: std::io::Error| format!("cannot read {}: {e}", jar.display());
+        let meta = tokio::fs::metadata(jar).await.map_err(cannot)?;
+        let stamp = (meta.len(), meta.modified().map_err(cannot)?);
+        let known = {
+            let hashes = self.hashes.lock().unwrap_or_else(|e| e.into_inner());
+            hashes
+                .get(jar)
+                .filter(|(s, _)| *s == stamp)
+                .map(|(_, h)| h.clone())
+        };
+        if let Some(hash) = known {
+            return Ok(hash);
+        }
+        let bytes = tokio::fs::read(jar).await.map_err(cannot)?;
+        let hash = tokio::task::spawn_blocking(move || crate::spec::content_hash(bytes))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut hashes = self.hashes.lock().unwrap_or_else(|e| e.into_inner());
+        hashes.insert(jar.to_path_buf(), (stamp, hash.clone()));
+        Ok(hash)
+    }
+
     fn slot(&self, url: &str, hash: &str) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
@@ -48,26 +78,26 @@ impl JarUploads {
     }
 
     /// The cluster's id for the jar `jar` whose content hash is `hash`: known, found on
-    /// the cluster, or uploaded now. The bool says whether it was uploaded by this call.
+    /// the cluster, or uploaded now.
     pub async fn jar_id(
         &self,
         client: &FlinkClient,
         url: &str,
         jar: &Path,
         hash: &str,
-    ) -> Result<(String, bool), FlinkError> {
+    ) -> Result<String, FlinkError> {
         let slot = self.slot(url, hash);
         let mut known = slot.lock().await;
         if let Some(id) = known.as_ref() {
-            return Ok((id.clone(), false));
+            return Ok(id.clone());
         }
         let name = upload_name(hash);
-        let (id, uploaded) = match client.find_jar(&name).await? {
-            Some(id) => (id, false),
-            None => (client.upload_jar_as(jar, &name).await?, true),
+        let id = match client.find_jar(&name).await? {
+            Some(id) => id,
+            None => client.upload_jar_as(jar, &name).await?,
         };
         *known = Some(id.clone());
-        Ok((id, uploaded))
+        Ok(id)
     }
 
     /// Forgets a jar id the cluster no longer knows (it was deleted, or the cluster
@@ -90,5 +120,30 @@ pub fn is_missing_jar(e: &FlinkError) -> bool {
                     && message.contains("does not exist"))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_jar_is_hashed_again_only_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let jar = dir.path().join("job.jar");
+        std::fs::write(&jar, b"PK one").unwrap();
+        let uploads = JarUploads::default();
+        let first = uploads.content_hash(&jar).await.unwrap();
+        assert_eq!(first, crate::spec::content_hash(b"PK one"));
+        assert_eq!(uploads.content_hash(&jar).await.unwrap(), first);
+        std::fs::write(&jar, b"PK second").unwrap();
+        assert_eq!(
+            uploads.content_hash(&jar).await.unwrap(),
+            crate::spec::content_hash(b"PK second")
+        );
+        assert!(uploads
+            .content_hash(&dir.path().join("nope.jar"))
+            .await
+            .is_err());
     }
 }

@@ -87,7 +87,7 @@ impl Cluster {
         }
     }
 
-    /// The handle as recorded, for [`Cluster::from_record`].
+    /// The handle as recorded, for [`Cluster::of_job`].
     pub fn to_record(&self) -> serde_json::Value {
         match self {
             Cluster::Local(c) => serde_json::to_value(c),
@@ -96,13 +96,19 @@ impl Cluster {
         .unwrap_or_default()
     }
 
-    /// A handle read back from its record; `None` for a record this version cannot read.
-    pub fn from_record(target: &str, body: serde_json::Value) -> Option<Cluster> {
-        match target {
-            "local" => serde_json::from_value(body).ok().map(Cluster::Local),
-            "external" => serde_json::from_value(body).ok().map(Cluster::External),
-            _ => None,
-        }
+    /// The cluster on record for `job`; `None` if there is none, or one this version
+    /// cannot read.
+    pub fn of_job(
+        store: &crate::store::Store,
+        job: uuid::Uuid,
+    ) -> Result<Option<Cluster>, crate::store::StoreError> {
+        Ok(store
+            .cluster::<serde_json::Value>(job)?
+            .and_then(|(target, body)| match target.as_str() {
+                "local" => serde_json::from_value(body).ok().map(Cluster::Local),
+                "external" => serde_json::from_value(body).ok().map(Cluster::External),
+                _ => None,
+            }))
     }
 }
 
