@@ -262,6 +262,10 @@ fn the_bundled_config_runs_the_bundled_example() {
     let _one = serial();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let state = tempfile::tempdir().unwrap();
+    // The example writes its count to a fixed path: a count left by an earlier run
+    // (or by scripts/setup.sh) must not be taken for this job's.
+    let out = std::path::Path::new("/tmp/flinkd-counter.txt");
+    let _ = std::fs::remove_file(out);
     let log = std::fs::File::create(state.path().join("daemon.log")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_flinkd"))
         .args(["run", "--config"])
@@ -324,7 +328,6 @@ fn the_bundled_config_runs_the_bundled_example() {
     // The job counts: the count passes the first value read. (A Flink failover
     // restores an earlier checkpoint and counts on from there, so two samples need not
     // rise; the count must still move on.)
-    let out = std::path::Path::new("/tmp/flinkd-counter.txt");
     let first = read_count(out).unwrap_or(0);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
