@@ -26,20 +26,19 @@ fn unavailable(uri: &str, message: impl Into<String>) -> ArtifactError {
 
 /// Where the jar of `uri` is, or will be, on this machine. `base` is the directory
 /// of the Deployment file.
+/// Always an absolute path (crate::paths): a `file:` URI names one, and a relative path
+/// is resolved against `base`.
 pub fn local_path(uri: &str, base: &Path) -> Option<PathBuf> {
     let u = uri.trim();
-    if let Some(rest) = u.strip_prefix("file://") {
-        return Some(PathBuf::from(rest));
-    }
     if u.contains("://") {
-        return None;
+        // A file: URI without an absolute path (`file://relative/x.jar` names the host
+        // `relative`) is refused by validation; here it names nothing.
+        return u
+            .get(..7)
+            .filter(|s| s.eq_ignore_ascii_case("file://"))
+            .map(|_| crate::paths::file_uri_path(u).unwrap_or_default());
     }
-    let p = Path::new(u);
-    Some(if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    })
+    Some(crate::paths::resolve(base, Path::new(u)))
 }
 
 /// Returns a local file holding the jar, downloading it into `cache` if need be.
@@ -124,6 +123,15 @@ mod tests {
         assert_eq!(
             local_path("jobs/a.jar", base),
             Some(base.join("jobs/a.jar"))
+        );
+        // The bundled example's `../../.flinkd/jobs/counter.jar`: absolute and normal.
+        assert_eq!(
+            local_path("../../x/a.jar", base),
+            Some(PathBuf::from("/etc/x/a.jar"))
+        );
+        assert_eq!(
+            local_path("FILE:///opt/a.jar", base),
+            Some(PathBuf::from("/opt/a.jar"))
         );
         assert_eq!(local_path("https://h/a.jar", base), None);
     }

@@ -309,13 +309,13 @@ pub fn validate(args: &ValidateArgs) -> i32 {
         },
         None => None,
     };
-    let max = config
+    let limits = config
         .as_ref()
-        .map(|c| c.files.max_file_size)
-        .unwrap_or_else(|| Config::default().files.max_file_size);
+        .map(|c| c.files.read_limits())
+        .unwrap_or_default();
     let mut files = Vec::new();
     for path in &args.paths {
-        match read_path(path, max) {
+        match read_path(path, &limits) {
             Ok(mut f) => files.append(&mut f),
             Err(e) => {
                 eprintln!("{}: {e}", path.display());
@@ -330,7 +330,7 @@ pub fn validate(args: &ValidateArgs) -> i32 {
 
 /// The files a path names: a directory's resource files, or the file itself (read
 /// whatever its name, since the user named it).
-fn read_path(path: &Path, max: crate::quantity::Bytes) -> std::io::Result<Vec<FileContents>> {
+fn read_path(path: &Path, limits: &resources::ReadLimits) -> std::io::Result<Vec<FileContents>> {
     let files = if path.is_dir() {
         resources::list_dir(path)?
     } else if path.exists() {
@@ -341,7 +341,10 @@ fn read_path(path: &Path, max: crate::quantity::Bytes) -> std::io::Result<Vec<Fi
             "no such file or directory",
         ));
     };
-    Ok(files.iter().map(|f| resources::read_file(f, max)).collect())
+    Ok(files
+        .iter()
+        .map(|f| resources::read_file(f, limits))
+        .collect())
 }
 
 fn report(checked: &Checked, files: usize, expand: bool) -> i32 {

@@ -106,34 +106,49 @@ pub fn age(t: Option<Timestamp>, now: Timestamp) -> String {
     }
 }
 
-/// Lays out rows under a header, each column as wide as its widest cell; the last
-/// column is cut to fit `width`.
-pub fn table(header: &[&str], rows: &[Vec<String>], width: usize) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+/// Lays out rows under a header (comfy-table). On a terminal of `width` columns, cells
+/// wrap to fit; with no width (stdout is not a terminal: a pipe, a file), nothing wraps
+/// and nothing is ever cut, so `flinkd events NAME | grep …` sees every message whole.
+pub fn table(header: &[&str], rows: &[Vec<String>], width: Option<u16>) -> String {
+    use comfy_table::{ContentArrangement, Table};
+    let mut t = Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    match width {
+        Some(w) => {
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_width(w);
+        }
+        None => {
+            t.force_no_tty();
+            t.set_content_arrangement(ContentArrangement::Disabled);
         }
     }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        let last = cells.len() - 1;
-        for (i, c) in cells.into_iter().enumerate() {
-            if i == last {
-                let room = width.saturating_sub(out.chars().count()).max(10);
-                let cut: String = c.chars().take(room).collect();
-                out.push_str(&cut);
-            } else {
-                out.push_str(&format!("{c:<w$}   ", w = widths[i]));
-            }
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    t.set_header(header.iter().copied());
     for r in rows {
-        out.push_str(&line(r.clone()));
+        t.add_row(r.iter().map(String::as_str));
+    }
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
+}
+
+/// The width of the terminal stdout is, asked of the terminal (then `$COLUMNS`); none
+/// when stdout is not a terminal.
+pub fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    comfy_table::Table::new()
+        .width()
+        .or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()))
+        .or(Some(120))
 }
 
 fn items<T: serde::de::DeserializeOwned>(v: &Value) -> Result<Vec<T>, String> {
@@ -143,13 +158,6 @@ fn items<T: serde::de::DeserializeOwned>(v: &Value) -> Result<Vec<T>, String> {
 
 fn short(id: impl ToString) -> String {
     id.to_string().chars().take(8).collect()
-}
-
-pub fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(120)
 }
 
 pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, String> {
@@ -299,16 +307,21 @@ mod tests {
     }
 
     #[test]
-    fn tables_align_and_cut_the_last_column() {
-        let t = table(
-            &["NAME", "STATUS", "NOTE"],
-            &[vec!["a".into(), "RUNNING".into(), "x".repeat(100)]],
-            40,
-        );
+    fn tables_align_and_never_cut() {
+        let long = format!("job creation failed: {} NoSuchClass", "word ".repeat(40));
+        let rows = [vec!["a".into(), "RUNNING".into(), long.clone()]];
+        // Not a terminal: every cell whole on its line.
+        let t = table(&["NAME", "STATUS", "NOTE"], &rows, None);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "NAME   STATUS    NOTE");
-        assert!(lines[1].starts_with("a      RUNNING   xxx"));
-        assert_eq!(lines[1].chars().count(), 40);
+        assert_eq!(lines[1], format!("a      RUNNING   {}", long.trim_end()));
+        // A terminal 60 columns wide: the long cell wraps; all of it is there.
+        let t = table(&["NAME", "STATUS", "NOTE"], &rows, Some(60));
+        assert!(t.lines().count() > 3, "{t}");
+        assert!(t.lines().all(|l| l.chars().count() <= 60), "{t}");
+        let words: Vec<&str> = t.split_whitespace().collect();
+        assert_eq!(words.iter().filter(|w| **w == "word").count(), 40, "{t}");
+        assert!(t.contains("NoSuchClass"));
     }
 
     #[test]

@@ -195,6 +195,27 @@ pub struct FilesConfig {
     /// What happens to a Deployment whose file is deleted: `suspended` (its state kept
     /// in a savepoint) or `cancelled`. Then it is forgotten; its history stays.
     pub on_delete: crate::spec::DesiredState,
+    /// The YAML of one file, aliases expanded, has at most this many nodes...
+    pub max_yaml_nodes: u64,
+    /// ...and at most this much scalar text...
+    #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
+    pub max_yaml_size: Bytes,
+    /// ...and nests at most this deep.
+    pub max_yaml_depth: usize,
+}
+
+impl FilesConfig {
+    /// The limits a file of the watched directory is read with.
+    pub fn read_limits(&self) -> crate::resources::ReadLimits {
+        crate::resources::ReadLimits {
+            max_file_size: self.max_file_size,
+            yaml: crate::source::YamlLimits {
+                max_nodes: self.max_yaml_nodes,
+                max_bytes: self.max_yaml_size.0,
+                max_depth: self.max_yaml_depth,
+            },
+        }
+    }
 }
 
 impl Default for FilesConfig {
@@ -203,6 +224,9 @@ impl Default for FilesConfig {
             max_file_size: Bytes(1024 * 1024),
             max_jar_size: Bytes(512 * 1024 * 1024),
             on_delete: crate::spec::DesiredState::Suspended,
+            max_yaml_nodes: 100_000,
+            max_yaml_size: Bytes(16 * 1024 * 1024),
+            max_yaml_depth: 64,
         }
     }
 }
@@ -223,6 +247,9 @@ fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         Raw::Text(t) => Bytes::parse(&t).map_err(serde::de::Error::custom),
     }
 }
+
+/// The deepest nesting a config may allow: the YAML reader behind it stops at 128.
+const MAX_YAML_DEPTH: usize = 100;
 
 /// The top-level keys of the config, as `FLINKD_<KEY>` spells them.
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -281,8 +308,7 @@ impl Config {
                 message: e.into_inner().to_string(),
             }
         })?;
-        let base = file.parent().unwrap_or(Path::new("."));
-        cfg.resolve_paths(base);
+        cfg.resolve_paths(file, &config_env(std::env::vars()));
         cfg.check().map_err(|(key, message)| ConfigError::Key {
             file: name,
             key,
@@ -291,15 +317,29 @@ impl Config {
         Ok(cfg)
     }
 
-    fn resolve_paths(&mut self, base: &Path) {
-        let abs = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
+    /// Makes every path absolute and normal, once (crate::paths): one written in the
+    /// file is relative to the file's directory (symlinks followed, so a linked config
+    /// still finds what lies beside it), one set by a `FLINKD_*` variable to the working
+    /// directory, as anything typed in a shell is.
+    fn resolve_paths(&mut self, file: &Path, env: &config::Map<String, String>) {
+        let real = crate::paths::resolve(&crate::paths::cwd(), file);
+        let dir = real.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let cwd = crate::paths::cwd();
+        let from_env = |key: &str| {
+            env.keys().any(|k| {
+                k.strip_prefix("FLINKD_")
+                    .is_some_and(|k| k.eq_ignore_ascii_case(key))
+            })
         };
-        abs(&mut self.deployments_dir);
-        abs(&mut self.state_dir);
-        self.flink.versions.values_mut().for_each(abs);
+        let resolve = |p: &mut PathBuf, key: &str| {
+            let base = if from_env(key) { &cwd } else { &dir };
+            *p = crate::paths::resolve(base, p);
+        };
+        resolve(&mut self.deployments_dir, "DEPLOYMENTS_DIR");
+        resolve(&mut self.state_dir, "STATE_DIR");
+        for (version, home) in self.flink.versions.iter_mut() {
+            resolve(home, &format!("FLINK__VERSIONS__{version}"));
+        }
     }
 
     /// Rules a type cannot express; the error names the key.
@@ -340,6 +380,15 @@ impl Config {
                 "must be `suspended` or `cancelled`".into(),
             ));
         }
+        if self.files.max_yaml_nodes == 0 {
+            return Err(("files.max_yaml_nodes".into(), "must be ≥ 1".into()));
+        }
+        if !(1..=MAX_YAML_DEPTH).contains(&self.files.max_yaml_depth) {
+            return Err((
+                "files.max_yaml_depth".into(),
+                format!("must be 1 to {MAX_YAML_DEPTH}"),
+            ));
+        }
         if self.store.max_events_per_deployment == 0 {
             return Err((
                 "store.max_events_per_deployment".into(),
@@ -367,6 +416,15 @@ impl Config {
             cancel_deadline: self.timing.cancel_deadline,
             cancel_attempts: self.timing.cancel_attempts,
         }
+    }
+
+    /// The working directory of a Deployment's local clusters: what its jobs write to
+    /// relative paths outlives each job's cluster.
+    pub fn work_dir(&self, deployment: &crate::spec::Identity) -> PathBuf {
+        self.state_dir
+            .join("work")
+            .join(&deployment.namespace)
+            .join(&deployment.name)
     }
 
     /// The SQLite file of the store.
@@ -406,6 +464,50 @@ mod tests {
             Duration::from_secs(3600)
         );
         assert_eq!(cfg.files.max_file_size, Bytes(1024 * 1024));
+    }
+
+    #[test]
+    fn paths_are_absolute_however_the_config_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("repo/config")).unwrap();
+        let file = write(
+            &root.join("repo/config"),
+            "deployments_dir = \"../examples\"\nstate_dir = \"../.flinkd/state\"\n[flink.versions]\n\"2.3\" = \"../.flinkd/flink-2.3\"\n",
+        );
+        let expect = |cfg: &Config| {
+            assert_eq!(cfg.state_dir, root.join("repo/.flinkd/state"));
+            assert_eq!(cfg.deployments_dir, root.join("repo/examples"));
+            assert_eq!(
+                cfg.flink.versions["2.3"],
+                root.join("repo/.flinkd/flink-2.3")
+            );
+        };
+        // `config/flinkd.toml` as given on a command line run from the repository: the
+        // relative name is taken from the working directory.
+        let relative = Path::new("config/flinkd.toml");
+        let mut cfg = Config::load(&file).unwrap();
+        expect(&cfg);
+        cfg.state_dir = PathBuf::from("../.flinkd/state");
+        let from_root = crate::paths::resolve(&root.join("repo"), relative);
+        cfg.resolve_paths(&from_root, &Default::default());
+        expect(&cfg);
+        // A symlink to the config: its paths are the real file's neighbours.
+        std::os::unix::fs::symlink(&file, root.join("linked.toml")).unwrap();
+        expect(&Config::load(&root.join("linked.toml")).unwrap());
+        // Set from the environment: relative to the working directory.
+        let mut cfg = Config::load(&file).unwrap();
+        cfg.state_dir = PathBuf::from("state-from-env");
+        let env = [("FLINKD_STATE_DIR".to_string(), "state-from-env".to_string())]
+            .into_iter()
+            .collect();
+        cfg.resolve_paths(&file, &env);
+        assert_eq!(
+            cfg.state_dir,
+            crate::paths::resolve(&crate::paths::cwd(), Path::new("state-from-env"))
+        );
+        assert!(cfg.state_dir.is_absolute());
+        assert_eq!(cfg.deployments_dir, root.join("repo/examples"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use crate::quantity::Bytes;
+use crate::resources::ReadLimits;
 use crate::resources::{self, FileContents, Resource};
 use crate::spec::Identity;
 
@@ -118,11 +118,11 @@ impl DirCache {
     pub fn read(
         &mut self,
         dir: &Path,
-        max_size: Bytes,
+        limits: &ReadLimits,
         hint: Option<&[PathBuf]>,
     ) -> std::io::Result<Read> {
         if !self.primed {
-            return self.read_all(dir, max_size);
+            return self.read_all(dir, limits);
         }
         // A directory that is gone or unreadable changes nothing (its files' deletions,
         // named by notifications, must not read as each file deleted).
@@ -157,11 +157,11 @@ impl DirCache {
         let mut fresh = Vec::new();
         for path in &changed {
             let stamp = Stamp::of(path);
-            let contents = stamp.map(|_| resources::read_file(path, max_size));
+            let contents = stamp.map(|_| resources::read_file(path, limits));
             let new = contents.as_ref().map(Summary::of).unwrap_or_default();
             let old = self.summaries.get(path).cloned().unwrap_or_default();
             if new.context || old.context || self.shared_with_others(&old, &new) {
-                return self.read_all(dir, max_size);
+                return self.read_all(dir, limits);
             }
             fresh.push((path.clone(), stamp, old, new, contents));
         }
@@ -195,7 +195,7 @@ impl DirCache {
                 .any(|i| others(self.ids.get(i), old.ids.contains(i)))
     }
 
-    fn read_all(&mut self, dir: &Path, max_size: Bytes) -> std::io::Result<Read> {
+    fn read_all(&mut self, dir: &Path, limits: &ReadLimits) -> std::io::Result<Read> {
         let files = resources::list_dir(dir)?;
         *self = DirCache::default();
         let mut contents = Vec::with_capacity(files.len());
@@ -204,7 +204,7 @@ impl DirCache {
             let Some(stamp) = Stamp::of(path) else {
                 continue;
             };
-            let read = resources::read_file(path, max_size);
+            let read = resources::read_file(path, limits);
             self.remember(path.clone(), stamp, Summary::of(&read), &read);
             contents.push(read);
         }
@@ -279,7 +279,14 @@ fn plain_files_of(dir: &Path, paths: &[PathBuf]) -> bool {
 mod tests {
     use super::*;
 
-    const MAX: Bytes = Bytes(1 << 20);
+    const MAX: &ReadLimits = &ReadLimits {
+        max_file_size: crate::quantity::Bytes(1 << 20),
+        yaml: crate::source::YamlLimits {
+            max_nodes: 100_000,
+            max_bytes: 1 << 24,
+            max_depth: 64,
+        },
+    };
 
     fn deployment(name: &str) -> String {
         format!("kind: Deployment\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      artifact:\n        jarUri: /j.jar\n")

@@ -232,37 +232,6 @@ struct ExceptionEntry {
     timestamp: i64,
 }
 
-/// Shortens a Java stack trace to what a person reads: the exception lines and their
-/// "Caused by" chain, without the `at …` frames.
-pub fn summarize_java_error(text: &str) -> String {
-    let mut lines: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let t = line.trim().trim_start_matches('<');
-        if t.is_empty()
-            || t.starts_with("at ")
-            || t.starts_with("...")
-            || t.starts_with("End of exception on server side")
-            || t == "Internal server error."
-            || t.starts_with("Exception on server side")
-        {
-            continue;
-        }
-        if !lines.contains(&t) {
-            lines.push(t);
-        }
-    }
-    let mut out = lines.join(" | ");
-    if out.len() > 2000 {
-        let mut cut = 2000;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
-}
-
 /// Flink's error body: `{"errors": ["...", "..."]}`.
 fn flink_message(body: &str) -> String {
     #[derive(Deserialize)]
@@ -270,8 +239,8 @@ fn flink_message(body: &str) -> String {
         errors: Vec<String>,
     }
     match serde_json::from_str::<Errors>(body) {
-        Ok(e) => summarize_java_error(&e.errors.join("\n")),
-        Err(_) => summarize_java_error(body),
+        Ok(e) => crate::java_error::summarize(&e.errors.join("\n")),
+        Err(_) => crate::java_error::summarize(body),
     }
 }
 
@@ -488,7 +457,7 @@ impl FlinkClient {
     /// The root exception of a job (why it failed), if Flink has one.
     pub async fn root_exception(&self, job_id: &str) -> Result<Option<String>, FlinkError> {
         let e: Exceptions = self.get(&format!("/jobs/{job_id}/exceptions")).await?;
-        Ok(e.root_exception.map(|t| summarize_java_error(&t)))
+        Ok(e.root_exception.map(|t| crate::java_error::summarize(&t)))
     }
 
     /// When the job failed over (restarted), from its exception history: one entry per
@@ -563,7 +532,7 @@ impl FlinkClient {
                     .map(str::to_string)
                     .unwrap_or_else(|| cause.to_string());
                 SavepointStatus::Failed {
-                    cause: summarize_java_error(&text),
+                    cause: crate::java_error::summarize(&text),
                 }
             }
             (None, None) => SavepointStatus::Failed {
@@ -605,12 +574,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn java_errors_are_shortened_to_their_causes() {
+    fn java_errors_say_their_root_cause_first() {
         let body = r#"{"errors":["Internal server error.","<Exception on server side:\njava.util.concurrent.CompletionException: org.apache.flink.client.program.ProgramInvocationException: The program's entry point class 'com.example.Nope' was not found in the jar file.\n\tat org.apache.flink.runtime.webmonitor.handlers.utils.JarHandlerUtils$JarHandlerContext.toPackagedProgram(JarHandlerUtils.java:204)\n\tat java.base/java.lang.Thread.run(Thread.java:840)\nCaused by: java.lang.ClassNotFoundException: com.example.Nope\n\tat java.base/java.net.URLClassLoader.findClass(URLClassLoader.java:445)\n\t... 7 more\n\nEnd of exception on server side>"]}"#;
         let m = flink_message(body);
         assert_eq!(
             m,
-            "java.util.concurrent.CompletionException: org.apache.flink.client.program.ProgramInvocationException: The program's entry point class 'com.example.Nope' was not found in the jar file. | Caused by: java.lang.ClassNotFoundException: com.example.Nope"
+            "The program's entry point class 'com.example.Nope' was not found in the jar file. (CompletionException > ProgramInvocationException > ClassNotFoundException: com.example.Nope)"
         );
     }
 

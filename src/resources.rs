@@ -89,8 +89,23 @@ pub fn list_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads and parses one file, refusing files over `max_size` before reading them whole.
-pub fn read_file(path: &Path, max_size: Bytes) -> FileContents {
+/// What a file may be: its size on disk, and what its YAML may expand to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    pub max_file_size: Bytes,
+    pub yaml: source::YamlLimits,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        crate::config::FilesConfig::default().read_limits()
+    }
+}
+
+/// Reads and parses one file, refusing files over the size limit before reading them
+/// whole.
+pub fn read_file(path: &Path, limits: &ReadLimits) -> FileContents {
+    let max_size = limits.max_file_size;
     let file_error = |message: String| FileContents {
         file: path.to_path_buf(),
         diagnostics: vec![Diagnostic::error(path, Location::default(), None, message)],
@@ -111,11 +126,11 @@ pub fn read_file(path: &Path, max_size: Bytes) -> FileContents {
             "file is larger than {max_size} (files.max_file_size in the daemon config); not read"
         ));
     }
-    parse_bytes(path, &bytes)
+    parse_bytes(path, &bytes, &limits.yaml)
 }
 
 /// Parses a file's bytes.
-pub fn parse_bytes(path: &Path, bytes: &[u8]) -> FileContents {
+pub fn parse_bytes(path: &Path, bytes: &[u8], limits: &source::YamlLimits) -> FileContents {
     let hash = crate::spec::content_hash(bytes);
     let mut out = FileContents {
         file: path.to_path_buf(),
@@ -142,7 +157,7 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> FileContents {
             return out;
         }
     };
-    let docs = match source::parse_documents(text) {
+    let docs = match source::parse_documents(text, limits) {
         Ok(d) => d,
         Err(e) => {
             out.diagnostics.push(Diagnostic::error(

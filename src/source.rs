@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, SpannedEventReceiver};
+use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde::Deserialize;
 use serde_yaml::Value;
 
@@ -120,17 +120,43 @@ pub struct Node {
     pub plain_text: Option<String>,
 }
 
-/// Field path → node, for one YAML document.
+/// Field path → node, for one YAML document. Kept as a tree (each node knows its
+/// parent and its own segment), so a node costs the same however deep it sits: a map
+/// of whole paths would copy every ancestor's key for every node.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    nodes: HashMap<FieldPath, Node>,
+    nodes: Vec<Node>,
+    /// (parent node, segment) → node; the root is the node with no parent.
+    children: HashMap<(Option<usize>, Segment), usize>,
     /// Where the document starts.
     pub start: Location,
 }
 
 impl SourceMap {
+    fn id(&self, path: &FieldPath) -> Option<usize> {
+        let mut id = *self.children.get(&(None, Segment::Key(String::new())))?;
+        for seg in &path.0 {
+            id = *self.children.get(&(Some(id), seg.clone()))?;
+        }
+        Some(id)
+    }
+
     pub fn get(&self, path: &FieldPath) -> Option<&Node> {
-        self.nodes.get(path)
+        self.id(path).map(|i| &self.nodes[i])
+    }
+
+    /// The node at (`parent`, `segment`), created if need be.
+    fn child(&mut self, parent: Option<usize>, segment: Segment, at: Location) -> usize {
+        let next = self.nodes.len();
+        let id = *self.children.entry((parent, segment)).or_insert(next);
+        if id == next {
+            self.nodes.push(Node {
+                key: None,
+                value: at,
+                plain_text: None,
+            });
+        }
+        id
     }
 
     /// The location of `path`, or of its nearest ancestor that is written in the file
@@ -138,7 +164,7 @@ impl SourceMap {
     pub fn locate(&self, path: &FieldPath) -> Location {
         let mut p = Some(path.clone());
         while let Some(cur) = p {
-            if let Some(node) = self.nodes.get(&cur) {
+            if let Some(node) = self.get(&cur) {
                 return node.key.unwrap_or(node.value);
             }
             p = cur.parent();
@@ -150,6 +176,31 @@ impl SourceMap {
     /// fields, which serde reports against the parent).
     pub fn locate_key(&self, parent: &FieldPath, key: &str) -> Location {
         self.locate(&parent.child(key))
+    }
+}
+
+/// Bounds on what a file's YAML may become once read: a document small on disk can
+/// grow without bound through aliases (`&a [*b, *b, …]`, the "billion laughs"), and
+/// deep nesting costs every reader along the way. Checked while the file is parsed,
+/// before anything expands it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct YamlLimits {
+    /// Nodes (scalars, sequences, mappings) of the whole file, each alias counted as
+    /// everything it stands for.
+    pub max_nodes: u64,
+    /// Bytes of scalar text of the whole file, aliases expanded.
+    pub max_bytes: u64,
+    /// Sequences and mappings nested in one another.
+    pub max_depth: usize,
+}
+
+impl Default for YamlLimits {
+    fn default() -> Self {
+        YamlLimits {
+            max_nodes: 100_000,
+            max_bytes: 16 * 1024 * 1024,
+            max_depth: 64,
+        }
     }
 }
 
@@ -169,8 +220,10 @@ pub struct Document {
 
 /// Splits `text` into documents. Empty documents (only comments, or `---` with nothing
 /// after it) are dropped.
-pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
-    let maps = source_maps(text)?;
+pub fn parse_documents(text: &str, limits: &YamlLimits) -> Result<Vec<Document>, SyntaxError> {
+    // The source maps are built first, by a parser that counts as it goes: nothing
+    // expands an alias until the file is known to stay within its limits.
+    let maps = source_maps(text, limits)?;
     let mut values = Vec::new();
     for de in serde_yaml::Deserializer::from_str(text) {
         let value = Value::deserialize(de).map_err(|e| SyntaxError {
@@ -208,26 +261,121 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-fn source_maps(text: &str) -> Result<Vec<SourceMap>, SyntaxError> {
+/// Reads the source maps with the parser's events one by one (its own `load` recurses
+/// as deep as the document nests), counting what the file expands to.
+fn source_maps(text: &str, limits: &YamlLimits) -> Result<Vec<SourceMap>, SyntaxError> {
     let mut builder = MapBuilder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| SyntaxError {
-        location: Location {
-            line: e.marker().line(),
-            col: e.marker().col() + 1,
-        },
-        message: e.info().to_string(),
-    })?;
+    let mut size = Expansion::default();
+    for event in Parser::new_from_str(text) {
+        let (ev, span) = event.map_err(|e| SyntaxError {
+            location: Location {
+                line: e.marker().line(),
+                col: e.marker().col() + 1,
+            },
+            // The scanner's own bound (256 levels) is past ours: say it as ours.
+            message: if e.info().contains("recursion limit") {
+                depth_message(limits)
+            } else {
+                e.info().to_string()
+            },
+        })?;
+        let at = Location {
+            line: span.start.line(),
+            col: span.start.col() + 1,
+        };
+        size.count(&ev, at, limits)?;
+        builder.on_event(ev, span);
+    }
     Ok(builder.docs)
+}
+
+fn depth_message(limits: &YamlLimits) -> String {
+    format!(
+        "nested more than {} levels deep (files.max_yaml_depth in the daemon config)",
+        limits.max_depth
+    )
+}
+
+/// What a file expands to, counted event by event.
+#[derive(Default)]
+struct Expansion {
+    nodes: u64,
+    bytes: u64,
+    /// Open sequences and mappings: their anchor, and the counts when they opened.
+    open: Vec<(usize, u64, u64)>,
+    /// Each anchor's size: what an alias of it adds.
+    anchors: HashMap<usize, (u64, u64)>,
+}
+
+impl Expansion {
+    fn count(
+        &mut self,
+        ev: &Event<'_>,
+        at: Location,
+        limits: &YamlLimits,
+    ) -> Result<(), SyntaxError> {
+        match ev {
+            Event::Scalar(text, _, anchor, _) => {
+                self.nodes = self.nodes.saturating_add(1);
+                self.bytes = self.bytes.saturating_add(text.len() as u64);
+                if *anchor > 0 {
+                    self.anchors.insert(*anchor, (1, text.len() as u64));
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.nodes = self.nodes.saturating_add(1);
+                self.open.push((*anchor, self.nodes - 1, self.bytes));
+                if self.open.len() > limits.max_depth {
+                    return Err(SyntaxError {
+                        location: at,
+                        message: depth_message(limits),
+                    });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, nodes, bytes)) = self.open.pop() {
+                    if anchor > 0 {
+                        self.anchors
+                            .insert(anchor, (self.nodes - nodes, self.bytes - bytes));
+                    }
+                }
+            }
+            Event::Alias(anchor) => {
+                let (nodes, bytes) = self.anchors.get(anchor).copied().unwrap_or((1, 0));
+                self.nodes = self.nodes.saturating_add(nodes);
+                self.bytes = self.bytes.saturating_add(bytes);
+            }
+            _ => {}
+        }
+        if self.nodes > limits.max_nodes {
+            return Err(SyntaxError {
+                location: at,
+                message: format!(
+                    "expands to more than {} nodes, aliases counted as what they stand for (files.max_yaml_nodes in the daemon config)",
+                    limits.max_nodes
+                ),
+            });
+        }
+        if self.bytes > limits.max_bytes {
+            return Err(SyntaxError {
+                location: at,
+                message: format!(
+                    "expands to more than {} of text, aliases counted as what they stand for (files.max_yaml_size in the daemon config)",
+                    crate::quantity::Bytes(limits.max_bytes)
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 enum Frame {
     Mapping {
-        path: FieldPath,
+        id: usize,
         key: Option<(String, Location)>,
     },
     Sequence {
-        path: FieldPath,
+        id: usize,
         index: usize,
     },
     /// A complex (non-scalar) mapping key: its contents are not mapped.
@@ -245,29 +393,22 @@ struct MapBuilder {
 
 impl MapBuilder {
     /// Handles the start of a node (scalar, alias, mapping, sequence). Returns the node's
-    /// path if it is a value (not a mapping key).
-    fn node_path(&mut self, at: Location, scalar: Option<&str>) -> Option<FieldPath> {
+    /// id if it is a value (not a mapping key).
+    fn node(&mut self, at: Location, scalar: Option<&str>) -> Option<usize> {
         match self.stack.last_mut() {
-            None => Some(FieldPath::default()),
+            None => Some(self.current.child(None, Segment::Key(String::new()), at)),
             Some(Frame::Skip { .. }) => None,
-            Some(Frame::Sequence { path, index }) => {
-                let mut p = path.clone();
-                p.0.push(Segment::Index(*index));
+            Some(Frame::Sequence { id, index }) => {
+                let (parent, i) = (*id, *index);
                 *index += 1;
-                Some(p)
+                Some(self.current.child(Some(parent), Segment::Index(i), at))
             }
-            Some(Frame::Mapping { path, key }) => match key.take() {
+            Some(Frame::Mapping { id, key }) => match key.take() {
                 Some((k, key_at)) => {
-                    let p = path.child(&k);
-                    self.current.nodes.insert(
-                        p.clone(),
-                        Node {
-                            key: Some(key_at),
-                            value: at,
-                            plain_text: None,
-                        },
-                    );
-                    Some(p)
+                    let parent = *id;
+                    let child = self.current.child(Some(parent), Segment::Key(k), at);
+                    self.current.nodes[child].key = Some(key_at);
+                    Some(child)
                 }
                 None => {
                     // This node is a key.
@@ -278,12 +419,8 @@ impl MapBuilder {
         }
     }
 
-    fn record(&mut self, path: FieldPath, at: Location, plain_text: Option<String>) {
-        let node = self.current.nodes.entry(path).or_insert(Node {
-            key: None,
-            value: at,
-            plain_text: None,
-        });
+    fn record(&mut self, id: usize, at: Location, plain_text: Option<String>) {
+        let node = &mut self.current.nodes[id];
         node.value = at;
         node.plain_text = plain_text;
     }
@@ -302,12 +439,14 @@ impl MapBuilder {
             self.stack.push(Frame::Skip { depth: 1 });
             return;
         }
-        let path = self.node_path(at, None).unwrap_or_default();
-        self.record(path.clone(), at, None);
+        let Some(id) = self.node(at, None) else {
+            return;
+        };
+        self.record(id, at, None);
         self.stack.push(if sequence {
-            Frame::Sequence { path, index: 0 }
+            Frame::Sequence { id, index: 0 }
         } else {
-            Frame::Mapping { path, key: None }
+            Frame::Mapping { id, key: None }
         });
     }
 
@@ -323,8 +462,8 @@ impl MapBuilder {
     }
 }
 
-impl<'input> SpannedEventReceiver<'input> for MapBuilder {
-    fn on_event(&mut self, ev: Event<'input>, span: saphyr_parser::Span) {
+impl MapBuilder {
+    fn on_event(&mut self, ev: Event<'_>, span: saphyr_parser::Span) {
         let at = Location {
             line: span.start.line(),
             col: span.start.col() + 1,
@@ -339,14 +478,14 @@ impl<'input> SpannedEventReceiver<'input> for MapBuilder {
             }
             Event::DocumentEnd => self.docs.push(std::mem::take(&mut self.current)),
             Event::Scalar(text, style, _, _) => {
-                if let Some(path) = self.node_path(at, Some(&text)) {
+                if let Some(id) = self.node(at, Some(&text)) {
                     let plain = (style == ScalarStyle::Plain).then(|| text.to_string());
-                    self.record(path, at, plain);
+                    self.record(id, at, plain);
                 }
             }
             Event::Alias(_) => {
-                if let Some(path) = self.node_path(at, Some("*alias")) {
-                    self.record(path, at, None);
+                if let Some(id) = self.node(at, Some("*alias")) {
+                    self.record(id, at, None);
                 }
             }
             Event::MappingStart(..) => self.open(at, false),
@@ -440,7 +579,7 @@ mod tests {
     #[test]
     fn locates_nested_fields_and_keeps_plain_text() {
         let text = "kind: Deployment\nspec:\n  template:\n    spec:\n      parallelism: 2\n      artifact:\n        flinkVersion: 1.10\n";
-        let docs = parse_documents(text).unwrap();
+        let docs = parse_documents(text, &YamlLimits::default()).unwrap();
         assert_eq!(docs.len(), 1);
         let map = &docs[0].map;
         let p = FieldPath::parse("spec.template.spec.parallelism");
@@ -460,7 +599,7 @@ mod tests {
     #[test]
     fn sequences_and_multiple_documents() {
         let text = "a:\n  - x\n  - y: 1\n---\n# only a comment\n---\nb: 2\n";
-        let docs = parse_documents(text).unwrap();
+        let docs = parse_documents(text, &YamlLimits::default()).unwrap();
         assert_eq!(docs.len(), 2, "the empty middle document is dropped");
         let first = &docs[0].map;
         let y = FieldPath(vec![
@@ -475,16 +614,71 @@ mod tests {
         );
     }
 
+    /// Billion laughs: ten aliases of ten aliases of … of a ten-item list.
+    pub(crate) fn laughs(levels: usize) -> String {
+        let mut text = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..levels {
+            let p = i - 1;
+            text.push_str(&format!(
+                "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_before_anything_expands() {
+        let limits = YamlLimits::default();
+        let err = parse_documents(&laughs(9), &limits).unwrap_err();
+        assert!(err.message.contains("more than 100000 nodes"), "{err:?}");
+        assert_eq!(err.location.line, 5, "where it crossed the bound: {err:?}");
+        // A few laughs are fine.
+        assert!(parse_documents(&laughs(3), &limits).is_ok());
+        // A big scalar aliased many times: bounded by its text.
+        let big = format!(
+            "a: &a \"{}\"\nb: [{}]\n",
+            "y".repeat(100_000),
+            "*a, ".repeat(200)
+        );
+        let err = parse_documents(&big, &limits).unwrap_err();
+        assert!(err.message.contains("more than 16m of text"), "{err:?}");
+        // Anchors are per file; the count covers every document of it.
+        let docs = "a: [x, x]\n---\n".repeat(60_000);
+        let err = parse_documents(&docs, &limits).unwrap_err();
+        assert!(err.message.contains("nodes"), "{err:?}");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let limits = YamlLimits::default();
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let err = parse_documents(&deep, &limits).unwrap_err();
+        assert_eq!(err.location, Location { line: 1, col: 65 }, "{err:?}");
+        assert!(err.message.contains("more than 64 levels"), "{err:?}");
+        // Deeper still, the scanner stops first (at 256 levels), with a location too.
+        let deeper = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let err = parse_documents(&deeper, &limits).unwrap_err();
+        assert!(err.location.col > 1, "{err:?}");
+        assert!(err.message.contains("more than 64 levels"), "{err:?}");
+        let block: String = (0..100)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect();
+        assert!(parse_documents(&block, &limits).is_err());
+        let ok = format!("{}1{}", "[".repeat(64), "]".repeat(64));
+        assert!(parse_documents(&ok, &limits).is_ok());
+    }
+
     #[test]
     fn syntax_errors_carry_a_location() {
-        let err = parse_documents("a: [1, 2\nb: c\n").unwrap_err();
+        let err = parse_documents("a: [1, 2\nb: c\n", &YamlLimits::default()).unwrap_err();
         assert!(err.location.line >= 1, "{err:?}");
         assert!(!err.message.is_empty());
     }
 
     #[test]
     fn text_fields_keep_their_written_form() {
-        let mut docs = parse_documents("v: 1.10\nn: 1.10\nflag: true\n").unwrap();
+        let mut docs =
+            parse_documents("v: 1.10\nn: 1.10\nflag: true\n", &YamlLimits::default()).unwrap();
         scalars_as_text(&mut docs[0], &|p| {
             p == &FieldPath::parse("v") || p == &FieldPath::parse("flag")
         });

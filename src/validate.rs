@@ -15,6 +15,7 @@
 //! (DESIGN.md, "Last valid spec wins"). Warnings never invalidate.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use uuid::Uuid;
 
@@ -627,6 +628,15 @@ fn check_spec(
                 }
             },
         };
+        for (key, value) in t.flink_configuration.iter().flatten() {
+            if DIRECTORY_KEYS.contains(&key.as_str()) {
+                if let Err(m) = check_directory(value) {
+                    let mut p = FieldPath::parse(&format!("{base}.flinkConfiguration"));
+                    p.0.push(Segment::Key(key.clone()));
+                    report.error(p, m);
+                }
+            }
+        }
         if let (Some(slots), Some(tms), Some(p)) = (slots, t.number_of_task_managers, t.parallelism)
         {
             if tms >= 1 && p >= 1 && slots.saturating_mul(tms) < p {
@@ -744,6 +754,34 @@ fn check_log_levels(loggers: &BTreeMap<String, String>, report: &mut Report<'_>)
     }
 }
 
+/// Flink settings that name a directory: Flink runs elsewhere and reads them as given.
+const DIRECTORY_KEYS: &[&str] = &[
+    "state.savepoints.dir",
+    "state.checkpoints.dir",
+    "execution.checkpointing.dir",
+    "execution.checkpointing.savepoint-dir",
+];
+
+/// A directory for Flink: a URI (`s3://…`, `file:///…`) or an absolute path. A relative
+/// path would be read against a Flink process's working directory, not the file's.
+fn check_directory(value: &str) -> Result<(), String> {
+    let v = value.trim();
+    let ok = match v.split_once("://") {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("file") => {
+            crate::paths::file_uri_path(v).is_some()
+        }
+        Some((scheme, rest)) => !scheme.is_empty() && !rest.is_empty(),
+        None => Path::new(v).is_absolute() || v.starts_with("file:/"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{v}` is not an absolute path or a URI; Flink reads it in its own working directory, so write /path, file:///path or s3://bucket/path"
+        ))
+    }
+}
+
 /// A jar location: `file://`, `http://`, `https://`, or a path.
 fn check_uri(uri: &str) -> Result<(), String> {
     let u = uri.trim();
@@ -759,6 +797,11 @@ fn check_uri(uri: &str) -> Result<(), String> {
         }
         if rest.is_empty() || (scheme != "file" && rest.starts_with('/')) {
             return Err(format!("`{u}` has no host or path"));
+        }
+        if scheme == "file" && crate::paths::file_uri_path(u).is_none() {
+            return Err(format!(
+                "`{u}` is not a file: URI of an absolute path (file:///opt/job.jar); a relative path is written without file://"
+            ));
         }
     }
     Ok(())
@@ -811,8 +854,32 @@ mod tests {
             "ftp://h/j.jar",
             "http://",
             "https:///x.jar",
+            "file://jobs/x.jar",
+            "file://../x.jar",
         ] {
             assert!(check_uri(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flink_directories() {
+        for ok in [
+            "/var/lib/sp",
+            "file:///var/lib/sp",
+            "file:/var/lib/sp",
+            "s3://flink/savepoints",
+            "hdfs://nn:8020/sp",
+        ] {
+            assert!(check_directory(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "savepoints",
+            "./sp",
+            "../.flinkd/sp",
+            "file://config/../sp",
+            "",
+        ] {
+            assert!(check_directory(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -5,6 +5,8 @@
 #![cfg(feature = "test-support")]
 
 mod e2e;
+#[path = "support/hostile.rs"]
+mod hostile;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -21,10 +23,15 @@ fn deployment(name: &str, state: &str) -> String {
 
 /// The daemon's resident memory, from /proc.
 fn rss_mib(pid: u32) -> u64 {
+    proc_status_mib(pid, "VmRSS:")
+}
+
+/// A memory figure of /proc/PID/status (`VmRSS:`, `VmHWM:` the peak), in MiB.
+fn proc_status_mib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kb| kb.parse::<u64>().ok())
         .map(|kb| kb / 1024)
@@ -123,4 +130,61 @@ fn bad_input_never_hurts() {
         };
         (d.status("flapping") == Some(want)).then_some(())
     });
+}
+
+/// Hostile YAML dropped into the watched directory of a running daemon: each file is one
+/// located error, the daemon's peak memory stays under 256 MiB, the running Deployment
+/// is untouched; and a restart, which reads the files again, comes up the same.
+#[test]
+fn hostile_yaml_never_takes_the_daemon_down() {
+    let _one = e2e::serial();
+    let mut d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    d.deploy("steady.yaml", &deployment("steady", "running"));
+    d.wait_status("steady", DeploymentState::Running, 30);
+    let job = d.jobs("steady")[0].metadata.id;
+    for round in ["running", "restarted"] {
+        if round == "restarted" {
+            d.stop();
+            d.restart();
+        } else {
+            for (name, text) in hostile::files() {
+                d.deploy(name, &text);
+            }
+        }
+        d.wait("every hostile file reported", 60, || {
+            let log = d.log();
+            hostile::files()
+                .iter()
+                .all(|(name, _)| {
+                    log.matches(&format!("{name}:")).count()
+                        >= if round == "running" { 1 } else { 2 }
+                })
+                .then_some(())
+        });
+        let pid = d.pid().expect("the daemon runs");
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the daemon is up ({round})"
+        );
+        let peak = proc_status_mib(pid, "VmHWM:");
+        println!("{round}: daemon peak RSS {peak} MiB");
+        assert!(peak < 256, "{round}: the daemon peaked at {peak} MiB");
+        assert_eq!(d.status("steady"), Some(DeploymentState::Running));
+        let jobs = d.jobs("steady");
+        assert_eq!(
+            (jobs.len(), jobs[0].metadata.id),
+            (1, job),
+            "untouched ({round})"
+        );
+    }
+    let log = d.log();
+    assert!(
+        log.contains("laughs.yaml:5:45: (file): invalid YAML: expands to more than 100000 nodes"),
+        "{log}"
+    );
+    assert!(
+        log.contains("deep.yaml:1:256: (file): invalid YAML: nested more than 64 levels deep"),
+        "{log}"
+    );
 }

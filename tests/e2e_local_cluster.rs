@@ -39,6 +39,7 @@ async fn a_cluster_starts_registers_its_task_managers_and_stops_without_leftover
         template: &template,
         savepoints_dir: tmp.path().join("sp"),
         checkpoints_dir: tmp.path().join("chk"),
+        work_dir: tmp.path().join("work"),
     })
     .unwrap();
     let guard = Guard(cluster.clone());

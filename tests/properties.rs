@@ -67,7 +67,7 @@ fn yamlish() -> impl Strategy<Value = String> {
 }
 
 fn check_all(bytes: &[u8]) {
-    let contents = parse_bytes(Path::new("p.yaml"), bytes);
+    let contents = parse_bytes(Path::new("p.yaml"), bytes, &Default::default());
     let checked = validate::check(vec![contents], None);
     for d in &checked.diagnostics {
         let line = d.to_string();

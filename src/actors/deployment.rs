@@ -425,6 +425,10 @@ impl DeploymentActor {
                     savepoint_path: restore.map(|r| r.location),
                     allow_non_restored_state,
                     placement: self.placement.clone(),
+                    work_dir: self
+                        .shared
+                        .config()
+                        .work_dir(&self.deployment.metadata.identity()),
                 };
                 self.send(job, Command::Start(Box::new(plan)), ctx);
             }

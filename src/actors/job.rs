@@ -58,6 +58,8 @@ pub struct StartPlan {
     pub savepoint_path: Option<String>,
     pub allow_non_restored_state: bool,
     pub placement: Placement,
+    /// The working directory of a local cluster's processes.
+    pub work_dir: PathBuf,
 }
 
 #[derive(Debug, Message)]
@@ -431,6 +433,7 @@ impl JobActor {
                         rest_port: 0,
                         rpc_port: 0,
                         task_managers: 0,
+                        work_dir: PathBuf::new(),
                     },
                 };
                 let grace = self.shared.config().timing.cluster_stop_grace;
@@ -802,6 +805,7 @@ async fn start_local(
         .join(plan.deployment_id.to_string());
     let template = plan.template.clone();
     let home = plan.flink_home.clone();
+    let work_dir = plan.work_dir.clone();
     let cluster = tokio::task::spawn_blocking(move || {
         LocalCluster::prepare(&ClusterPlan {
             dir,
@@ -809,6 +813,7 @@ async fn start_local(
             template: &template,
             savepoints_dir: deployment_dir.join("savepoints"),
             checkpoints_dir: deployment_dir.join("checkpoints"),
+            work_dir,
         })
     })
     .await
@@ -848,10 +853,16 @@ async fn wait_for_cluster(
         match client.overview().await {
             Ok(o) if o.taskmanagers >= task_managers && o.slots_total >= slots => return Ok(()),
             _ if !cluster.job_manager_alive() => {
-                return Err(format!(
-                    "the JobManager exited during start-up; its log ends with:\n{}",
-                    cluster.log_tail(20)
-                ))
+                let tail = cluster.log_tail(20);
+                let why = if tail.contains("Address already in use") {
+                    format!(
+                        "the JobManager could not listen on its ports (REST {}, RPC {}): another process took one of them",
+                        cluster.rest_port, cluster.rpc_port
+                    )
+                } else {
+                    "the JobManager exited during start-up".to_string()
+                };
+                return Err(format!("{why}; its log ends with:\n{tail}"));
             }
             _ => tokio::time::sleep(TRANSITION_POLL).await,
         }

@@ -200,7 +200,7 @@ impl Supervisor {
             let began = std::time::Instant::now();
             let read = cache.lock().unwrap_or_else(|e| e.into_inner()).read(
                 dir,
-                config.files.max_file_size,
+                &config.files.read_limits(),
                 hint.as_deref(),
             );
             let (files, scope, contents) = match read {

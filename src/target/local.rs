@@ -35,6 +35,10 @@ pub struct LocalCluster {
     pub rest_port: u16,
     pub rpc_port: u16,
     pub task_managers: u32,
+    /// The working directory of its processes: relative paths a job writes land here
+    /// (`state_dir/work/<namespace>/<name>`, kept across the Deployment's jobs).
+    #[serde(default)]
+    pub work_dir: PathBuf,
 }
 
 /// What a cluster is made from.
@@ -46,6 +50,8 @@ pub struct ClusterPlan<'a> {
     /// Default savepoint and checkpoint directories (the Deployment's own).
     pub savepoints_dir: PathBuf,
     pub checkpoints_dir: PathBuf,
+    /// The working directory of the cluster's processes.
+    pub work_dir: PathBuf,
 }
 
 /// Settings flinkd makes in every generated config, below the Deployment's
@@ -129,6 +135,21 @@ impl LocalCluster {
     /// Allocates ports and writes the cluster's directory and config. Nothing runs yet.
     pub fn prepare(plan: &ClusterPlan<'_>) -> Result<LocalCluster, TargetError> {
         let t = plan.template;
+        // Flink takes its directories as given, and runs in another working directory:
+        // a relative one would be refused (web.upload.dir) or misread (a file: URI).
+        for (what, p) in [
+            ("the cluster directory", &plan.dir),
+            ("the savepoint directory", &plan.savepoints_dir),
+            ("the checkpoint directory", &plan.checkpoints_dir),
+            ("the working directory", &plan.work_dir),
+        ] {
+            if !p.is_absolute() {
+                return Err(TargetError::Setup(format!(
+                    "{what} {} is not an absolute path",
+                    p.display()
+                )));
+            }
+        }
         let task_managers = t.number_of_task_managers.unwrap_or(1).max(1) as u32;
         let cluster = LocalCluster {
             dir: plan.dir.clone(),
@@ -136,6 +157,7 @@ impl LocalCluster {
             rest_port: free_port()?,
             rpc_port: free_port()?,
             task_managers,
+            work_dir: plan.work_dir.clone(),
         };
         let dist_conf = plan.flink_home.join("conf");
         if !plan.flink_home.join("bin/jobmanager.sh").is_file() {
@@ -148,9 +170,10 @@ impl LocalCluster {
             std::fs::create_dir_all(cluster.dir.join(sub))
                 .map_err(|e| TargetError::io("create the cluster directory", e))?;
         }
-        for d in [&plan.savepoints_dir, &plan.checkpoints_dir] {
-            std::fs::create_dir_all(d)
-                .map_err(|e| TargetError::io("create the state directories", e))?;
+        for d in [&plan.savepoints_dir, &plan.checkpoints_dir, &plan.work_dir] {
+            std::fs::create_dir_all(d).map_err(|e| {
+                TargetError::io(&format!("create the directory {}", d.display()), e)
+            })?;
         }
         // Start from the distribution's conf directory (logback, log4j variants, …).
         if let Ok(entries) = std::fs::read_dir(&dist_conf) {
@@ -198,23 +221,14 @@ impl LocalCluster {
             "parallelism.default".into(),
             t.parallelism.unwrap_or(1).to_string(),
         );
-        let file_uri = |p: &Path| format!("file://{}", p.display());
-        conf.insert(
-            "state.savepoints.dir".into(),
-            file_uri(&plan.savepoints_dir),
-        );
-        conf.insert(
-            "execution.checkpointing.savepoint-dir".into(),
-            file_uri(&plan.savepoints_dir),
-        );
-        conf.insert(
-            "state.checkpoints.dir".into(),
-            file_uri(&plan.checkpoints_dir),
-        );
-        conf.insert(
-            "execution.checkpointing.dir".into(),
-            file_uri(&plan.checkpoints_dir),
-        );
+        let file_uri =
+            |p: &Path| crate::paths::dir_uri(p).map_err(|e| TargetError::Setup(e.to_string()));
+        let savepoints = file_uri(&plan.savepoints_dir)?;
+        let checkpoints = file_uri(&plan.checkpoints_dir)?;
+        conf.insert("state.savepoints.dir".into(), savepoints.clone());
+        conf.insert("execution.checkpointing.savepoint-dir".into(), savepoints);
+        conf.insert("state.checkpoints.dir".into(), checkpoints.clone());
+        conf.insert("execution.checkpointing.dir".into(), checkpoints);
         // The Deployment's own configuration...
         for (k, v) in t.flink_configuration.iter().flatten() {
             conf.insert(k.clone(), v.clone());
@@ -317,7 +331,11 @@ impl LocalCluster {
         let err = out
             .try_clone()
             .map_err(|e| TargetError::io("create a start log", e))?;
-        std::process::Command::new(self.flink_home.join("bin").join(script))
+        let mut command = std::process::Command::new(self.flink_home.join("bin").join(script));
+        if !self.work_dir.as_os_str().is_empty() {
+            command.current_dir(&self.work_dir);
+        }
+        command
             .arg("start")
             .env("FLINK_CONF_DIR", self.conf_dir())
             .env("FLINK_LOG_DIR", self.log_dir())
@@ -510,6 +528,7 @@ mod tests {
             template: &template,
             savepoints_dir: tmp.path().join("sp"),
             checkpoints_dir: tmp.path().join("chk"),
+            work_dir: tmp.path().join("work"),
         })
         .unwrap();
         assert_eq!(c.task_managers, 2);
@@ -540,8 +559,9 @@ mod tests {
         );
         assert_eq!(
             v["state.savepoints.dir"],
-            format!("file://{}", tmp.path().join("sp").display())
+            format!("file://{}/", tmp.path().join("sp").display())
         );
+        assert!(tmp.path().join("work").is_dir());
         let log4j = std::fs::read_to_string(c.conf_dir().join("log4j.properties")).unwrap();
         assert!(log4j.contains("rootLogger.level = WARN\n"), "{log4j}");
         assert!(
@@ -563,12 +583,33 @@ mod tests {
             template: &TemplateSpec::default(),
             savepoints_dir: tmp.path().join("sp"),
             checkpoints_dir: tmp.path().join("chk"),
+            work_dir: tmp.path().join("work"),
         })
         .unwrap_err();
         assert!(
             err.to_string().contains("not a Flink distribution"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn relative_directories_are_refused_before_anything_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = fake_home(tmp.path());
+        let err = LocalCluster::prepare(&ClusterPlan {
+            dir: tmp.path().join("c"),
+            flink_home: &home,
+            template: &TemplateSpec::default(),
+            savepoints_dir: PathBuf::from("config/../.flinkd/state/sp"),
+            checkpoints_dir: tmp.path().join("chk"),
+            work_dir: tmp.path().join("work"),
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the savepoint directory config/../.flinkd/state/sp is not an absolute path"
+        );
+        assert!(!tmp.path().join("c").exists());
     }
 
     #[test]
@@ -580,6 +621,7 @@ mod tests {
             rest_port: 1,
             rpc_port: 2,
             task_managers: 1,
+            work_dir: PathBuf::new(),
         };
         std::fs::create_dir_all(c.pid_dir()).unwrap();
         // Our own PID is alive but is not this cluster's process.

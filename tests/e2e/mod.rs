@@ -269,6 +269,7 @@ pub fn cluster_at(dir: PathBuf) -> LocalCluster {
         rest_port: 0,
         rpc_port: 0,
         task_managers: 0,
+        work_dir: PathBuf::new(),
     }
 }
 

@@ -140,6 +140,7 @@ impl SessionCluster {
             rest_port: self.rest_port,
             rpc_port: 0,
             task_managers: 1,
+            work_dir: PathBuf::new(),
         }
     }
 }
