@@ -19,6 +19,7 @@ use std::path::Path;
 
 use uuid::Uuid;
 
+use crate::cluster::Placement;
 use crate::config::Config;
 use crate::defaults::{self, Layers, SLOTS_KEY};
 use crate::diagnostic::Diagnostic;
@@ -29,7 +30,6 @@ use crate::spec::{
     Deployment, DeploymentDefaults, DeploymentSpec, DeploymentTarget, Identity, Metadata,
     RestoreStrategyKind, UpgradeStrategyKind, API_VERSION, LOCAL_TARGET,
 };
-use crate::target::Placement;
 
 /// The smallest JobManager and TaskManager processes Flink starts reliably.
 pub const MIN_JOB_MANAGER_MEMORY: Bytes = Bytes(500 * MIB);

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use flinkd::cluster::local::{ClusterPlan, LocalCluster};
 use flinkd::flink::{http_client, FlinkClient};
 use flinkd::spec::TemplateSpec;
-use flinkd::target::local::{ClusterPlan, LocalCluster};
 
 fn flink_home() -> PathBuf {
     let home = std::env::var("FLINK_HOME_FOR_TESTS")

@@ -19,6 +19,7 @@ use super::job::{Command, JobActor, JobReport, StartPlan};
 use super::store::Exec;
 use super::supervisor::{Book, Release, Reserve, Supervisor};
 use super::Shared;
+use crate::cluster::{Cluster, Placement};
 use crate::conditions::{self, Observation, Thresholds};
 use crate::lifecycle::{events, Action, Input, Lifecycle, Phase, Policy};
 use crate::spec::{
@@ -26,7 +27,6 @@ use crate::spec::{
     DesiredState, Event, EventLevel, Identity, Job, JobSpec, JobState, JobStatus, RecordMetadata,
     RunningStatus, Savepoint, SavepointOrigin, SavepointState, Timestamp,
 };
-use crate::target::{Cluster, Placement};
 
 /// A new or changed spec from the Supervisor.
 #[derive(Debug, Message)]

@@ -17,12 +17,12 @@ use uuid::Uuid;
 
 use super::store::Exec;
 use super::Shared;
+use crate::cluster::external::{self, ExternalCluster};
+use crate::cluster::local::{ClusterPlan, LocalCluster};
+use crate::cluster::{Cluster, Placement};
 use crate::flink::{FlinkClient, FlinkJobState, RunRequest, SavepointStatus};
 use crate::lifecycle::{FlinkEnd, Input};
 use crate::spec::TemplateSpec;
-use crate::target::external::{self, ExternalCluster};
-use crate::target::local::{ClusterPlan, LocalCluster};
-use crate::target::{Cluster, Placement};
 
 /// What the JobActor tells its DeploymentActor.
 #[derive(Debug, Message)]
@@ -694,7 +694,7 @@ async fn start_job(
         program_args_list: args,
         parallelism: plan.template.parallelism.unwrap_or(1).max(1) as u32,
         savepoint_path: plan.savepoint_path.as_deref().map(|p| {
-            let newest = crate::target::newest_checkpoint(p);
+            let newest = crate::cluster::newest_checkpoint(p);
             if newest != p {
                 tracing::info!(%job, recorded = p, newest = %newest, "restoring from the newest retained checkpoint");
             }

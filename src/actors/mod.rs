@@ -27,7 +27,7 @@ pub struct Shared {
     pub http: reqwest::Client,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Jars uploaded to external clusters, each once per content.
-    pub jar_uploads: crate::target::external::JarUploads,
+    pub jar_uploads: crate::cluster::external::JarUploads,
     /// Job starts under way at once (see [`MAX_CONCURRENT_STARTS`]).
     pub starts: tokio::sync::Semaphore,
     /// Per cluster (REST address): the requests in flight.

@@ -21,8 +21,8 @@ use super::deployment::{
 };
 use super::store::Exec;
 use super::Shared;
+use crate::cluster::Placement;
 use crate::spec::{Deployment, Identity, Kind};
-use crate::target::Placement;
 use crate::validate;
 
 /// Reserve CPU cores for a job about to start (reference page, "CPU Quota").

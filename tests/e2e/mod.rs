@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use flinkd::cluster::local::LocalCluster;
 use flinkd::spec::{Deployment, DeploymentState, Event, Identity, Job, Savepoint};
 use flinkd::store::Store;
-use flinkd::target::local::LocalCluster;
 
 #[path = "../support/session.rs"]
 pub mod session;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flinkd::target::local::LocalCluster;
+use flinkd::cluster::local::LocalCluster;
 
 pub struct SessionCluster {
     pub home: PathBuf,

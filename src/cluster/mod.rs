@@ -1,4 +1,4 @@
-//! Deployment targets: where a Job's Flink cluster runs.
+//! Clusters: where a Job runs, as a Deployment's target says.
 //!
 //! `local` (this module's [`local`]) runs each cluster as local processes; `external`
 //! submits jobs to a Flink cluster someone else runs (`spec.flink.restUrl`). A
@@ -34,7 +34,7 @@ impl Placement {
 
 /// A cluster could not be set up, started or stopped.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum TargetError {
+pub enum ClusterError {
     #[error("{0}")]
     Setup(String),
     #[error("cannot {what}: {message}")]
@@ -45,9 +45,9 @@ pub enum TargetError {
     Stop(String),
 }
 
-impl TargetError {
+impl ClusterError {
     pub fn io(what: &str, e: std::io::Error) -> Self {
-        TargetError::Io {
+        ClusterError::Io {
             what: what.to_string(),
             message: e.to_string(),
         }

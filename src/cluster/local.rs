@@ -21,7 +21,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use super::TargetError;
+use super::ClusterError;
 use crate::quantity::Bytes;
 use crate::spec::TemplateSpec;
 
@@ -72,12 +72,12 @@ const FLINKD_DEFAULTS: &[(&str, &str)] = &[
     ("execution.checkpointing.num-retained", "3"),
 ];
 
-fn free_port() -> Result<u16, TargetError> {
+fn free_port() -> Result<u16, ClusterError> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| TargetError::io("allocate a port", e))?;
+        .map_err(|e| ClusterError::io("allocate a port", e))?;
     let port = l
         .local_addr()
-        .map_err(|e| TargetError::io("allocate a port", e))?
+        .map_err(|e| ClusterError::io("allocate a port", e))?
         .port();
     Ok(port)
 }
@@ -133,7 +133,7 @@ impl LocalCluster {
     }
 
     /// Allocates ports and writes the cluster's directory and config. Nothing runs yet.
-    pub fn prepare(plan: &ClusterPlan<'_>) -> Result<LocalCluster, TargetError> {
+    pub fn prepare(plan: &ClusterPlan<'_>) -> Result<LocalCluster, ClusterError> {
         let t = plan.template;
         // Flink takes its directories as given, and runs in another working directory:
         // a relative one would be refused (web.upload.dir) or misread (a file: URI).
@@ -144,7 +144,7 @@ impl LocalCluster {
             ("the working directory", &plan.work_dir),
         ] {
             if !p.is_absolute() {
-                return Err(TargetError::Setup(format!(
+                return Err(ClusterError::Setup(format!(
                     "{what} {} is not an absolute path",
                     p.display()
                 )));
@@ -161,18 +161,18 @@ impl LocalCluster {
         };
         let dist_conf = plan.flink_home.join("conf");
         if !plan.flink_home.join("bin/jobmanager.sh").is_file() {
-            return Err(TargetError::Setup(format!(
+            return Err(ClusterError::Setup(format!(
                 "{} is not a Flink distribution (no bin/jobmanager.sh)",
                 plan.flink_home.display()
             )));
         }
         for sub in ["conf", "log", "pid", "tmp", "upload"] {
             std::fs::create_dir_all(cluster.dir.join(sub))
-                .map_err(|e| TargetError::io("create the cluster directory", e))?;
+                .map_err(|e| ClusterError::io("create the cluster directory", e))?;
         }
         for d in [&plan.savepoints_dir, &plan.checkpoints_dir, &plan.work_dir] {
             std::fs::create_dir_all(d).map_err(|e| {
-                TargetError::io(&format!("create the directory {}", d.display()), e)
+                ClusterError::io(&format!("create the directory {}", d.display()), e)
             })?;
         }
         // Start from the distribution's conf directory (logback, log4j variants, …).
@@ -222,7 +222,7 @@ impl LocalCluster {
             t.parallelism.unwrap_or(1).to_string(),
         );
         let file_uri =
-            |p: &Path| crate::paths::dir_uri(p).map_err(|e| TargetError::Setup(e.to_string()));
+            |p: &Path| crate::paths::dir_uri(p).map_err(|e| ClusterError::Setup(e.to_string()));
         let savepoints = file_uri(&plan.savepoints_dir)?;
         let checkpoints = file_uri(&plan.checkpoints_dir)?;
         conf.insert("state.savepoints.dir".into(), savepoints.clone());
@@ -260,17 +260,17 @@ impl LocalCluster {
             text.push_str(&format!("{k}: {}\n", yaml_scalar(v)));
         }
         std::fs::write(cluster.conf_dir().join(dist_file), text)
-            .map_err(|e| TargetError::io("write the cluster config", e))?;
+            .map_err(|e| ClusterError::io("write the cluster config", e))?;
         if new_style {
             let _ = std::fs::remove_file(cluster.conf_dir().join("flink-conf.yaml"));
         }
         std::fs::write(cluster.conf_dir().join("workers"), "127.0.0.1\n")
-            .map_err(|e| TargetError::io("write the cluster config", e))?;
+            .map_err(|e| ClusterError::io("write the cluster config", e))?;
         std::fs::write(
             cluster.conf_dir().join("masters"),
             format!("127.0.0.1:{}\n", cluster.rest_port),
         )
-        .map_err(|e| TargetError::io("write the cluster config", e))?;
+        .map_err(|e| ClusterError::io("write the cluster config", e))?;
         let loggers = t
             .logging
             .as_ref()
@@ -281,7 +281,7 @@ impl LocalCluster {
     }
 
     /// Starts the JobManager and the TaskManagers, in one new process group.
-    pub fn start(&self) -> Result<(), TargetError> {
+    pub fn start(&self) -> Result<(), ClusterError> {
         let mut scripts = Vec::new();
         let jm = self.script("jobmanager.sh", "jobmanager", 0)?;
         // The new group's id is the JobManager script's PID; the TaskManagers join it.
@@ -299,7 +299,7 @@ impl LocalCluster {
                 match child.try_wait() {
                     Ok(Some(status)) if status.success() => break,
                     Ok(Some(status)) => {
-                        return Err(TargetError::Start(format!(
+                        return Err(ClusterError::Start(format!(
                             "{name} start exited with {status}; see {}",
                             self.log_dir().display()
                         )))
@@ -309,11 +309,11 @@ impl LocalCluster {
                     }
                     Ok(None) => {
                         let _ = child.kill();
-                        return Err(TargetError::Start(format!(
+                        return Err(ClusterError::Start(format!(
                             "{name} start did not return within 60s"
                         )));
                     }
-                    Err(e) => return Err(TargetError::io("wait for the start script", e)),
+                    Err(e) => return Err(ClusterError::io("wait for the start script", e)),
                 }
             }
         }
@@ -325,12 +325,12 @@ impl LocalCluster {
         script: &str,
         log: &str,
         group: i32,
-    ) -> Result<std::process::Child, TargetError> {
+    ) -> Result<std::process::Child, ClusterError> {
         let out = std::fs::File::create(self.log_dir().join(format!("{log}.start.log")))
-            .map_err(|e| TargetError::io("create a start log", e))?;
+            .map_err(|e| ClusterError::io("create a start log", e))?;
         let err = out
             .try_clone()
-            .map_err(|e| TargetError::io("create a start log", e))?;
+            .map_err(|e| ClusterError::io("create a start log", e))?;
         let mut command = std::process::Command::new(self.flink_home.join("bin").join(script));
         if !self.work_dir.as_os_str().is_empty() {
             command.current_dir(&self.work_dir);
@@ -345,7 +345,7 @@ impl LocalCluster {
             .stderr(err)
             .process_group(group)
             .spawn()
-            .map_err(|e| TargetError::io(&format!("run {script}"), e))
+            .map_err(|e| ClusterError::io(&format!("run {script}"), e))
     }
 
     /// The PIDs this cluster recorded, that are alive and are this cluster's.
@@ -405,7 +405,7 @@ impl LocalCluster {
 
     /// Stops every process of the cluster: SIGTERM, then SIGKILL after `grace`; returns
     /// once all are verified gone.
-    pub fn stop(&self, grace: Duration) -> Result<(), TargetError> {
+    pub fn stop(&self, grace: Duration) -> Result<(), ClusterError> {
         let pids = self.live_pids();
         for p in &pids {
             let _ = kill(Pid::from_raw(*p), Signal::SIGTERM);
@@ -426,7 +426,7 @@ impl LocalCluster {
         if left.is_empty() {
             Ok(())
         } else {
-            Err(TargetError::Stop(format!(
+            Err(ClusterError::Stop(format!(
                 "processes {left:?} of {} are still alive after SIGKILL",
                 self.dir.display()
             )))
@@ -458,7 +458,7 @@ impl LocalCluster {
 
 /// Writes `log4j.properties` (used by the JobManager and TaskManagers) from the
 /// distribution's, with the root level and the Deployment's loggers.
-fn write_log4j(conf: &Path, loggers: &BTreeMap<String, String>) -> Result<(), TargetError> {
+fn write_log4j(conf: &Path, loggers: &BTreeMap<String, String>) -> Result<(), ClusterError> {
     let path = conf.join("log4j.properties");
     let base = std::fs::read_to_string(&path).unwrap_or_default();
     let root = loggers
@@ -485,7 +485,7 @@ fn write_log4j(conf: &Path, loggers: &BTreeMap<String, String>) -> Result<(), Ta
             "logger.flinkd{i}.name = {name}\nlogger.flinkd{i}.level = {level}\n"
         ));
     }
-    std::fs::write(&path, text).map_err(|e| TargetError::io("write log4j.properties", e))
+    std::fs::write(&path, text).map_err(|e| ClusterError::io("write log4j.properties", e))
 }
 
 #[cfg(test)]
