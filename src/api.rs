@@ -219,7 +219,18 @@ async fn trigger_savepoint(
         .send(SavepointFor { deployment: id })
         .await
         .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+        .map_err(|e| {
+            use crate::actors::deployment::SavepointRefused;
+            use crate::actors::supervisor::SavepointError;
+            // A refusal is the client's to handle; a failure of flinkd's is not.
+            let status = match &e {
+                SavepointError::Unknown(_) => StatusCode::NOT_FOUND,
+                SavepointError::Refused(SavepointRefused::NotNow(_)) => StatusCode::CONFLICT,
+                SavepointError::Refused(SavepointRefused::Internal(_))
+                | SavepointError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            ApiError(status, e.to_string())
+        })?;
     let mut response = respond(&headers, &sp);
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)

@@ -155,10 +155,63 @@ pub fn expand(deployment: &Deployment, layers: Layers<'_>) -> Deployment {
     d
 }
 
+/// The fields (dotted paths) in which two expanded specs differ: what a change of the
+/// defaults changed, for the event that says so.
+pub fn changed_fields(before: &DeploymentSpec, after: &DeploymentSpec) -> Vec<String> {
+    fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let null = Value::Null;
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(
+                        &child,
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            (x, y) if x != y => out.push(path.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &to_json(before), &to_json(after), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use uuid::Uuid;
+
+    #[test]
+    fn changed_fields_name_the_leaves() {
+        let a: DeploymentSpec = serde_json::from_value(serde_json::json!({
+            "template": {"spec": {"parallelism": 1, "flinkConfiguration": {"a.b": "1"}}}
+        }))
+        .unwrap();
+        let b: DeploymentSpec = serde_json::from_value(serde_json::json!({
+            "state": "SUSPENDED",
+            "template": {"spec": {"parallelism": 2, "flinkConfiguration": {"a.b": "1", "c": "x"}}}
+        }))
+        .unwrap();
+        assert_eq!(
+            changed_fields(&a, &b),
+            [
+                "state",
+                "template.spec.flinkConfiguration.c",
+                "template.spec.parallelism"
+            ]
+        );
+        assert!(changed_fields(&a, &a).is_empty());
+    }
 
     fn layers<'a>(ns: Option<&'a DeploymentSpec>, cfg: &'a DeploymentSpec) -> Layers<'a> {
         Layers {

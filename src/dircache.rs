@@ -107,6 +107,11 @@ pub struct DirCache {
 }
 
 impl DirCache {
+    /// The next read takes `path` as changed (what it defines could not be recorded).
+    pub fn reread(&mut self, path: &Path) {
+        self.stamps.remove(path);
+    }
+
     /// The next read is a full one (the config changed, and with it what a check says).
     pub fn invalidate(&mut self) {
         self.primed = false;

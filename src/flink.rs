@@ -187,6 +187,8 @@ struct Checkpoints {
 struct LatestCheckpoints {
     #[serde(default)]
     completed: Option<CompletedCheckpoint>,
+    #[serde(default)]
+    savepoint: Option<CompletedCheckpoint>,
 }
 
 /// The newest completed checkpoint of a job.
@@ -479,14 +481,20 @@ impl FlinkClient {
     }
 
     /// `POST /jobs/{id}/stop`: graceful stop with a savepoint; returns the request id.
+    /// `trigger_id` (Flink 1.15+): the request's id, chosen by flinkd and on record
+    /// before it is sent, so that asking again after a crash takes no second savepoint.
     pub async fn stop_with_savepoint(
         &self,
         job_id: &str,
         target_directory: Option<&str>,
+        trigger_id: Option<&str>,
     ) -> Result<String, FlinkError> {
         let mut body = serde_json::json!({"drain": false});
         if let Some(dir) = target_directory {
             body["targetDirectory"] = dir.into();
+        }
+        if let Some(id) = trigger_id {
+            body["triggerId"] = id.into();
         }
         let r: TriggerResponse = self.post(&format!("/jobs/{job_id}/stop"), &body).await?;
         Ok(r.request_id)
@@ -497,10 +505,14 @@ impl FlinkClient {
         &self,
         job_id: &str,
         target_directory: Option<&str>,
+        trigger_id: Option<&str>,
     ) -> Result<String, FlinkError> {
         let mut body = serde_json::json!({"cancel-job": false});
         if let Some(dir) = target_directory {
             body["target-directory"] = dir.into();
+        }
+        if let Some(id) = trigger_id {
+            body["triggerId"] = id.into();
         }
         let r: TriggerResponse = self
             .post(&format!("/jobs/{job_id}/savepoints"), &body)
@@ -556,6 +568,16 @@ impl FlinkClient {
     ) -> Result<Option<CompletedCheckpoint>, FlinkError> {
         let c: Checkpoints = self.get(&format!("/jobs/{job_id}/checkpoints")).await?;
         Ok(c.latest.and_then(|l| l.completed))
+    }
+
+    /// The newest savepoint in the job's checkpoint history, if any: what a savepoint
+    /// request Flink no longer remembers may have produced.
+    pub async fn latest_savepoint(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<CompletedCheckpoint>, FlinkError> {
+        let c: Checkpoints = self.get(&format!("/jobs/{job_id}/checkpoints")).await?;
+        Ok(c.latest.and_then(|l| l.savepoint))
     }
 
     /// The job's `numRestarts` metric, when Flink has fetched it.

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod defaults;
 pub mod diagnostic;
 pub mod dircache;
+pub mod expanded;
 pub mod flink;
 pub mod java_error;
 pub mod lifecycle;

@@ -1,16 +1,16 @@
 //! The CPU quota ledger (reference page, "CPU Quota"), owned by the Supervisor.
 //!
-//! A Deployment's cores are `jobManager.cpu + numberOfTaskManagers × taskManager.cpu`.
-//! They are checked only when a Deployment is about to launch a job, never when it is
-//! created or edited, and a running job is never stopped for the quota. The ledger is
-//! one value behind one actor, so reservations are taken one at a time: two Deployments
-//! starting at once cannot both pass the last cores.
+//! A Deployment's cores are `jobManager.cpu + numberOfTaskManagers × taskManager.cpu`
+//! ([`crate::expanded::ExpandedSpec::cores`]). When to ask for them is the lifecycle's
+//! decision (only when a job is about to start, never on create or edit; a running job
+//! keeps what it holds); the ledger only says whether a request fits. It is one value
+//! behind one actor, so requests are taken one at a time: two Deployments starting at
+//! once cannot both pass the last cores. A request replaces what its Deployment holds;
+//! a setting (what a restarted daemon finds held, or less than held) never asks.
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
-
-use crate::spec::DeploymentSpec;
 
 /// Cores a reservation may exceed the limit by, for float sums such as 0.1 + 0.2.
 const EPSILON: f64 = 1e-9;
@@ -21,25 +21,6 @@ pub struct Denied {
     pub used: f64,
     pub requested: f64,
     pub limit: f64,
-}
-
-/// The cores a Deployment's job uses, from its expanded spec.
-pub fn cores(spec: &DeploymentSpec) -> f64 {
-    let t = spec.template.as_ref().and_then(|t| t.spec.as_ref());
-    let resources = t.and_then(|t| t.resources.as_ref());
-    let jm = resources
-        .and_then(|r| r.job_manager.as_ref())
-        .and_then(|r| r.cpu)
-        .unwrap_or(1.0);
-    let tm = resources
-        .and_then(|r| r.task_manager.as_ref())
-        .and_then(|r| r.cpu)
-        .unwrap_or(1.0);
-    let tms = t
-        .and_then(|t| t.number_of_task_managers)
-        .unwrap_or(1)
-        .max(1) as f64;
-    jm + tms * tm
 }
 
 #[derive(Debug, Clone, Default)]
@@ -88,14 +69,23 @@ impl Ledger {
         Ok(())
     }
 
-    /// Books the cores of a job that already runs (found after a restart), whatever the
-    /// limit.
-    pub fn book(&mut self, deployment: Uuid, cores: f64) {
-        self.held.insert(deployment, cores);
+    /// Holds `cores` for `deployment` whatever the limit: what a restarted daemon finds
+    /// held, or less than a Deployment held (0: nothing).
+    pub fn set(&mut self, deployment: Uuid, cores: f64) {
+        if cores > 0.0 {
+            self.held.insert(deployment, cores);
+        } else {
+            self.held.remove(&deployment);
+        }
+    }
+
+    /// What `deployment` holds.
+    pub fn held(&self, deployment: Uuid) -> f64 {
+        self.held.get(&deployment).copied().unwrap_or(0.0)
     }
 
     pub fn release(&mut self, deployment: Uuid) {
-        self.held.remove(&deployment);
+        self.set(deployment, 0.0);
     }
 }
 
@@ -103,21 +93,6 @@ impl Ledger {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn cores_are_job_manager_plus_task_managers() {
-        let spec: DeploymentSpec = serde_json::from_value(serde_json::json!({
-            "template": {"spec": {"numberOfTaskManagers": 3, "resources": {
-                "jobManager": {"cpu": 0.5}, "taskManager": {"cpu": 1.5}}}}
-        }))
-        .unwrap();
-        assert_eq!(cores(&spec), 5.0);
-        assert_eq!(
-            cores(&DeploymentSpec::default()),
-            2.0,
-            "built-in: 1 + 1 × 1"
-        );
-    }
 
     #[test]
     fn reservations_fit_exactly_and_not_beyond() {
@@ -157,7 +132,7 @@ mod tests {
         l.set_limit(Some(2.0));
         assert_eq!(l.used(), 4.0, "nothing is taken away");
         assert!(l.reserve(Uuid::new_v4(), 1.0).is_err());
-        l.book(Uuid::new_v4(), 3.0);
+        l.set(Uuid::new_v4(), 3.0);
         assert_eq!(l.used(), 7.0, "a running job is booked whatever the limit");
     }
 

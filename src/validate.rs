@@ -14,21 +14,20 @@
 //! A resource with an error is left out of the valid set; the others are unaffected
 //! (DESIGN.md, "Last valid spec wins"). Warnings never invalidate.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use crate::cluster::Placement;
 use crate::config::Config;
-use crate::defaults::{self, Layers, SLOTS_KEY};
+use crate::defaults::{self, Layers};
 use crate::diagnostic::Diagnostic;
 use crate::quantity::{Bytes, GIB, MIB};
 use crate::resources::{FileContents, Origin, Resource};
-use crate::source::{FieldPath, Segment};
+use crate::source::FieldPath;
 use crate::spec::{
     Deployment, DeploymentDefaults, DeploymentSpec, DeploymentTarget, Identity, Metadata,
-    RestoreStrategyKind, UpgradeStrategyKind, API_VERSION, LOCAL_TARGET,
+    API_VERSION, LOCAL_TARGET,
 };
 
 /// The smallest JobManager and TaskManager processes Flink starts reliably.
@@ -47,6 +46,9 @@ pub struct Entry<T> {
     pub origin: Origin,
     /// No error was found in it. Only valid resources are acted upon.
     pub valid: bool,
+    /// A Deployment's spec as its file writes it, before expansion (what says whether
+    /// the file changed, or only its defaults).
+    pub written: Option<crate::spec::DeploymentSpec>,
 }
 
 /// The outcome of checking a set of files: every resource that parsed (duplicates
@@ -154,9 +156,9 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
             diags.extend(index.check_runnable(&full.spec, &ns, &origin));
         }
         let placement = index.placement(&full.spec, &ns);
-        expanded.push((full, origin, diags, placement));
+        expanded.push((full, origin, diags, placement, d.spec));
     }
-    for (resource, origin, diags, placement) in expanded {
+    for (resource, origin, diags, placement, written) in expanded {
         let valid = !diags.iter().any(Diagnostic::is_error);
         out.diagnostics.extend(diags);
         if valid {
@@ -167,6 +169,7 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
             resource,
             origin,
             valid,
+            written: Some(written),
         });
     }
     out.targets = targets;
@@ -193,6 +196,7 @@ fn mark_valid<T>(
                 resource,
                 origin,
                 valid,
+                written: None,
             }
         })
         .collect()
@@ -468,429 +472,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Which layer set a field, so that an error about an inherited value says where to fix it.
-enum Provenance<'a> {
-    /// The resource's own fields (a DeploymentDefaults file).
-    Own,
-    /// An expanded Deployment.
-    Layered {
-        explicit: &'a DeploymentSpec,
-        namespace: Option<&'a Entry<DeploymentDefaults>>,
-        config: &'a DeploymentSpec,
-    },
-}
+mod spec;
 
-impl Provenance<'_> {
-    /// A note to append to a message about the field at `path` (below `spec`).
-    fn note(&self, path: &FieldPath) -> String {
-        let Provenance::Layered {
-            explicit,
-            namespace,
-            config,
-        } = self
-        else {
-            return String::new();
-        };
-        let below_spec = FieldPath(path.0[1..].to_vec());
-        if sets(explicit, &below_spec) {
-            return String::new();
-        }
-        if let Some(ns) = namespace.filter(|n| sets(&n.resource.spec, &below_spec)) {
-            let at = ns.origin.map.locate(path);
-            return format!(
-                " (inherited from DeploymentDefaults `{}` at {}:{at})",
-                ns.resource.metadata.name,
-                ns.origin.file.display()
-            );
-        }
-        if sets(config, &below_spec) {
-            return " (inherited from [defaults] in the daemon config)".to_string();
-        }
-        String::new()
-    }
-}
-
-/// Whether `spec` sets the field at `path`.
-fn sets(spec: &DeploymentSpec, path: &FieldPath) -> bool {
-    let Ok(mut v) = serde_json::to_value(spec) else {
-        return false;
-    };
-    for seg in &path.0 {
-        v = match (seg, v) {
-            (Segment::Key(k), serde_json::Value::Object(mut m)) => match m.remove(k) {
-                Some(x) => x,
-                None => return false,
-            },
-            _ => return false,
-        };
-    }
-    !v.is_null()
-}
-
-/// Field rules on a spec. `complete` is set for an expanded Deployment, where every
-/// defaulted field is present and the jar is required.
-fn check_spec(
-    spec: &DeploymentSpec,
-    origin: &Origin,
-    provenance: &Provenance<'_>,
-    config: Option<&Config>,
-    complete: bool,
-) -> Vec<Diagnostic> {
-    let mut report = Report {
-        origin,
-        provenance,
-        out: Vec::new(),
-    };
-    let at_least_one = |v: Option<i64>| v.filter(|n| *n < 1);
-
-    if let Some(n) = at_least_one(spec.max_savepoint_creation_attempts) {
-        report.at(
-            "spec.maxSavepointCreationAttempts",
-            format!("must be ≥ 1, not {n}"),
-        );
-    }
-    if let Some(n) = at_least_one(spec.max_job_creation_attempts) {
-        report.at(
-            "spec.maxJobCreationAttempts",
-            format!("must be ≥ 1, not {n}"),
-        );
-    }
-
-    let t = spec.template.as_ref().and_then(|t| t.spec.as_ref());
-    if let Some(t) = t {
-        let base = "spec.template.spec";
-        if let Some(n) = at_least_one(t.parallelism) {
-            report.at(
-                &format!("{base}.parallelism"),
-                format!("must be ≥ 1, not {n}"),
-            );
-        }
-        if let Some(n) = at_least_one(t.number_of_task_managers) {
-            report.at(
-                &format!("{base}.numberOfTaskManagers"),
-                format!("must be ≥ 1, not {n}"),
-            );
-        }
-        let resources = t.resources.as_ref();
-        for (name, r, min) in [
-            (
-                "jobManager",
-                resources.and_then(|r| r.job_manager.as_ref()),
-                MIN_JOB_MANAGER_MEMORY,
-            ),
-            (
-                "taskManager",
-                resources.and_then(|r| r.task_manager.as_ref()),
-                MIN_TASK_MANAGER_MEMORY,
-            ),
-        ] {
-            let Some(r) = r else { continue };
-            if let Some(cpu) = r.cpu {
-                if !(cpu >= MIN_CPU && cpu.is_finite()) {
-                    report.at(
-                        &format!("{base}.resources.{name}.cpu"),
-                        format!("must be ≥ {MIN_CPU} cores, not {cpu}"),
-                    );
-                }
-            }
-            if let Some(mem) = &r.memory {
-                match Bytes::parse(mem) {
-                    Err(m) => report.at(&format!("{base}.resources.{name}.memory"), m),
-                    Ok(b) if b < min => report.at(
-                        &format!("{base}.resources.{name}.memory"),
-                        format!(
-                            "`{mem}` is below the minimum of {min} for a {}",
-                            if name == "jobManager" {
-                                "JobManager"
-                            } else {
-                                "TaskManager"
-                            }
-                        ),
-                    ),
-                    Ok(_) => {}
-                }
-            }
-        }
-
-        let slots = match t
-            .flink_configuration
-            .as_ref()
-            .and_then(|c| c.get(SLOTS_KEY))
-        {
-            None => Some(1),
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if n >= 1 => Some(n),
-                _ => {
-                    let mut p = FieldPath::parse(&format!("{base}.flinkConfiguration"));
-                    p.0.push(Segment::Key(SLOTS_KEY.to_string()));
-                    report.error(p, format!("must be a whole number ≥ 1, not `{v}`"));
-                    None
-                }
-            },
-        };
-        for (key, value) in t.flink_configuration.iter().flatten() {
-            if DIRECTORY_KEYS.contains(&key.as_str()) {
-                if let Err(m) = check_directory(value) {
-                    let mut p = FieldPath::parse(&format!("{base}.flinkConfiguration"));
-                    p.0.push(Segment::Key(key.clone()));
-                    report.error(p, m);
-                }
-            }
-        }
-        if let (Some(slots), Some(tms), Some(p)) = (slots, t.number_of_task_managers, t.parallelism)
-        {
-            if tms >= 1 && p >= 1 && slots.saturating_mul(tms) < p {
-                report.error(
-                    FieldPath::parse(&format!("{base}.parallelism")),
-                    format!("parallelism {p} needs {p} task slots, but {tms} TaskManager(s) × {slots} slot(s) give {}; raise numberOfTaskManagers or {SLOTS_KEY}", slots * tms),
-                );
-            }
-        }
-
-        if let Some(a) = &t.artifact {
-            match &a.jar_uri {
-                Some(uri) => {
-                    if let Err(m) = check_uri(uri) {
-                        report.at(&format!("{base}.artifact.jarUri"), m);
-                    }
-                }
-                None if complete => report.at(
-                    &format!("{base}.artifact.jarUri"),
-                    "required: the jar to run (file://, http(s):// or a path)".to_string(),
-                ),
-                None => {}
-            }
-            for (i, dep) in a.additional_dependencies.iter().flatten().enumerate() {
-                if let Err(m) = check_uri(dep) {
-                    let mut p =
-                        FieldPath::parse(&format!("{base}.artifact.additionalDependencies"));
-                    p.0.push(Segment::Index(i));
-                    report.error(p, m);
-                }
-            }
-            if let Some(class) = &a.entry_class {
-                if !is_java_class_name(class) {
-                    report.at(
-                        &format!("{base}.artifact.entryClass"),
-                        format!("`{class}` is not a Java class name (e.g. org.example.MyJob)"),
-                    );
-                }
-            }
-            if let (Some(v), Some(cfg)) = (&a.flink_version, config) {
-                if !cfg.flink.versions.contains_key(v) {
-                    report.at(
-                        &format!("{base}.artifact.flinkVersion"),
-                        format!("Flink `{v}` is not configured; known versions: {} ([flink.versions] in the daemon config)", cfg.known_versions()),
-                    );
-                }
-            }
-        } else if complete {
-            report.at(
-                &format!("{base}.artifact"),
-                "required: the jar to run".to_string(),
-            );
-        }
-
-        if let Some(loggers) = t.logging.as_ref().and_then(|l| l.log4j_loggers.as_ref()) {
-            check_log_levels(loggers, &mut report);
-        }
-    } else if complete {
-        report.at(
-            "spec.template",
-            "required: the job to run (template.spec.artifact.jarUri)".to_string(),
-        );
-    }
-
-    if let (Some(u), Some(r)) = (&spec.upgrade_strategy, &spec.restore_strategy) {
-        if u.kind == Some(UpgradeStrategyKind::Stateful)
-            && r.kind == Some(RestoreStrategyKind::None)
-        {
-            let p = FieldPath::parse("spec.restoreStrategy.kind");
-            report.out.push(origin.warning(
-                p,
-                "upgradeStrategy STATEFUL takes a savepoint that restoreStrategy NONE never uses; STATEFUL works with LATEST_STATE or LATEST_SAVEPOINT",
-            ));
-        }
-    }
-    report.out
-}
-
-/// Collects a resource's diagnostics, noting where inherited values came from.
-struct Report<'a> {
-    origin: &'a Origin,
-    provenance: &'a Provenance<'a>,
-    out: Vec<Diagnostic>,
-}
-
-impl Report<'_> {
-    /// An error at a dotted path of plain keys.
-    fn at(&mut self, dotted: &str, message: String) {
-        self.error(FieldPath::parse(dotted), message);
-    }
-
-    fn error(&mut self, path: FieldPath, message: String) {
-        let note = self.provenance.note(&path);
-        self.out
-            .push(self.origin.error(path, format!("{message}{note}")));
-    }
-}
-
-fn check_log_levels(loggers: &BTreeMap<String, String>, report: &mut Report<'_>) {
-    const LEVELS: [&str; 8] = [
-        "ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF",
-    ];
-    for (logger, level) in loggers {
-        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
-            let mut p = FieldPath::parse("spec.template.spec.logging.log4jLoggers");
-            p.0.push(Segment::Key(logger.clone()));
-            report.error(
-                p,
-                format!(
-                    "`{level}` is not a log level, expected one of {}",
-                    LEVELS.join(", ")
-                ),
-            );
-        }
-    }
-}
-
-/// Flink settings that name a directory: Flink runs elsewhere and reads them as given.
-const DIRECTORY_KEYS: &[&str] = &[
-    "state.savepoints.dir",
-    "state.checkpoints.dir",
-    "execution.checkpointing.dir",
-    "execution.checkpointing.savepoint-dir",
-];
-
-/// A directory for Flink: a URI (`s3://…`, `file:///…`) or an absolute path. A relative
-/// path would be read against a Flink process's working directory, not the file's.
-fn check_directory(value: &str) -> Result<(), String> {
-    let v = value.trim();
-    let ok = match v.split_once("://") {
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("file") => {
-            crate::paths::file_uri_path(v).is_some()
-        }
-        Some((scheme, rest)) => !scheme.is_empty() && !rest.is_empty(),
-        None => Path::new(v).is_absolute() || v.starts_with("file:/"),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{v}` is not an absolute path or a URI; Flink reads it in its own working directory, so write /path, file:///path or s3://bucket/path"
-        ))
-    }
-}
-
-/// A jar location: `file://`, `http://`, `https://`, or a path.
-fn check_uri(uri: &str) -> Result<(), String> {
-    let u = uri.trim();
-    if u.is_empty() {
-        return Err("must not be empty".to_string());
-    }
-    if let Some((scheme, rest)) = u.split_once("://") {
-        let scheme = scheme.to_ascii_lowercase();
-        if !matches!(scheme.as_str(), "file" | "http" | "https") {
-            return Err(format!(
-                "unsupported scheme `{scheme}://`; use file://, http://, https:// or a path"
-            ));
-        }
-        if rest.is_empty() || (scheme != "file" && rest.starts_with('/')) {
-            return Err(format!("`{u}` has no host or path"));
-        }
-        if scheme == "file" && crate::paths::file_uri_path(u).is_none() {
-            return Err(format!(
-                "`{u}` is not a file: URI of an absolute path (file:///opt/job.jar); a relative path is written without file://"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn is_java_class_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
-                && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-        })
-}
+use spec::{check_spec, Provenance};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        for ok in ["a", "top-speed", "a1", "0", &"a".repeat(63)] {
-            assert!(check_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "-a", "a-", "Top", "a_b", "a.b", "a b", "ä"] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_name(&"a".repeat(64))
-            .unwrap_err()
-            .contains("64 characters"));
-    }
-
-    #[test]
-    fn uris() {
-        for ok in [
-            "file:///opt/job.jar",
-            "http://h/j.jar",
-            "https://h:8080/j.jar",
-            "/opt/job.jar",
-            "job.jar",
-            "jobs/x.jar",
-        ] {
-            assert!(check_uri(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "  ",
-            "s3://bucket/job.jar",
-            "ftp://h/j.jar",
-            "http://",
-            "https:///x.jar",
-            "file://jobs/x.jar",
-            "file://../x.jar",
-        ] {
-            assert!(check_uri(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn flink_directories() {
-        for ok in [
-            "/var/lib/sp",
-            "file:///var/lib/sp",
-            "file:/var/lib/sp",
-            "s3://flink/savepoints",
-            "hdfs://nn:8020/sp",
-        ] {
-            assert!(check_directory(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "savepoints",
-            "./sp",
-            "../.flinkd/sp",
-            "file://config/../sp",
-            "",
-        ] {
-            assert!(check_directory(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn java_class_names() {
-        assert!(is_java_class_name(
-            "org.apache.flink.streaming.examples.windowing.TopSpeedWindowing"
-        ));
-        assert!(is_java_class_name("Main$Inner"));
-        for bad in ["", "org..X", "1abc", "org.x-y.Z", ".X", "X."] {
-            assert!(!is_java_class_name(bad), "{bad}");
-        }
-    }
-}
+mod tests;

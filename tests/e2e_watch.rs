@@ -181,7 +181,7 @@ fn the_second_deployment_waits_for_the_quota() {
     assert!(
         refused
             .message
-            .contains("needs 1 CPU cores, but 1 of the quota's 1.5 are in use"),
+            .contains("needs 1 CPU cores; 1 of the quota's 1.5 are in use by others"),
         "{}",
         refused.message
     );

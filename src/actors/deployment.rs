@@ -1,11 +1,13 @@
-//! The DeploymentActor: one per Deployment. It owns the lifecycle state (its phase,
-//! counters and deadlines), the Deployment's Job and Savepoint records, and its
+//! The DeploymentActor: one per Deployment. It owns the Deployment's lifecycle state
+//! (its phase, counters, deadlines, conditions), its Job and Savepoint records, and its
 //! JobActors.
 //!
 //! Each step follows raft-rs's `Ready` discipline (DESIGN.md, principle 2): the
-//! lifecycle decides; the new state, the status, the records and the events are written
-//! to the store in one transaction; only then are the effects (start, stop, cancel, tear
-//! down) handed to the JobActors. A step whose write fails has no effect and is retried.
+//! lifecycle decides ([`Lifecycle::step`]); the actions are applied to the records
+//! ([`Records::apply`]); the new state, the status, the changed records and the events
+//! are written to the store in one transaction; only then are the effects (start, stop,
+//! cancel, tear down, quota) handed to the JobActors and the Supervisor. A step whose
+//! write fails has no effect and is tried again. The actor decides nothing.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,64 +15,102 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::job::{Command, JobActor, JobReport, StartPlan};
 use super::store::Exec;
-use super::supervisor::{Book, Release, Reserve, Supervisor};
 use super::Shared;
 use crate::cluster::{Cluster, Placement};
-use crate::conditions::{self, Observation, Thresholds};
-use crate::lifecycle::{events, Action, Input, Lifecycle, Phase, Policy};
+use crate::lifecycle::records::RecordContext;
+use crate::lifecycle::{
+    Action, Ctx, EventName, Found, Input, Lifecycle, Phase, Policy, RandomIds, Records,
+};
 use crate::spec::{
-    Condition, ConditionStatus, ConditionType, Deployment, DeploymentState, DeploymentStatus,
-    DesiredState, Event, EventLevel, Identity, Job, JobSpec, JobState, JobStatus, RecordMetadata,
-    RunningStatus, Savepoint, SavepointOrigin, SavepointState, Timestamp,
+    Deployment, DeploymentSpec, DeploymentState, DeploymentStatus, DesiredState, Event, EventLevel,
+    Job, RunningStatus, Savepoint, Timestamp,
 };
 
-/// A new or changed spec from the Supervisor.
+/// What a Deployment's policy is computed from besides its expanded spec: its file's
+/// own spec, where its jobs run, and its file's directory. Kept in the store with the
+/// spec, so that a Deployment can be managed from the store alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecSource {
+    pub written: DeploymentSpec,
+    pub placement: Placement,
+    pub base_dir: PathBuf,
+}
+
+/// A new or changed spec from the Supervisor. `defaults_changed`: only the defaults
+/// changed (the file did not), these fields.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct UpdateSpec {
     pub deployment: Deployment,
-    pub base_dir: PathBuf,
-    pub placement: Placement,
+    pub source: SpecSource,
+    pub defaults_changed: Option<Vec<String>>,
 }
 
-/// Its file is gone: wind the Deployment down to `state` (SUSPENDED or CANCELLED), then
-/// forget it.
+/// Its file is gone: wind the Deployment down to `state` (SUSPENDED or CANCELLED).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Remove {
     pub state: DesiredState,
 }
 
-/// Sent to the Supervisor once a removed Deployment is at rest and forgotten.
+/// From the Supervisor: a quota answer, or a look again (cores were freed).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Forgotten {
-    pub identity: Identity,
-}
-
-/// A user asks for a savepoint of the running job (origin USER_REQUEST).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Savepoint, String>")]
-pub struct RequestSavepoint;
+pub struct Step(pub Input);
 
 /// A reloaded config is in force: re-arm timers with its intervals, look again.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct ConfigChanged;
 
-/// Look again: cores may have been freed (from the Supervisor's quota ledger).
+/// The Supervisor forgets the Deployment (its file is gone and it is at rest): stop.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Wake;
+pub struct Forget;
+
+/// A user asks for a savepoint of the running job (origin USER_REQUEST).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Savepoint, SavepointRefused>")]
+pub struct RequestSavepoint;
+
+/// Why a savepoint on request was not started.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SavepointRefused {
+    /// Not now: no RUNNING job, or another operation under way (HTTP 409).
+    #[error("{0}")]
+    NotNow(String),
+    /// flinkd could not put it on record (HTTP 500).
+    #[error("the savepoint could not be recorded: {0}")]
+    Internal(String),
+}
+
+/// What a DeploymentActor tells the Supervisor.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum DeploymentReport {
+    /// Hold `cores` in place of what it holds, if they fit; answered with a [`Step`].
+    Reserve {
+        deployment: Uuid,
+        request: u64,
+        cores: f64,
+    },
+    /// Hold `cores`, fitting or not (never more than it was granted).
+    SetQuota { deployment: Uuid, cores: f64 },
+    /// Its file is gone and it is at rest with no job: it may be forgotten.
+    ReadyToForget { deployment: Uuid },
+}
 
 /// What the DeploymentActor starts from: its records, as the store has them.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
-    pub lifecycle: Option<Lifecycle>,
+    /// The lifecycle state as recorded (any version's).
+    pub lifecycle: Option<String>,
     pub jobs: Vec<Job>,
     pub savepoints: Vec<Savepoint>,
 }
@@ -79,20 +119,18 @@ pub struct DeploymentActor {
     shared: Arc<Shared>,
     id: Uuid,
     deployment: Deployment,
-    base_dir: PathBuf,
-    /// Where its jobs run (resolved from its DeploymentTarget).
-    placement: Placement,
+    source: SpecSource,
     policy: Policy,
     lifecycle: Lifecycle,
-    jobs: HashMap<Uuid, Job>,
-    savepoints: Vec<Savepoint>,
+    records: Records,
     job_actors: HashMap<Uuid, Addr<JobActor>>,
+    /// The cluster found on record after a restart, for the job to adopt.
+    found: Option<Cluster>,
     deadline: Option<SpawnHandle>,
-    supervisor: Addr<Supervisor>,
+    supervisor: Recipient<DeploymentReport>,
     /// Set while the Deployment winds down because its file is gone.
     removing: Option<DesiredState>,
-    /// `status.running.conditions` of the running job.
-    conditions: Vec<Condition>,
+    told_ready: bool,
     /// Since when the Deployment is TRANSITIONING (this process's view, for metrics).
     transitioning_since: Option<std::time::Instant>,
 }
@@ -102,87 +140,60 @@ fn now() -> Timestamp {
 }
 
 impl DeploymentActor {
+    /// A Deployment's actor; fails if its spec was not expanded.
     pub fn new(
         shared: Arc<Shared>,
         deployment: Deployment,
-        base_dir: PathBuf,
-        placement: Placement,
+        source: SpecSource,
         loaded: Loaded,
-        supervisor: Addr<Supervisor>,
-    ) -> Self {
+        supervisor: Recipient<DeploymentReport>,
+    ) -> Result<Self, crate::expanded::NotExpanded> {
         let id = deployment.metadata.id.unwrap_or_else(Uuid::nil);
-        DeploymentActor {
+        let policy = Self::policy_for(&deployment, &source, None)?;
+        let lifecycle = match loaded.lifecycle.as_deref() {
+            Some(json) => Lifecycle::from_stored(json, &policy, now()).unwrap_or_else(|e| {
+                tracing::error!(deployment = %deployment.metadata.identity(), "the recorded lifecycle cannot be read ({e}); starting afresh");
+                Lifecycle::default()
+            }),
+            None => Lifecycle::default(),
+        };
+        Ok(DeploymentActor {
             shared,
             id,
-            policy: Self::policy_for(&deployment, &placement, None),
+            policy,
             deployment,
-            base_dir,
-            placement,
-            lifecycle: loaded.lifecycle.unwrap_or_default(),
-            jobs: loaded
-                .jobs
-                .into_iter()
-                .map(|j| (j.metadata.id, j))
-                .collect(),
-            savepoints: loaded.savepoints,
+            source,
+            lifecycle,
+            records: Records {
+                jobs: loaded.jobs,
+                savepoints: loaded.savepoints,
+            },
             job_actors: HashMap::new(),
+            found: None,
             deadline: None,
             supervisor,
             removing: None,
-            conditions: Vec::new(),
+            told_ready: false,
             transitioning_since: None,
-        }
+        })
     }
 
-    /// The policy of the current spec, or of the wind-down when the file is gone. The
-    /// wind-down is a spec change of its own: it releases FAILED and FINISHED. A job on
-    /// another cluster than the placement's is upgraded like a changed template.
+    /// The cores its lifecycle holds (booked by the Supervisor before it starts).
+    pub fn cores_held(&self) -> f64 {
+        self.lifecycle.cores_held
+    }
+
     fn policy_for(
         deployment: &Deployment,
-        placement: &Placement,
+        source: &SpecSource,
         removing: Option<DesiredState>,
-    ) -> Policy {
-        let mut policy = Policy::from_spec(&deployment.spec);
-        policy.template_hash.push_str(&placement.hash_suffix());
-        if let Some(state) = removing {
-            policy.desired = state;
-            policy.spec_hash.push_str("+removed");
-        }
-        policy
-    }
-
-    /// A removed Deployment at rest with no job is forgotten: marked removed in the store
-    /// (its history stays) and its actor stopped.
-    fn forget_if_done(&mut self, ctx: &mut Context<Self>) {
-        if self.removing.is_none() || self.lifecycle.active_job().is_some() {
-            return;
-        }
-        let id = self.id;
-        let at = now();
-        let identity = self.deployment.metadata.identity();
-        let event = self.event(
-            events::DEPLOYMENT_FORGOTTEN,
-            EventLevel::Info,
-            None,
-            format!(
-                "its file is gone; the Deployment is {} and forgotten (its history is kept)",
-                self.lifecycle.status
-            ),
-            at,
-        );
-        tracing::info!(deployment = %identity, "file removed: Deployment forgotten");
-        let write = self.shared.store.send(Exec::new(move |s| {
-            s.atomically(|s| {
-                s.append_event(&event)?;
-                s.mark_removed(id, at)
-            })
-        }));
-        ctx.wait(
-            actix::fut::wrap_future::<_, Self>(write).map(move |_, act, ctx| {
-                act.supervisor.do_send(Forgotten { identity });
-                ctx.stop();
-            }),
-        );
+    ) -> Result<Policy, crate::expanded::NotExpanded> {
+        Policy::new(
+            &source.written,
+            &deployment.spec,
+            &source.placement.hash_suffix(),
+            removing,
+        )
     }
 
     fn name(&self) -> String {
@@ -190,178 +201,124 @@ impl DeploymentActor {
     }
 
     fn status(&self) -> DeploymentStatus {
-        let running = match (
-            &self.lifecycle.status,
-            self.lifecycle.active_job(),
-            self.lifecycle.running_since,
-        ) {
+        let lc = &self.lifecycle;
+        let running = match (&lc.status, lc.active_job(), lc.running_since) {
             (DeploymentState::Running, Some(job_id), Some(since)) => Some(RunningStatus {
                 job_id,
                 transition_time: since,
-                conditions: self.conditions.clone(),
+                conditions: lc.conditions.clone(),
             }),
             _ => None,
         };
         DeploymentStatus {
-            state: self.lifecycle.status,
+            state: lc.status,
             running,
         }
     }
 
-    fn record(&self, job: Option<Uuid>, at: Timestamp) -> RecordMetadata {
-        RecordMetadata {
-            id: Uuid::new_v4(),
-            namespace: self.deployment.metadata.namespace().to_string(),
+    fn event(
+        &self,
+        name: EventName,
+        level: EventLevel,
+        job: Option<Uuid>,
+        message: String,
+        at: Timestamp,
+    ) -> Event {
+        Event {
+            seq: 0,
             deployment_id: self.id,
             job_id: job,
+            namespace: self.deployment.metadata.namespace().to_string(),
             created_at: at,
-            modified_at: at,
+            name: name.as_str().to_string(),
+            level,
+            message,
         }
     }
 
     /// One lifecycle step: decide, write ahead, then act.
     fn step(&mut self, input: Input, ctx: &mut Context<Self>) {
-        let before = (
-            self.lifecycle.clone(),
-            self.jobs.clone(),
-            self.savepoints.clone(),
-        );
-        let at = now();
-        let timing = self.shared.config().lifecycle_timing();
-        let status_before = self.lifecycle.status;
-        let actions =
-            self.lifecycle
-                .step(&self.policy, &timing, input.clone(), at, &self.savepoints);
+        self.step_then(input, ctx, |_, _| {});
+    }
 
-        let mut jobs = Vec::new();
-        let mut savepoints = Vec::new();
+    /// A step, then `then` once it is on record (or could not be).
+    fn step_then(
+        &mut self,
+        input: Input,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, Result<(), String>) + 'static,
+    ) {
+        let before = (self.lifecycle.clone(), self.records.clone());
+        let at = now();
+        let config = self.shared.config();
+        let actions = {
+            let mut ids = RandomIds;
+            let mut c = Ctx {
+                policy: &self.policy,
+                timing: &config.timing,
+                now: at,
+                records: &self.records,
+                ids: &mut ids,
+            };
+            self.lifecycle.step(&mut c, input.clone())
+        };
+        let template = self.deployment.spec.template.clone().unwrap_or_default();
+        let namespace = self.deployment.metadata.namespace().to_string();
+        let changed = self.records.apply(
+            &actions,
+            &RecordContext {
+                at,
+                namespace: &namespace,
+                deployment_id: self.id,
+                template: &template,
+                template_hash: &self.policy.template_hash,
+            },
+        );
         let mut events = Vec::new();
         for a in &actions {
-            match a {
-                Action::StartJob {
-                    job,
-                    restore,
-                    allow_non_restored_state,
-                } => {
-                    let template = self.deployment.spec.template.clone().unwrap_or_default();
-                    let record = Job {
-                        metadata: RecordMetadata {
-                            id: *job,
-                            job_id: None,
-                            ..self.record(None, at)
-                        },
-                        spec: JobSpec {
-                            template,
-                            template_hash: self.policy.template_hash.clone(),
-                            restore_savepoint_id: restore.as_ref().map(|r| r.savepoint),
-                            savepoint_location: restore.as_ref().map(|r| r.location.clone()),
-                            allow_non_restored_state: *allow_non_restored_state,
-                        },
-                        status: JobStatus {
-                            state: JobState::Starting,
-                            flink_job_id: None,
-                            started_at: None,
-                            terminated_at: None,
-                            failure: None,
-                        },
-                    };
-                    self.jobs.insert(*job, record.clone());
-                    jobs.push(record);
-                }
-                Action::RecordJob {
-                    job,
-                    state,
-                    failure,
-                } => {
-                    if let Some(j) = self.jobs.get_mut(job) {
-                        j.status.state = *state;
-                        j.metadata.modified_at = at;
-                        match state {
-                            JobState::Started => j.status.started_at = Some(at),
-                            JobState::Terminated | JobState::Finished | JobState::Failed => {
-                                j.status.terminated_at = Some(at)
-                            }
-                            _ => {}
-                        }
-                        if failure.is_some() {
-                            j.status.failure = failure.clone();
-                        }
-                        jobs.push(j.clone());
+            if let Action::Event {
+                name,
+                level,
+                job,
+                message,
+            } = a
+            {
+                let who = self.name();
+                match level {
+                    EventLevel::Error => {
+                        tracing::error!(deployment = %who, event = %name, "{message}")
+                    }
+                    EventLevel::Warning => {
+                        tracing::warn!(deployment = %who, event = %name, "{message}")
+                    }
+                    EventLevel::Info => {
+                        tracing::info!(deployment = %who, event = %name, "{message}")
                     }
                 }
-                Action::RecordSavepoint {
-                    savepoint,
-                    job,
-                    origin,
-                    state,
-                    location,
-                    failure,
-                } => {
-                    let sp = match self
-                        .savepoints
-                        .iter_mut()
-                        .find(|s| s.metadata.id == *savepoint)
-                    {
-                        Some(s) => {
-                            s.state = *state;
-                            s.location = location.clone().or(s.location.take());
-                            s.failure = failure.clone();
-                            s.metadata.modified_at = at;
-                            s.clone()
-                        }
-                        None => {
-                            let s = Savepoint {
-                                metadata: RecordMetadata {
-                                    id: *savepoint,
-                                    ..self.record(Some(*job), at)
-                                },
-                                origin: *origin,
-                                state: *state,
-                                location: location.clone(),
-                                trigger_id: None,
-                                failure: failure.clone(),
-                            };
-                            self.savepoints.push(s.clone());
-                            s
-                        }
-                    };
-                    savepoints.push(sp);
-                }
-                Action::Event {
-                    name,
-                    level,
-                    job,
-                    message,
-                } => {
-                    let who = self.name();
-                    match level {
-                        EventLevel::Error => {
-                            tracing::error!(deployment = %who, event = name, "{message}")
-                        }
-                        EventLevel::Warning => {
-                            tracing::warn!(deployment = %who, event = name, "{message}")
-                        }
-                        EventLevel::Info => {
-                            tracing::info!(deployment = %who, event = name, "{message}")
-                        }
-                    }
-                    events.push(self.event(name, *level, *job, message.clone(), at));
-                }
-                _ => {}
+                events.push(self.event(*name, *level, *job, message.clone(), at));
             }
         }
-
+        // A step that changed nothing (a quiet poll) costs no write.
+        if self.lifecycle == before.0
+            && changed.jobs.is_empty()
+            && changed.savepoints.is_empty()
+            && actions.is_empty()
+        {
+            then(self, Ok(()));
+            return;
+        }
+        let status_before = before.0.status;
         let id = self.id;
         let lifecycle = self.lifecycle.clone();
         let status = self.status();
         let write = self.shared.store.send(Exec::new(move |s| {
             s.atomically(|s| {
-                s.put_counters(id, &lifecycle)?;
+                s.put_lifecycle(id, &lifecycle)?;
                 s.put_status(id, &status, at)?;
-                for j in &jobs {
+                for j in &changed.jobs {
                     s.put_job(j)?;
                 }
-                for sp in &savepoints {
+                for sp in &changed.savepoints {
                     s.put_savepoint(sp)?;
                 }
                 for e in &events {
@@ -380,94 +337,138 @@ impl DeploymentActor {
                 // Nothing was written, so nothing is done: back to the state before the
                 // step, and the same input again a little later.
                 tracing::error!(deployment = %act.name(), "cannot record a step, retrying in 5s: {e}");
-                (act.lifecycle, act.jobs, act.savepoints) = before;
-                ctx.run_later(Duration::from_secs(5), move |act, ctx| act.step(input, ctx));
+                (act.lifecycle, act.records) = before;
+                then(act, Err(e));
+                // A savepoint on request was answered as failed: not taken later.
+                if input != Input::UserSavepoint {
+                    ctx.run_later(Duration::from_secs(5), move |act, ctx| act.step(input, ctx));
+                }
                 return;
             }
-            // Counted once the step is on record (a failed write is retried).
+            // Counted once the step is on record.
             act.count(status_before, &actions);
             for a in actions {
                 act.act(a, ctx);
             }
             act.schedule_deadline(ctx);
-            act.forget_if_done(ctx);
+            act.ready_to_forget();
+            then(act, Ok(()));
         }));
     }
 
     /// Carries out an effect, once its intent is on record.
     fn act(&mut self, action: Action, ctx: &mut Context<Self>) {
         match action {
-            Action::StartJob {
+            Action::StartJob { job, resume, .. } => self.start(job, resume, ctx),
+            Action::Adopt { job } => match self.found.take() {
+                Some(cluster) => self.send(job, Command::Adopt { cluster }, ctx),
+                None => ctx.notify(JobReport(Input::ClusterLost {
+                    job,
+                    reason: "the job's cluster is not on record".into(),
+                })),
+            },
+            Action::StopWithSavepoint {
                 job,
-                restore,
-                allow_non_restored_state,
-            } => {
-                let template = self.deployment.spec.template.clone().unwrap_or_default();
-                let template = template.spec.unwrap_or_default();
-                let version = template
-                    .artifact
-                    .as_ref()
-                    .and_then(|a| a.flink_version.clone())
-                    .unwrap_or_else(|| self.shared.config().flink.default_version.clone());
-                let Some(home) = self.shared.config().flink.versions.get(&version).cloned() else {
-                    let reason = format!(
-                        "Flink {version} is not configured; known versions: {}",
-                        self.shared.config().known_versions()
-                    );
-                    ctx.notify(JobReport::Observed(Input::JobStartFailed { job, reason }));
-                    return;
-                };
-                let plan = StartPlan {
-                    deployment_id: self.id,
-                    template,
-                    base_dir: self.base_dir.clone(),
-                    flink_home: home,
-                    savepoint_path: restore.map(|r| r.location),
-                    allow_non_restored_state,
-                    placement: self.placement.clone(),
-                    work_dir: self
-                        .shared
-                        .config()
-                        .work_dir(&self.deployment.metadata.identity()),
-                };
-                self.send(job, Command::Start(Box::new(plan)), ctx);
-            }
-            Action::StopWithSavepoint { job, savepoint } => {
-                self.send(job, Command::StopWithSavepoint { savepoint }, ctx)
-            }
-            Action::TriggerSavepoint { job, savepoint } => {
-                self.send(job, Command::TriggerSavepoint { savepoint }, ctx)
-            }
+                savepoint,
+                trigger_id,
+            } => self.send(
+                job,
+                Command::StopWithSavepoint {
+                    savepoint,
+                    trigger_id,
+                },
+                ctx,
+            ),
+            Action::TriggerSavepoint {
+                job,
+                savepoint,
+                trigger_id,
+            } => self.send(
+                job,
+                Command::TriggerSavepoint {
+                    savepoint,
+                    trigger_id,
+                },
+                ctx,
+            ),
+            Action::ResumeSavepoint {
+                job,
+                savepoint,
+                trigger_id,
+                stop,
+            } => self.send(
+                job,
+                Command::ResumeSavepoint {
+                    savepoint,
+                    trigger_id,
+                    stop,
+                },
+                ctx,
+            ),
             Action::Cancel { job } => self.send(job, Command::Cancel, ctx),
-            Action::TearDown { job } => self.send(job, Command::TearDown, ctx),
-            Action::ReserveQuota { cores } => {
-                let ask = self.supervisor.send(Reserve {
+            Action::TearDown { job, confirm } => self.send(job, Command::TearDown { confirm }, ctx),
+            Action::ReserveQuota { request, cores } => {
+                self.supervisor.do_send(DeploymentReport::Reserve {
                     deployment: self.id,
-                    identity: self.deployment.metadata.identity(),
+                    request,
                     cores,
-                });
-                ctx.spawn(actix::fut::wrap_future::<_, Self>(ask).map(|answer, act, ctx| match answer {
-                    Ok(Ok(())) => act.step(Input::QuotaGranted, ctx),
-                    Ok(Err(d)) => act.step(
-                        Input::QuotaDenied {
-                            used: d.used,
-                            limit: d.limit,
-                        },
-                        ctx,
-                    ),
-                    Err(e) => tracing::error!(deployment = %act.name(), "the Supervisor did not answer: {e}"),
-                }));
+                })
             }
-            Action::ReleaseQuota => self.supervisor.do_send(Release {
+            Action::SetQuota { cores } => self.supervisor.do_send(DeploymentReport::SetQuota {
                 deployment: self.id,
+                cores,
             }),
             // Records and events were written with the step.
             Action::RecordJob { .. } | Action::RecordSavepoint { .. } | Action::Event { .. } => {}
         }
     }
 
-    /// Sends a command to a job's actor, creating one to act on the recorded cluster if
-    /// there is none (after a daemon restart).
+    /// Hands a start to the job's actor, with what its Job record says to run.
+    fn start(&mut self, job: Uuid, resume: bool, ctx: &mut Context<Self>) {
+        let Some(record) = self.records.job(job) else {
+            return;
+        };
+        let template = record.spec.template.spec.clone().unwrap_or_default();
+        let version = template
+            .artifact
+            .as_ref()
+            .and_then(|a| a.flink_version.clone())
+            .unwrap_or_default();
+        let config = self.shared.config();
+        let Some(home) = config.flink.versions.get(&version).cloned() else {
+            let reason = format!(
+                "Flink {version} is not configured; known versions: {}",
+                config.known_versions()
+            );
+            ctx.notify(JobReport(Input::JobStartFailed {
+                job,
+                reason,
+                unresolved: false,
+            }));
+            return;
+        };
+        let plan = StartPlan {
+            deployment_id: self.id,
+            template,
+            base_dir: self.source.base_dir.clone(),
+            flink_home: home,
+            savepoint_path: record.spec.savepoint_location.clone(),
+            allow_non_restored_state: record.spec.allow_non_restored_state,
+            placement: self.source.placement.clone(),
+            work_dir: config.work_dir(&self.deployment.metadata.identity()),
+        };
+        let resume = if resume { self.found.take() } else { None };
+        self.send(
+            job,
+            Command::Start {
+                plan: Box::new(plan),
+                resume,
+            },
+            ctx,
+        );
+    }
+
+    /// Sends a command to a job's actor, creating one if there is none.
     fn send(&mut self, job: Uuid, command: Command, ctx: &mut Context<Self>) {
         let addr = self
             .job_actors
@@ -477,6 +478,18 @@ impl DeploymentActor {
             })
             .clone();
         addr.do_send(command);
+    }
+
+    /// A removed Deployment at rest with no job tells the Supervisor, once.
+    fn ready_to_forget(&mut self) {
+        let at_rest = matches!(self.lifecycle.phase, Phase::Idle)
+            && self.lifecycle.status != DeploymentState::Transitioning;
+        if self.removing.is_some() && at_rest && !self.told_ready {
+            self.told_ready = true;
+            self.supervisor.do_send(DeploymentReport::ReadyToForget {
+                deployment: self.id,
+            });
+        }
     }
 
     /// Metrics of a step: transitions and their duration, jobs, savepoints.
@@ -498,19 +511,19 @@ impl DeploymentActor {
         for a in actions {
             match a {
                 Action::RecordJob {
-                    state: JobState::Started,
+                    state: crate::spec::JobState::Started,
                     ..
                 } => {
                     m.jobs_started.inc();
                 }
                 Action::RecordJob {
-                    state: JobState::Failed,
+                    state: crate::spec::JobState::Failed,
                     ..
                 } => {
                     m.jobs_failed.inc();
                 }
                 Action::RecordSavepoint { origin, state, .. }
-                    if *state != SavepointState::Started =>
+                    if *state != crate::spec::SavepointState::Started =>
                 {
                     let labels = vec![
                         ("origin".to_string(), origin.to_string()),
@@ -520,147 +533,6 @@ impl DeploymentActor {
                 }
                 _ => {}
             }
-        }
-    }
-
-    /// A poll of the running job: its conditions, and its newest retained checkpoint as
-    /// a restore point (origin RETAINED_CHECKPOINT, one record per job kept current).
-    /// Records only: nothing here is a lifecycle decision.
-    fn observed(
-        &mut self,
-        job: Uuid,
-        observation: Observation,
-        checkpoint: Option<crate::flink::CompletedCheckpoint>,
-        ctx: &mut Context<Self>,
-    ) {
-        if self.lifecycle.active_job() != Some(job) {
-            return;
-        }
-        let at = now();
-        let mut events = Vec::new();
-        let mut status = None;
-        if self.lifecycle.status == DeploymentState::Running {
-            let t = &self.shared.config().timing;
-            let thresholds = Thresholds {
-                failing_window: t.restart_window_failing,
-                unstable_window: t.restart_window_unstable,
-                threshold: t.restart_threshold,
-            };
-            let (next, changed) =
-                conditions::evaluate(&self.conditions, &observation, at, &thresholds);
-            if changed {
-                for c in &next {
-                    let was_true = self
-                        .conditions
-                        .iter()
-                        .any(|p| p.kind == c.kind && p.status == ConditionStatus::True);
-                    if c.status == ConditionStatus::True && !was_true {
-                        let name = match c.kind {
-                            ConditionType::ClusterUnreachable => events::CLUSTER_UNREACHABLE,
-                            ConditionType::JobFailing => events::JOB_FAILING,
-                            ConditionType::JobUnstable => events::JOB_UNSTABLE,
-                        };
-                        tracing::warn!(deployment = %self.name(), condition = %c.kind, "{}", c.message);
-                        events.push(self.event(
-                            name,
-                            EventLevel::Warning,
-                            Some(job),
-                            format!("{}: {}", c.kind, c.message),
-                            at,
-                        ));
-                    }
-                }
-                self.conditions = next;
-                status = Some(self.status());
-            }
-        }
-        let mut record = None;
-        // Only while the job runs as it should: a poll answered during a stop with a
-        // savepoint must not make a checkpoint that the stop discards (and that is older
-        // than the savepoint) the newest restore point. Ordered by Flink's completion
-        // time, not by when the answer came.
-        let running = matches!(
-            self.lifecycle.phase,
-            Phase::Running { .. } | Phase::UserSavepointing { .. }
-        );
-        let checkpoint = checkpoint.filter(|_| running).and_then(|c| {
-            let completed = c.completed_at().map_or(at, |t| t.min(at));
-            c.external_path.map(|path| (path, completed))
-        });
-        if let Some((path, completed)) = checkpoint {
-            let existing = self.savepoints.iter_mut().find(|s| {
-                s.origin == SavepointOrigin::RetainedCheckpoint && s.metadata.job_id == Some(job)
-            });
-            match existing {
-                Some(s) if s.location.as_deref() == Some(path.as_str()) => {}
-                Some(s) => {
-                    s.location = Some(path);
-                    s.metadata.modified_at = completed;
-                    record = Some(s.clone());
-                }
-                None => {
-                    let mut metadata = self.record(Some(job), at);
-                    metadata.modified_at = completed;
-                    let s = Savepoint {
-                        metadata,
-                        origin: SavepointOrigin::RetainedCheckpoint,
-                        state: SavepointState::Completed,
-                        location: Some(path),
-                        trigger_id: None,
-                        failure: None,
-                    };
-                    self.savepoints.push(s.clone());
-                    record = Some(s);
-                }
-            }
-        }
-        if status.is_none() && record.is_none() {
-            return;
-        }
-        let id = self.id;
-        let write = self.shared.store.send(Exec::new(move |s| {
-            s.atomically(|s| {
-                if let Some(status) = &status {
-                    s.put_status(id, status, at)?;
-                }
-                if let Some(r) = &record {
-                    s.put_savepoint(r)?;
-                }
-                for e in &events {
-                    s.append_event(e)?;
-                }
-                Ok(())
-            })
-        }));
-        ctx.wait(
-            actix::fut::wrap_future::<_, Self>(write).map(|result, act, _| {
-                let error = match result {
-                    Ok(Ok(())) => return,
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                };
-                tracing::error!(deployment = %act.name(), "cannot record an observation: {error}");
-            }),
-        );
-    }
-
-    fn event(
-        &self,
-        name: &str,
-        level: EventLevel,
-        job: Option<Uuid>,
-        message: String,
-        at: Timestamp,
-    ) -> Event {
-        Event {
-            seq: 0,
-            deployment_id: self.id,
-            job_id: job,
-            namespace: self.deployment.metadata.namespace().to_string(),
-            created_at: at,
-            name: name.to_string(),
-            level,
-            message,
         }
     }
 
@@ -674,85 +546,47 @@ impl DeploymentActor {
             self.deadline = Some(ctx.run_later(wait, |act, ctx| act.step(Input::Reconcile, ctx)));
         }
     }
+
+    /// After a restart: what is left of the active job, then the lifecycle's first step.
+    fn take_up(&mut self, ctx: &mut Context<Self>) {
+        let Some(job) = self.lifecycle.active_job() else {
+            self.step(Input::Restarted { found: None }, ctx);
+            return;
+        };
+        let store = self.shared.store.clone();
+        let fut = store.send(Exec::new(move |s| Cluster::of_job(s, job)));
+        ctx.wait(actix::fut::wrap_future::<_, Self>(fut).map(move |r, act, ctx| {
+            let cluster = match r {
+                Ok(Ok(c)) => c,
+                // A store that does not answer is not a cluster that is gone: ask again.
+                Ok(Err(e)) => {
+                    tracing::error!(deployment = %act.name(), "cannot read the job's cluster, retrying in 5s: {e}");
+                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.take_up(ctx));
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(deployment = %act.name(), "the store is not answering: {e}");
+                    return;
+                }
+            };
+            let found = match cluster {
+                Some(c) if !c.known_gone() => {
+                    tracing::info!(deployment = %act.name(), %job, "adopting the running cluster");
+                    act.found = Some(c);
+                    Found::Cluster
+                }
+                _ => Found::Gone,
+            };
+            act.step(Input::Restarted { found: Some(found) }, ctx);
+        }));
+    }
 }
 
 impl Actor for DeploymentActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // After a restart, what was under way is taken up again (DESIGN.md, principle 2):
-        // a teardown is done again; a job whose cluster still answers is adopted and the
-        // operation on it resumed; a job whose cluster is gone is reported lost.
-        let Some(job) = self.lifecycle.active_job() else {
-            self.step(Input::Reconcile, ctx);
-            return;
-        };
-        if matches!(self.lifecycle.phase, Phase::TearingDown { .. }) {
-            self.send(job, Command::TearDown, ctx);
-            return;
-        }
-        let flink_job_id = self
-            .jobs
-            .get(&job)
-            .and_then(|j| j.status.flink_job_id.clone());
-        let store = self.shared.store.clone();
-        let fut = store.send(Exec::new(move |s| Cluster::of_job(s, job)));
-        ctx.wait(actix::fut::wrap_future::<_, Self>(fut).map(move |r, act, ctx| {
-            let cluster = r.ok().and_then(Result::ok).flatten();
-            // A job on an external cluster has its id before its submission.
-            let flink_job_id = flink_job_id.or_else(|| match &cluster {
-                Some(Cluster::External(c)) => Some(c.flink_job_id.clone()),
-                _ => None,
-            });
-            match (cluster, flink_job_id) {
-                (Some(cluster), Some(flink_job_id)) if !cluster.known_gone() => {
-                    tracing::info!(deployment = %act.name(), %job, "adopting the running cluster");
-                    // A running job keeps its cores, whatever the quota says now.
-                    act.supervisor.do_send(Book {
-                        deployment: act.id,
-                        cores: act.policy.cores,
-                    });
-                    act.send(job, Command::Adopt { cluster, flink_job_id }, ctx);
-                    act.resume(job, ctx);
-                }
-                _ => {
-                    let reason = "the job's cluster is gone (found after a restart of flinkd)".to_string();
-                    act.step(Input::ClusterLost { job, reason }, ctx);
-                }
-            }
-            act.step(Input::Reconcile, ctx);
-        }));
-    }
-}
-
-impl DeploymentActor {
-    /// Takes up the operation the lifecycle was waiting for when the daemon stopped. A
-    /// savepoint Flink was already asked for is waited for by its trigger id, so that it
-    /// is not lost; one never asked for is asked for now.
-    fn resume(&mut self, job: Uuid, ctx: &mut Context<Self>) {
-        let savepoint = match &self.lifecycle.phase {
-            Phase::Savepointing { savepoint, .. } | Phase::UserSavepointing { savepoint, .. } => {
-                *savepoint
-            }
-            Phase::Cancelling { .. } => return self.send(job, Command::Cancel, ctx),
-            _ => return,
-        };
-        let trigger = self
-            .savepoints
-            .iter()
-            .find(|s| s.metadata.id == savepoint)
-            .and_then(|s| s.trigger_id.clone());
-        let command = match (trigger, &self.lifecycle.phase) {
-            (Some(trigger_id), _) => Command::ResumeSavepoint {
-                savepoint,
-                trigger_id,
-            },
-            (None, Phase::Savepointing { graceful: true, .. }) => {
-                Command::StopWithSavepoint { savepoint }
-            }
-            (None, _) => Command::TriggerSavepoint { savepoint },
-        };
-        self.send(job, command, ctx);
+        self.take_up(ctx);
     }
 }
 
@@ -760,36 +594,49 @@ impl Handler<UpdateSpec> for DeploymentActor {
     type Result = ();
 
     fn handle(&mut self, msg: UpdateSpec, ctx: &mut Context<Self>) {
+        let policy = match Self::policy_for(&msg.deployment, &msg.source, None) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(deployment = %self.name(), "the new spec is not complete ({e}); keeping the last one");
+                return;
+            }
+        };
         // A file that comes back cancels a wind-down.
         self.removing = None;
-        self.policy = Self::policy_for(&msg.deployment, &msg.placement, None);
+        self.told_ready = false;
+        self.policy = policy;
         self.deployment = msg.deployment;
-        self.base_dir = msg.base_dir;
-        self.placement = msg.placement;
+        self.source = msg.source;
+        let input = match msg.defaults_changed {
+            Some(fields) => Input::DefaultsChanged { fields },
+            None => Input::Reconcile,
+        };
+        self.step(input, ctx);
+    }
+}
+
+impl Handler<Remove> for DeploymentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) {
+        if self.removing.is_some() {
+            return;
+        }
+        match Self::policy_for(&self.deployment, &self.source, Some(msg.state)) {
+            Ok(p) => self.policy = p,
+            Err(e) => tracing::error!(deployment = %self.name(), "{e}"),
+        }
+        self.removing = Some(msg.state);
+        tracing::warn!(deployment = %self.name(), "its file is gone: winding it down to {}", msg.state);
         self.step(Input::Reconcile, ctx);
     }
 }
 
-impl Handler<RequestSavepoint> for DeploymentActor {
-    type Result = Result<Savepoint, String>;
+impl Handler<Step> for DeploymentActor {
+    type Result = ();
 
-    fn handle(&mut self, _: RequestSavepoint, ctx: &mut Context<Self>) -> Self::Result {
-        let running = matches!(self.lifecycle.phase, Phase::Running { .. })
-            && self.lifecycle.status == DeploymentState::Running;
-        if !running {
-            return Err(format!(
-                "{} is {}: a savepoint is taken of a RUNNING job, with no other operation under way",
-                self.name(),
-                self.lifecycle.status
-            ));
-        }
-        let savepoint = Uuid::new_v4();
-        self.step(Input::UserSavepoint { savepoint }, ctx);
-        self.savepoints
-            .iter()
-            .find(|s| s.metadata.id == savepoint)
-            .cloned()
-            .ok_or_else(|| "the savepoint was not started".to_string())
+    fn handle(&mut self, Step(input): Step, ctx: &mut Context<Self>) {
+        self.step(input, ctx);
     }
 }
 
@@ -804,74 +651,57 @@ impl Handler<ConfigChanged> for DeploymentActor {
     }
 }
 
-impl Handler<Wake> for DeploymentActor {
+impl Handler<Forget> for DeploymentActor {
     type Result = ();
 
-    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
-        if matches!(self.lifecycle.phase, Phase::WaitingForQuota { .. }) {
-            self.step(Input::Reconcile, ctx);
-        }
+    fn handle(&mut self, _: Forget, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 
-impl Handler<Remove> for DeploymentActor {
-    type Result = ();
+impl Handler<RequestSavepoint> for DeploymentActor {
+    type Result = ResponseFuture<Result<Savepoint, SavepointRefused>>;
 
-    fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) {
-        if self.removing.is_some() {
-            return;
+    fn handle(&mut self, _: RequestSavepoint, ctx: &mut Context<Self>) -> Self::Result {
+        if !self.lifecycle.takes_user_savepoints() {
+            let why = format!(
+                "{} is {}: a savepoint is taken of a RUNNING job, with no other operation under way",
+                self.name(),
+                self.lifecycle.status
+            );
+            return Box::pin(async move { Err(SavepointRefused::NotNow(why)) });
         }
-        self.removing = Some(msg.state);
-        self.policy = Self::policy_for(&self.deployment, &self.placement, self.removing);
-        tracing::warn!(deployment = %self.name(), "its file is gone: winding it down to {}", msg.state);
-        self.step(Input::Reconcile, ctx);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.step_then(Input::UserSavepoint, ctx, move |act, written| {
+            let answer = written.map_err(SavepointRefused::Internal).and_then(|()| {
+                match &act.lifecycle.phase {
+                    Phase::UserSavepointing { savepoint, .. } => act
+                        .records
+                        .savepoint(*savepoint)
+                        .cloned()
+                        .ok_or_else(|| SavepointRefused::Internal("no record".into())),
+                    _ => Err(SavepointRefused::NotNow(
+                        "the savepoint was not started".into(),
+                    )),
+                }
+            });
+            let _ = tx.send(answer);
+        });
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(SavepointRefused::Internal("the Deployment stopped".into()))
+            })
+        })
     }
 }
 
 impl Handler<JobReport> for DeploymentActor {
     type Result = ();
 
-    fn handle(&mut self, report: JobReport, ctx: &mut Context<Self>) {
-        match report {
-            JobReport::Observed(input) => {
-                if let Input::TornDown { job } = &input {
-                    self.job_actors.remove(job);
-                }
-                self.step(input, ctx);
-            }
-            JobReport::Health {
-                job,
-                observation,
-                checkpoint,
-            } => self.observed(job, observation, checkpoint, ctx),
-            JobReport::SavepointTriggered {
-                savepoint,
-                trigger_id,
-                ..
-            } => {
-                // Write ahead: the trigger id is on record before the savepoint completes.
-                if let Some(sp) = self
-                    .savepoints
-                    .iter_mut()
-                    .find(|s| s.metadata.id == savepoint)
-                {
-                    sp.trigger_id = Some(trigger_id);
-                    let record = sp.clone();
-                    self.shared
-                        .store
-                        .do_send(Exec::new(move |s| s.put_savepoint(&record)));
-                }
-            }
-            JobReport::Submitted { job, flink_job_id } => {
-                if let Some(j) = self.jobs.get_mut(&job) {
-                    j.status.flink_job_id = Some(flink_job_id);
-                    j.metadata.modified_at = now();
-                    let record = j.clone();
-                    self.shared
-                        .store
-                        .do_send(Exec::new(move |s| s.put_job(&record)));
-                }
-            }
+    fn handle(&mut self, JobReport(input): JobReport, ctx: &mut Context<Self>) {
+        if let Input::TornDown { job } = &input {
+            self.job_actors.remove(job);
         }
+        self.step(input, ctx);
     }
 }

@@ -17,37 +17,17 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
 use super::deployment::{
-    ConfigChanged, DeploymentActor, Forgotten, Loaded, Remove, RequestSavepoint, UpdateSpec, Wake,
+    ConfigChanged, DeploymentActor, DeploymentReport, Forget, RequestSavepoint, SavepointRefused,
+    Step,
 };
 use super::store::Exec;
 use super::Shared;
 use crate::cluster::Placement;
-use crate::spec::{Deployment, Identity, Kind};
+use crate::lifecycle::{EventName, Input};
+use crate::spec::{DeploymentSpec, Identity};
 use crate::validate;
 
-/// Reserve CPU cores for a job about to start (reference page, "CPU Quota").
-#[derive(Debug, Message)]
-#[rtype(result = "Result<(), crate::quota::Denied>")]
-pub struct Reserve {
-    pub deployment: uuid::Uuid,
-    pub identity: Identity,
-    pub cores: f64,
-}
-
-/// A job's cluster is gone: its cores are free.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Release {
-    pub deployment: uuid::Uuid,
-}
-
-/// A job found running after a restart keeps its cores, whatever the quota.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Book {
-    pub deployment: uuid::Uuid,
-    pub cores: f64,
-}
+mod apply;
 
 /// A config re-read on SIGHUP, already checked.
 #[derive(Debug, Message)]
@@ -56,9 +36,22 @@ pub struct Reload(pub crate::config::Config);
 
 /// A savepoint on request, for the Deployment with this id.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<crate::spec::Savepoint, String>")]
+#[rtype(result = "Result<crate::spec::Savepoint, SavepointError>")]
 pub struct SavepointFor {
     pub deployment: uuid::Uuid,
+}
+
+/// Why a savepoint on request was not started.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SavepointError {
+    /// No such Deployment is managed (HTTP 404).
+    #[error("no Deployment with id {0} is managed")]
+    Unknown(uuid::Uuid),
+    #[error(transparent)]
+    Refused(#[from] SavepointRefused),
+    /// The Deployment's actor did not answer (HTTP 500).
+    #[error("the Deployment did not answer: {0}")]
+    Internal(String),
 }
 
 /// Read the directory again: `Some` names the files a change notification was about.
@@ -83,13 +76,17 @@ struct NothingNew;
 
 struct Managed {
     addr: Addr<DeploymentActor>,
-    id: uuid::Uuid,
-    /// Hash of the expanded Deployment the actor has.
+    /// Hash of the expanded Deployment the actor has, and where it runs.
     hash: String,
+    /// Hash of its spec as its file writes it, and where it runs: unchanged while only
+    /// its defaults change.
+    written_hash: String,
     /// The file that defines it.
     file: PathBuf,
     /// Its file is gone and it is winding down.
     removing: bool,
+    /// The expanded spec it has (what a change of the defaults is compared with).
+    spec: DeploymentSpec,
 }
 
 pub struct Supervisor {
@@ -105,15 +102,20 @@ pub struct Supervisor {
     cache: Arc<std::sync::Mutex<crate::dircache::DirCache>>,
     /// The CPU quota: the Supervisor's fact alone.
     ledger: crate::quota::Ledger,
-    /// Deployments refused cores, woken when cores are released.
-    waiting: HashSet<Identity>,
+    /// Deployments refused cores, woken when cores are freed.
+    waiting: HashSet<uuid::Uuid>,
+    by_id: HashMap<uuid::Uuid, Identity>,
+    /// The first read of the directory is still to be applied: Deployments that only the
+    /// store knows are taken up with it.
+    first: bool,
     /// What systemd was last told (READY after the first scan, then STATUS changes).
     told: Option<String>,
     rescan_timer: Option<SpawnHandle>,
 }
 
-/// What tells a changed Deployment: its expanded spec and where it runs.
-fn hash(d: &Deployment, placement: &Placement) -> String {
+/// What tells a changed Deployment: its expanded spec (or its spec as written) and
+/// where it runs.
+fn hash<T: serde::Serialize>(d: &T, placement: &Placement) -> String {
     let mut bytes = serde_json::to_vec(d).unwrap_or_default();
     bytes.extend(placement.hash_suffix().into_bytes());
     crate::spec::content_hash(bytes)
@@ -131,6 +133,8 @@ impl Supervisor {
             cache: Default::default(),
             ledger: crate::quota::Ledger::new(shared.config().quota.cpu),
             waiting: HashSet::new(),
+            by_id: HashMap::new(),
+            first: true,
             told: None,
             rescan_timer: None,
         }
@@ -263,156 +267,9 @@ impl Supervisor {
             .map(|(identity, _)| identity.clone())
             .collect()
     }
+}
 
-    fn apply(
-        &mut self,
-        files: Vec<PathBuf>,
-        scope: Option<Vec<PathBuf>>,
-        checked: validate::Checked,
-        ctx: &mut Context<Self>,
-    ) {
-        let began = std::time::Instant::now();
-        for identity in self.deleted(&files, scope.as_deref(), &checked) {
-            if let Some(m) = self.managed.get_mut(&identity) {
-                tracing::warn!(deployment = %identity, file = %m.file.display(), "no file defines this Deployment any more");
-                m.removing = true;
-                m.addr.do_send(Remove {
-                    state: self.shared.config().files.on_delete,
-                });
-            }
-        }
-        for d in &checked.diagnostics {
-            let line = d.to_string();
-            if self.reported.insert(line.clone()) {
-                if d.is_error() {
-                    tracing::error!("{line}");
-                } else {
-                    tracing::warn!("{line}");
-                }
-            }
-        }
-        let placement = |e: &validate::Entry<Deployment>| {
-            checked
-                .placements
-                .get(&e.resource.metadata.identity())
-                .cloned()
-                .unwrap_or_default()
-        };
-        let changed: Vec<(Deployment, PathBuf, String, Placement)> = checked
-            .valid_deployments()
-            .filter(|e| {
-                let known = self.managed.get(&e.resource.metadata.identity());
-                known.is_none_or(|m| {
-                    m.hash != hash(&e.resource, &placement(e))
-                        || m.removing
-                        || m.file != e.origin.file
-                })
-            })
-            .map(|e| {
-                let base = e
-                    .origin
-                    .file
-                    .parent()
-                    .map(PathBuf::from)
-                    .unwrap_or_default();
-                (
-                    e.resource.clone(),
-                    base,
-                    e.origin.file.display().to_string(),
-                    placement(e),
-                )
-            })
-            .collect();
-        tracing::debug!(changed = changed.len(), diffed = ?began.elapsed(), "directory compared");
-        if changed.is_empty() {
-            self.done_scanning(ctx);
-            return;
-        }
-        let new: HashSet<Identity> = changed
-            .iter()
-            .map(|(d, ..)| d.metadata.identity())
-            .filter(|i| !self.managed.contains_key(i))
-            .collect();
-        let at = time::OffsetDateTime::now_utc();
-        let record = self.shared.store.send(Exec::new(move |s| {
-            s.atomically(|s| {
-                let mut out = Vec::new();
-                for (mut d, base, file, placement) in changed {
-                    let identity = d.metadata.identity();
-                    let hash_before = hash(&d, &placement);
-                    d.metadata.id =
-                        Some(s.ensure_id(Kind::Deployment, &identity, d.metadata.id)?);
-                    let stored = s.put_deployment(&d, Some(&file), at)?;
-                    let id = d.metadata.id.unwrap_or_default();
-                    let loaded = if new.contains(&identity) {
-                        Some(Loaded {
-                            lifecycle: s.counters(id)?,
-                            jobs: s.jobs(id)?,
-                            savepoints: s.savepoints(id)?,
-                        })
-                    } else {
-                        None
-                    };
-                    out.push((
-                        stored,
-                        base,
-                        PathBuf::from(file),
-                        hash_before,
-                        placement,
-                        loaded,
-                    ));
-                }
-                Ok(out)
-            })
-        }));
-        ctx.wait(
-            actix::fut::wrap_future::<_, Self>(record).map(|result, act, ctx| {
-                match result {
-                    Ok(Ok(list)) => {
-                        for (deployment, base, file, hash, placement, loaded) in list {
-                            let identity = deployment.metadata.identity();
-                            match (act.managed.get_mut(&identity), loaded) {
-                                (Some(m), _) => {
-                                    m.hash = hash;
-                                    m.file = file;
-                                    m.removing = false;
-                                    m.addr.do_send(UpdateSpec {
-                                        deployment,
-                                        base_dir: base,
-                                        placement,
-                                    });
-                                }
-                                (None, loaded) => {
-                                    tracing::info!(deployment = %identity, "managing");
-                                    let act_id = deployment.metadata.id.unwrap_or_default();
-                                    let actor = DeploymentActor::new(
-                                        act.shared.clone(),
-                                        deployment,
-                                        base,
-                                        placement,
-                                        loaded.unwrap_or_default(),
-                                        ctx.address(),
-                                    );
-                                    let managed = Managed {
-                                        id: act_id,
-                                        addr: actor.start(),
-                                        hash,
-                                        file,
-                                        removing: false,
-                                    };
-                                    act.managed.insert(identity, managed);
-                                }
-                            }
-                        }
-                    }
-                    Ok(Err(e)) => tracing::error!("cannot record the Deployments: {e}"),
-                    Err(e) => tracing::error!("the store is not answering: {e}"),
-                }
-                act.done_scanning(ctx);
-            }),
-        );
-    }
-
+impl Supervisor {
     /// The periodic rescan, at the interval in force (re-armed by a reload).
     fn schedule_rescan(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.rescan_timer.take() {
@@ -484,56 +341,117 @@ impl Handler<NothingNew> for Supervisor {
     }
 }
 
-impl Handler<Reserve> for Supervisor {
-    type Result = Result<(), crate::quota::Denied>;
-
-    fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
-        let result = self.ledger.reserve(msg.deployment, msg.cores);
-        self.shared.metrics.quota_used.set(self.ledger.used());
-        match result {
-            Ok(()) => {
-                self.waiting.remove(&msg.identity);
-                tracing::debug!(deployment = %msg.identity, cores = msg.cores, used = self.ledger.used(), "cores reserved");
-                Ok(())
-            }
-            Err(denied) => {
-                self.waiting.insert(msg.identity);
-                Err(denied)
+impl Supervisor {
+    /// Every Deployment refused cores looks again.
+    fn wake_waiting(&mut self) {
+        for id in std::mem::take(&mut self.waiting) {
+            if let Some(m) = self.by_id.get(&id).and_then(|i| self.managed.get(i)) {
+                m.addr.do_send(Step(Input::Reconcile));
             }
         }
     }
+
+    fn addr_of(&self, id: uuid::Uuid) -> Option<&Managed> {
+        self.by_id.get(&id).and_then(|i| self.managed.get(i))
+    }
 }
 
-impl Handler<Release> for Supervisor {
+impl Handler<DeploymentReport> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
-        self.ledger.release(msg.deployment);
-        self.shared.metrics.quota_used.set(self.ledger.used());
-        for identity in std::mem::take(&mut self.waiting) {
-            if let Some(m) = self.managed.get(&identity) {
-                m.addr.do_send(Wake);
+    fn handle(&mut self, report: DeploymentReport, ctx: &mut Context<Self>) {
+        match report {
+            DeploymentReport::Reserve {
+                deployment,
+                request,
+                cores,
+            } => {
+                let answer = match self.ledger.reserve(deployment, cores) {
+                    Ok(()) => {
+                        self.waiting.remove(&deployment);
+                        tracing::debug!(%deployment, cores, used = self.ledger.used(), "cores reserved");
+                        Input::QuotaGranted { request }
+                    }
+                    Err(denied) => {
+                        self.waiting.insert(deployment);
+                        Input::QuotaDenied {
+                            request,
+                            used: denied.used,
+                            limit: denied.limit,
+                        }
+                    }
+                };
+                self.shared.metrics.quota_used.set(self.ledger.used());
+                if let Some(m) = self.addr_of(deployment) {
+                    m.addr.do_send(Step(answer));
+                }
+            }
+            DeploymentReport::SetQuota { deployment, cores } => {
+                let freed = cores < self.ledger.held(deployment);
+                self.ledger.set(deployment, cores);
+                self.shared.metrics.quota_used.set(self.ledger.used());
+                if freed {
+                    self.wake_waiting();
+                }
+            }
+            DeploymentReport::ReadyToForget { deployment } => {
+                let Some(identity) = self.by_id.get(&deployment).cloned() else {
+                    return;
+                };
+                // Only if its file did not come back meanwhile.
+                if !self.managed.get(&identity).is_some_and(|m| m.removing) {
+                    return;
+                }
+                if let Some(m) = self.managed.remove(&identity) {
+                    m.addr.do_send(Forget);
+                }
+                self.by_id.remove(&deployment);
+                self.ledger.set(deployment, 0.0);
+                self.shared.metrics.quota_used.set(self.ledger.used());
+                self.wake_waiting();
+                tracing::info!(deployment = %identity, "file removed: Deployment forgotten");
+                // Written by the Supervisor, so that a file re-added later is recorded
+                // after this, never before.
+                let at = time::OffsetDateTime::now_utc();
+                let event = crate::spec::Event {
+                    seq: 0,
+                    deployment_id: deployment,
+                    job_id: None,
+                    namespace: identity.namespace.clone(),
+                    created_at: at,
+                    name: EventName::DeploymentForgotten.as_str().to_string(),
+                    level: crate::spec::EventLevel::Info,
+                    message: "its file is gone; the Deployment is forgotten (its history is kept)"
+                        .into(),
+                };
+                self.shared.store.do_send(Exec::new(move |s| {
+                    s.atomically(|s| {
+                        s.append_event(&event)?;
+                        s.mark_removed(deployment, at)
+                    })
+                }));
+                // A file re-added during the wind-down is picked up by the next read.
+                self.scan(None, ctx);
             }
         }
     }
 }
 
 impl Handler<SavepointFor> for Supervisor {
-    type Result = ResponseFuture<Result<crate::spec::Savepoint, String>>;
+    type Result = ResponseFuture<Result<crate::spec::Savepoint, SavepointError>>;
 
     fn handle(&mut self, msg: SavepointFor, _: &mut Context<Self>) -> Self::Result {
         let addr = self
-            .managed
-            .values()
-            .find(|m| m.id == msg.deployment && !m.removing)
+            .addr_of(msg.deployment)
+            .filter(|m| !m.removing)
             .map(|m| m.addr.clone());
         Box::pin(async move {
             match addr {
-                Some(a) => a.send(RequestSavepoint).await.map_err(|e| e.to_string())?,
-                None => Err(format!(
-                    "no Deployment with id {} is managed",
-                    msg.deployment
-                )),
+                Some(a) => Ok(a
+                    .send(RequestSavepoint)
+                    .await
+                    .map_err(|e| SavepointError::Internal(e.to_string()))??),
+                None => Err(SavepointError::Unknown(msg.deployment)),
             }
         })
     }
@@ -555,11 +473,7 @@ impl Handler<Reload> for Supervisor {
             if let Some(limit) = new.quota.cpu {
                 self.shared.metrics.quota_limit.set(limit);
             }
-            for identity in std::mem::take(&mut self.waiting) {
-                if let Some(m) = self.managed.get(&identity) {
-                    m.addr.do_send(Wake);
-                }
-            }
+            self.wake_waiting();
         }
         let needs_restart: Vec<&str> = [
             (
@@ -600,28 +514,6 @@ impl Handler<Reload> for Supervisor {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .invalidate();
-        self.scan(None, ctx);
-    }
-}
-
-impl Handler<Book> for Supervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Book, _: &mut Context<Self>) {
-        self.ledger.book(msg.deployment, msg.cores);
-        self.shared.metrics.quota_used.set(self.ledger.used());
-    }
-}
-
-impl Handler<Forgotten> for Supervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Forgotten, ctx: &mut Context<Self>) {
-        // Only if its file did not come back in the meantime.
-        if self.managed.get(&msg.identity).is_some_and(|m| m.removing) {
-            self.managed.remove(&msg.identity);
-        }
-        // A file re-added during the wind-down is picked up by the next read.
         self.scan(None, ctx);
     }
 }

@@ -16,7 +16,14 @@
 //!   accepted but the job never ends;
 //! - `fake.job.fail-after-ms: N`: a running job fails N ms after it started;
 //! - `fake.job.running-after-ms: N`: a submitted job is INITIALIZING for N ms;
-//! - `fake.savepoint.delay-ms: N`: a savepoint (or stop) is IN_PROGRESS for N ms.
+//! - `fake.savepoint.delay-ms: N`: a savepoint (or stop) is IN_PROGRESS for N ms;
+//! - `fake.run.delay-ms: N`: a submission registers its job at once but answers only
+//!   after N ms (longer than flinkd's HTTP timeout: an answer that never comes).
+//!
+//! Savepoint requests may carry flinkd's own `triggerId`: asked again under the same id,
+//! the same operation answers. A savepoint of a job that is not RUNNING fails, as in
+//! Flink. The newest completed savepoint of a job is in its checkpoint history
+//! (`latest.savepoint`).
 //!
 //! A fake FLINK_HOME whose `bin/jobmanager.sh start` launches this binary makes flinkd's
 //! real local target drive it (see tests/e2e_faults.rs).
@@ -68,11 +75,21 @@ struct Fake {
     /// Uploaded jars: id → file name.
     jars: BTreeMap<String, String>,
     uploads: u64,
-    /// request id → (when it completes, the job it stops, Ok(location) or Err(cause))
-    #[allow(clippy::type_complexity)]
-    operations: HashMap<String, (Instant, Option<String>, Result<String, String>)>,
+    /// request id → the savepoint operation
+    operations: HashMap<String, Operation>,
     savepoints_taken: u32,
     counter: u64,
+}
+
+/// A savepoint (or stop) operation.
+#[derive(Clone)]
+struct Operation {
+    job: String,
+    done_at: Instant,
+    /// When it completes, in ms since the epoch (for the checkpoint history).
+    done_ms: u128,
+    stops: bool,
+    outcome: Result<String, String>,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -159,28 +176,45 @@ async fn run(
     body: Option<Json<RunBody>>,
 ) -> (StatusCode, Json<Value>) {
     let body = body.map(|Json(b)| b).unwrap_or_default();
-    let mut f = lock(&s);
-    if !f.jars.contains_key(&jar) {
-        return (
+    let (id, late) = match register(&s, &jar, body) {
+        Ok(registered) => registered,
+        Err(refused) => return refused,
+    };
+    // Registered, but the answer is late.
+    if let Some(ms) = late {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    (StatusCode::OK, Json(json!({"jobid": id})))
+}
+
+/// A submission: its job id and how late its answer is, or why it is refused.
+fn register(
+    s: &Shared,
+    jar: &str,
+    body: RunBody,
+) -> Result<(String, Option<u64>), (StatusCode, Json<Value>)> {
+    let mut f = lock(s);
+    if !f.jars.contains_key(jar) {
+        return Err((
             StatusCode::BAD_REQUEST,
             Json(json!({"errors": [format!("Jar file /fake/upload/{jar} does not exist")]})),
-        );
+        ));
     }
     if let Some(msg) = f.conf.get("fake.run.reject").cloned() {
         let trace = format!("java.util.concurrent.CompletionException: org.apache.flink.client.program.ProgramInvocationException: {msg}\n\tat org.apache.flink.Fake.run(Fake.java:1)");
-        return (
+        return Err((
             StatusCode::BAD_REQUEST,
             Json(json!({"errors": ["Internal server error.", trace]})),
-        );
+        ));
     }
     let id = match body.job_id {
         Some(id) if f.jobs.contains_key(&id) => {
-            return (
+            return Err((
                 StatusCode::BAD_REQUEST,
                 Json(
                     json!({"errors": [format!("org.apache.flink.runtime.client.DuplicateJobSubmissionException: Job has already been submitted. JobID: {id}")]}),
                 ),
-            )
+            ))
         }
         Some(id) => id,
         None => f.next_id(),
@@ -199,11 +233,12 @@ async fn run(
             first_stop_ms: None,
         },
     );
-    (StatusCode::OK, Json(json!({"jobid": id})))
+    Ok((id, f.setting("fake.run.delay-ms")))
 }
 
 async fn job(State(s): State<Shared>, Path(id): Path<String>) -> (StatusCode, Json<Value>) {
     let mut f = lock(&s);
+    complete_operations(&mut f);
     f.tick(&id);
     match f.jobs.get(&id) {
         Some(j) => (
@@ -246,8 +281,24 @@ async fn cancel(
     }
 }
 
-fn savepoint_op(s: &Shared, id: &str, stop: bool) -> Json<Value> {
+fn savepoint_op(
+    s: &Shared,
+    id: &str,
+    stop: bool,
+    body: Option<Value>,
+) -> (StatusCode, Json<Value>) {
     let mut f = lock(s);
+    let trigger = body
+        .as_ref()
+        .and_then(|b| b.get("triggerId"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    // Asked again under its own id: the same operation.
+    if let Some(t) = trigger.as_ref().filter(|t| f.operations.contains_key(*t)) {
+        return (StatusCode::ACCEPTED, Json(json!({"request-id": t})));
+    }
+    f.tick(id);
+    let running = f.jobs.get(id).is_some_and(|j| j.state == "RUNNING");
     if let Some(j) = f.jobs.get_mut(id) {
         j.asked_to_stop();
     }
@@ -261,25 +312,57 @@ fn savepoint_op(s: &Shared, id: &str, stop: bool) -> Json<Value> {
     };
     let fail_first = setting("fake.savepoint.fail-first");
     let delay = setting("fake.savepoint.delay-ms");
-    let outcome = if u64::from(n) <= fail_first {
+    let outcome = if !running {
+        Err(format!("org.apache.flink.runtime.checkpoint.CheckpointException: job {id} is not RUNNING\n\tat org.apache.flink.Fake.savepoint(Fake.java:1)"))
+    } else if u64::from(n) <= fail_first {
         Err(format!("java.lang.Exception: injected savepoint failure {n}\n\tat org.apache.flink.Fake.savepoint(Fake.java:1)"))
     } else {
         Ok(format!("file:/fake/savepoints/savepoint-{n}"))
     };
-    let stops = (stop && outcome.is_ok()).then(|| id.to_string());
-    let request = f.next_id();
-    let done_at = Instant::now() + Duration::from_millis(delay);
-    f.operations
-        .insert(request.clone(), (done_at, stops, outcome));
-    Json(json!({"request-id": request}))
+    let request = trigger.unwrap_or_else(|| f.next_id());
+    let op = Operation {
+        job: id.to_string(),
+        done_at: Instant::now() + Duration::from_millis(delay),
+        done_ms: epoch_ms() + u128::from(delay),
+        stops: stop && outcome.is_ok(),
+        outcome,
+    };
+    f.operations.insert(request.clone(), op);
+    (StatusCode::ACCEPTED, Json(json!({"request-id": request})))
 }
 
-async fn stop(State(s): State<Shared>, Path(id): Path<String>) -> Json<Value> {
-    savepoint_op(&s, &id, true)
+/// Operations that are complete: a stop's job ends with its savepoint.
+fn complete_operations(f: &mut Fake) {
+    let now = Instant::now();
+    let stopped: Vec<String> = f
+        .operations
+        .values()
+        .filter(|o| o.stops && now >= o.done_at)
+        .map(|o| o.job.clone())
+        .collect();
+    for id in stopped {
+        if let Some(job) = f.jobs.get_mut(&id) {
+            if job.state == "RUNNING" {
+                job.state = "FINISHED";
+            }
+        }
+    }
 }
 
-async fn trigger(State(s): State<Shared>, Path(id): Path<String>) -> Json<Value> {
-    savepoint_op(&s, &id, false)
+async fn stop(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> (StatusCode, Json<Value>) {
+    savepoint_op(&s, &id, true, body.map(|Json(b)| b))
+}
+
+async fn trigger(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> (StatusCode, Json<Value>) {
+    savepoint_op(&s, &id, false, body.map(|Json(b)| b))
 }
 
 async fn savepoint_status(
@@ -287,23 +370,20 @@ async fn savepoint_status(
     Path((_id, request)): Path<(String, String)>,
 ) -> (StatusCode, Json<Value>) {
     let mut f = lock(&s);
-    let Some((done_at, stops, outcome)) = f.operations.get(&request).cloned() else {
+    complete_operations(&mut f);
+    let Some(op) = f.operations.get(&request).cloned() else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"errors": ["unknown request"]})),
         );
     };
-    if Instant::now() < done_at {
+    if Instant::now() < op.done_at {
         return (
             StatusCode::OK,
             Json(json!({"status": {"id": "IN_PROGRESS"}})),
         );
     }
-    // A stop ends its job once its savepoint is complete.
-    if let Some(job) = stops.and_then(|id| f.jobs.get_mut(&id)) {
-        job.state = "FINISHED";
-    }
-    match outcome {
+    match op.outcome {
         Ok(location) => (
             StatusCode::OK,
             Json(json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})),
@@ -323,8 +403,19 @@ async fn exceptions(Path(_id): Path<String>) -> Json<Value> {
     )
 }
 
-async fn checkpoints(Path(_id): Path<String>) -> Json<Value> {
-    Json(json!({"counts": {}, "latest": {"completed": null}}))
+async fn checkpoints(State(s): State<Shared>, Path(id): Path<String>) -> Json<Value> {
+    let mut f = lock(&s);
+    complete_operations(&mut f);
+    let now = Instant::now();
+    let latest = f
+        .operations
+        .values()
+        .filter(|o| o.job == id && o.outcome.is_ok() && now >= o.done_at)
+        .max_by_key(|o| o.done_ms)
+        .map(|o| {
+            json!({"id": 0, "external_path": o.outcome.clone().unwrap_or_default(), "latest_ack_timestamp": o.done_ms as u64, "status": "COMPLETED"})
+        });
+    Json(json!({"counts": {}, "latest": {"completed": null, "savepoint": latest}}))
 }
 
 fn read_conf(dir: &str) -> BTreeMap<String, String> {

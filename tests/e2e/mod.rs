@@ -270,6 +270,7 @@ pub fn cluster_at(dir: PathBuf) -> LocalCluster {
         rpc_port: 0,
         task_managers: 0,
         work_dir: PathBuf::new(),
+        checkpoints: None,
     }
 }
 

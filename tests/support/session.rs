@@ -141,6 +141,7 @@ impl SessionCluster {
             rpc_port: 0,
             task_managers: 1,
             work_dir: PathBuf::new(),
+            checkpoints: None,
         }
     }
 }

@@ -1,0 +1,566 @@
+//! The JobActor: one Flink job and the cluster it runs on.
+//!
+//! An executor: it carries out what its DeploymentActor orders (start, adopt, stop with
+//! a savepoint, trigger a savepoint, cancel, tear down) and reports what it observes as
+//! lifecycle [`Input`]s. It decides nothing and enforces no deadline: waits and retries
+//! are the lifecycle's. What it guarantees is order: before it reports a job's end,
+//! and before it removes a cluster, it asks Flink once more about every savepoint it
+//! asked for and about the newest retained checkpoint, and reports those first, so
+//! that nothing Flink completed is lost with the job.
+//!
+//! The I/O runs in tokio tasks whose results come back as messages; blocking process
+//! work (start scripts, waiting for PIDs) runs on tokio's blocking pool.
+
+mod ops;
+mod start;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+pub use start::StartPlan;
+
+use super::Shared;
+use crate::cluster::Cluster;
+use crate::flink::{FlinkClient, FlinkJobState};
+use crate::lifecycle::{FlinkEnd, Input};
+
+/// What a JobActor tells its DeploymentActor: an input for the lifecycle.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct JobReport(pub Input);
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum Command {
+    /// Start the job; `resume`: the cluster the previous daemon recorded for it.
+    Start {
+        plan: Box<StartPlan>,
+        resume: Option<Cluster>,
+    },
+    /// Watch a job that runs on its recorded cluster (after a daemon restart).
+    Adopt {
+        cluster: Cluster,
+    },
+    StopWithSavepoint {
+        savepoint: Uuid,
+        trigger_id: Option<String>,
+    },
+    TriggerSavepoint {
+        savepoint: Uuid,
+        trigger_id: Option<String>,
+    },
+    /// Wait for a savepoint asked for before a restart (or ask again without an id).
+    ResumeSavepoint {
+        savepoint: Uuid,
+        trigger_id: Option<String>,
+        stop: bool,
+    },
+    Cancel,
+    TearDown {
+        confirm: Option<Duration>,
+    },
+    /// The config changed: poll at its interval from now on.
+    Reschedule,
+}
+
+/// Where the actor is: one state at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Created; nothing asked yet.
+    New,
+    /// A start is under way.
+    Starting,
+    /// The job runs: it is polled.
+    Watching,
+    /// Flink says the job ended (or its cluster is gone): the last questions are
+    /// being asked before the end is reported.
+    Ending,
+    /// Its cluster is being removed; nothing else happens any more.
+    TearingDown,
+}
+
+/// Results of the actor's own tasks.
+#[derive(Message)]
+#[rtype(result = "()")]
+enum Done {
+    /// The cluster is on record and being started (or found, or submitted to).
+    Prepared(Cluster),
+    Started(Result<start::Started, start::StartError>),
+    Polled(Box<ops::Polled>),
+    /// A savepoint watcher ended (its outcome already reported).
+    Watched(Uuid),
+    /// The cluster on record, looked up for a teardown after a restart.
+    Recorded(Option<Cluster>, Option<Duration>),
+    TornDown(Result<(), String>),
+}
+
+/// Adaptive polling of a running job.
+#[derive(Default)]
+struct Polling {
+    in_flight: bool,
+    /// Consecutive quiet polls.
+    quiet: u32,
+    /// Polls scheduled so far.
+    count: u32,
+    /// The last RESTARTING time Flink reported, and the restart times read with it.
+    restarting_at: Option<i64>,
+    restarts: Option<Vec<time::OffsetDateTime>>,
+    timer: Option<SpawnHandle>,
+}
+
+pub struct JobActor {
+    job: Uuid,
+    shared: Arc<Shared>,
+    parent: Recipient<JobReport>,
+    state: State,
+    cluster: Option<Cluster>,
+    /// The id Flink knows the job by: chosen and recorded before the submission.
+    flink_job_id: String,
+    start: Option<tokio::task::JoinHandle<()>>,
+    cancel: Option<tokio::task::JoinHandle<()>>,
+    /// The savepoints asked for and not answered: their watchers, and trigger ids.
+    savepoints: HashMap<Uuid, (tokio::task::JoinHandle<()>, Arc<ops::Trigger>)>,
+    /// The cluster's start scripts are running: a teardown waits for them, or a
+    /// TaskManager they start after it could outlive the cluster.
+    scripts_running: Arc<AtomicBool>,
+    poll: Polling,
+    /// The last questions (savepoints, newest checkpoint) were asked.
+    asked_last: bool,
+}
+
+impl JobActor {
+    pub fn new(job: Uuid, shared: Arc<Shared>, parent: Recipient<JobReport>) -> Self {
+        JobActor {
+            job,
+            shared,
+            parent,
+            state: State::New,
+            cluster: None,
+            flink_job_id: job.simple().to_string(),
+            start: None,
+            cancel: None,
+            savepoints: HashMap::new(),
+            scripts_running: Arc::new(AtomicBool::new(false)),
+            poll: Polling::default(),
+            asked_last: false,
+        }
+    }
+
+    fn cluster_dir(&self) -> PathBuf {
+        self.shared
+            .config()
+            .state_dir
+            .join("clusters")
+            .join(self.job.to_string())
+    }
+
+    fn client(&self) -> Option<FlinkClient> {
+        self.cluster
+            .as_ref()
+            .map(|c| self.shared.flink(&c.rest_url()))
+    }
+
+    fn report(&self, input: Input) {
+        self.parent.do_send(JobReport(input));
+    }
+
+    fn begin_start(&mut self, plan: StartPlan, resume: Option<Cluster>, ctx: &mut Context<Self>) {
+        self.state = State::Starting;
+        if resume.is_some() {
+            self.cluster = resume.clone();
+        }
+        let me = ctx.address();
+        let shared = self.shared.clone();
+        let parent = self.parent.clone();
+        let job = self.job;
+        let dir = self.cluster_dir();
+        let scripts = self.scripts_running.clone();
+        self.start = Some(tokio::spawn(async move {
+            // Starts take turns past a bound: a thousand at once would only queue at
+            // the clusters. The start deadline counts from the turn.
+            let _turn = shared.starts.acquire().await;
+            parent.do_send(JobReport(Input::StartBegan { job }));
+            let result = start::run(&shared, job, dir, plan, resume, &me, scripts).await;
+            me.do_send(Done::Started(result));
+        }));
+    }
+
+    /// The next poll, at the interval in force (re-armed when the config changes).
+    fn schedule_poll(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.poll.timer.take() {
+            ctx.cancel_future(h);
+        }
+        let timing = &self.shared.config().timing;
+        let every = ops::poll_delay(
+            timing.poll_interval,
+            timing.poll_interval_max,
+            self.poll.quiet,
+        );
+        self.poll.count = self.poll.count.wrapping_add(1);
+        let every = ops::spread(every, self.job, self.poll.count);
+        self.poll.timer = Some(ctx.run_later(every, |act, ctx| {
+            act.poll.timer = None;
+            act.begin_poll(ctx);
+            act.schedule_poll(ctx);
+        }));
+    }
+
+    fn begin_poll(&mut self, ctx: &mut Context<Self>) {
+        if self.state != State::Watching || self.poll.in_flight {
+            return;
+        }
+        let Some(client) = self.client() else { return };
+        self.poll.in_flight = true;
+        let me = ctx.address();
+        let id = self.flink_job_id.clone();
+        let known = self.poll.restarting_at;
+        let have_restarts = self.poll.restarts.is_some();
+        tokio::spawn(async move {
+            let polled = ops::poll(&client, &id, known, have_restarts).await;
+            me.do_send(Done::Polled(Box::new(polled)));
+        });
+    }
+
+    /// Flink says the job ended, or its cluster is gone: the last questions, then the
+    /// end. `end`: how Flink ended it (`None`: the cluster is gone).
+    fn ending(&mut self, end: Option<FlinkEnd>, reason: String) {
+        if self.state != State::Watching {
+            return;
+        }
+        self.state = State::Ending;
+        let last = self.last_questions();
+        let client = self.client();
+        let id = self.flink_job_id.clone();
+        let parent = self.parent.clone();
+        let job = self.job;
+        tokio::spawn(async move {
+            last.await;
+            let input = match end {
+                Some(FlinkEnd::Failed) => {
+                    let why = match client {
+                        Some(c) => c.root_exception(&id).await.ok().flatten(),
+                        None => None,
+                    };
+                    Input::JobEnded {
+                        job,
+                        end: FlinkEnd::Failed,
+                        reason: why.unwrap_or(reason),
+                    }
+                }
+                Some(end) => Input::JobEnded { job, end, reason },
+                None => Input::ClusterLost { job, reason },
+            };
+            parent.do_send(JobReport(input));
+        });
+    }
+
+    /// Asks Flink once more about every savepoint asked for and about the newest
+    /// retained checkpoint, and reports what it says (a future to await first).
+    fn last_questions(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.asked_last = true;
+        let triggers: Vec<(Uuid, Arc<ops::Trigger>)> = self
+            .savepoints
+            .drain()
+            .map(|(sp, (task, trigger))| {
+                task.abort();
+                (sp, trigger)
+            })
+            .collect();
+        ops::last_questions(
+            self.client(),
+            self.cluster.clone(),
+            self.flink_job_id.clone(),
+            self.job,
+            triggers,
+            self.parent.clone(),
+        )
+    }
+
+    fn savepoint(&mut self, savepoint: Uuid, how: ops::Ask, ctx: &mut Context<Self>) {
+        let Some(client) = self.client() else {
+            self.report(Input::SavepointFailed {
+                job: self.job,
+                savepoint,
+                reason: "the job has no cluster yet".into(),
+            });
+            return;
+        };
+        let trigger = Arc::new(ops::Trigger::default());
+        let task = ops::watch_savepoint(
+            client,
+            self.flink_job_id.clone(),
+            self.job,
+            savepoint,
+            how,
+            trigger.clone(),
+            self.parent.clone(),
+            ctx.address().recipient(),
+        );
+        if let Some((old, _)) = self.savepoints.insert(savepoint, (task, trigger)) {
+            old.abort();
+        }
+    }
+
+    fn cancel(&mut self) {
+        let (Some(client), true) = (self.client(), self.state != State::New) else {
+            // Nothing was submitted: there is nothing to cancel.
+            self.report(Input::CancelCompleted {
+                job: self.job,
+                end: FlinkEnd::Canceled,
+            });
+            return;
+        };
+        if let Some(old) = self.cancel.take() {
+            old.abort();
+        }
+        let wait = self.shared.config().timing.http_timeout * 3;
+        self.cancel = Some(ops::cancel(
+            client,
+            self.cluster.clone(),
+            self.flink_job_id.clone(),
+            self.job,
+            wait,
+            self.parent.clone(),
+        ));
+    }
+
+    fn tear_down(&mut self, confirm: Option<Duration>, ctx: &mut Context<Self>) {
+        self.state = State::TearingDown;
+        for t in [self.start.take(), self.cancel.take()]
+            .into_iter()
+            .flatten()
+        {
+            t.abort();
+        }
+        if let Some(h) = self.poll.timer.take() {
+            ctx.cancel_future(h);
+        }
+        let me = ctx.address();
+        if self.cluster.is_none() {
+            // After a restart of flinkd: the recorded cluster says what to stop.
+            let store = self.shared.store.clone();
+            let job = self.job;
+            tokio::spawn(async move {
+                let found = store
+                    .send(super::store::Exec::new(move |s| Cluster::of_job(s, job)))
+                    .await;
+                me.do_send(Done::Recorded(
+                    found.ok().and_then(Result::ok).flatten(),
+                    confirm,
+                ));
+            });
+            return;
+        }
+        let last = (!self.asked_last).then(|| self.last_questions());
+        let remove = ops::remove_cluster(
+            self.shared.clone(),
+            self.job,
+            self.cluster.clone(),
+            self.cluster_dir(),
+            self.scripts_running.clone(),
+            confirm,
+        );
+        tokio::spawn(async move {
+            if let Some(last) = last {
+                last.await;
+            }
+            me.do_send(Done::TornDown(remove.await));
+        });
+    }
+}
+
+impl Actor for JobActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.schedule_poll(ctx);
+    }
+}
+
+impl Handler<Command> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        if self.state == State::TearingDown && !matches!(cmd, Command::TearDown { .. }) {
+            return;
+        }
+        // An operation on the job: poll it closely again.
+        if !matches!(cmd, Command::Reschedule) {
+            self.poll.quiet = 0;
+        }
+        match cmd {
+            Command::Start { plan, resume } => self.begin_start(*plan, resume, ctx),
+            Command::Adopt { cluster } => {
+                self.cluster = Some(cluster);
+                self.state = State::Watching;
+                self.begin_poll(ctx);
+            }
+            Command::StopWithSavepoint {
+                savepoint,
+                trigger_id,
+            } => self.savepoint(savepoint, ops::Ask::Stop(trigger_id), ctx),
+            Command::TriggerSavepoint {
+                savepoint,
+                trigger_id,
+            } => self.savepoint(savepoint, ops::Ask::Trigger(trigger_id), ctx),
+            Command::ResumeSavepoint {
+                savepoint,
+                trigger_id,
+                stop,
+            } => {
+                let how = match trigger_id {
+                    Some(t) => ops::Ask::Watch {
+                        trigger_id: t,
+                        stop,
+                    },
+                    None if stop => ops::Ask::Stop(None),
+                    None => ops::Ask::Trigger(None),
+                };
+                self.savepoint(savepoint, how, ctx)
+            }
+            Command::Cancel => self.cancel(),
+            Command::Reschedule => self.schedule_poll(ctx),
+            Command::TearDown { confirm } => self.tear_down(confirm, ctx),
+        }
+    }
+}
+
+impl Handler<Done> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, done: Done, ctx: &mut Context<Self>) {
+        let job = self.job;
+        match done {
+            Done::Prepared(cluster) => {
+                if self.state != State::TearingDown {
+                    self.cluster = Some(cluster);
+                }
+            }
+            Done::Started(result) if self.state == State::Starting => {
+                self.start = None;
+                match result {
+                    Ok(start::Started::Running) => {
+                        self.state = State::Watching;
+                        self.report(Input::JobRunning { job });
+                        self.begin_poll(ctx);
+                    }
+                    Ok(start::Started::Finished) => self.report(Input::JobEnded {
+                        job,
+                        end: FlinkEnd::Finished,
+                        reason: String::new(),
+                    }),
+                    Err(e) => self.report(Input::JobStartFailed {
+                        job,
+                        reason: e.reason,
+                        unresolved: e.unresolved,
+                    }),
+                }
+            }
+            Done::Started(_) => {}
+            Done::Polled(polled) => {
+                self.poll.in_flight = false;
+                if self.state == State::Watching {
+                    self.polled(*polled);
+                }
+            }
+            Done::Watched(savepoint) => {
+                self.savepoints.remove(&savepoint);
+            }
+            Done::Recorded(cluster, confirm) => {
+                self.cluster = cluster.or_else(|| {
+                    // The cluster's directory identifies its processes, whether or not
+                    // its start got as far as recording it.
+                    Some(Cluster::Local(crate::cluster::local::LocalCluster {
+                        dir: self.cluster_dir(),
+                        flink_home: PathBuf::new(),
+                        rest_port: 0,
+                        rpc_port: 0,
+                        task_managers: 0,
+                        work_dir: PathBuf::new(),
+                        checkpoints: None,
+                    }))
+                });
+                self.tear_down(confirm, ctx);
+            }
+            Done::TornDown(Ok(())) => {
+                if let Some(Cluster::Local(c)) = &self.cluster {
+                    self.shared.forget_cluster(&c.rest_url());
+                }
+                self.report(Input::TornDown { job });
+                ctx.stop();
+            }
+            // The lifecycle decides when to try again.
+            Done::TornDown(Err(reason)) => self.report(Input::TearDownFailed { job, reason }),
+        }
+    }
+}
+
+impl JobActor {
+    /// What a poll saw: the job's conditions and checkpoint for the lifecycle, and its
+    /// end if it ended.
+    fn polled(&mut self, p: ops::Polled) {
+        let job = self.job;
+        let reachable = !matches!(&p.state, Err(e) if e.is_unreachable());
+        let quiet = matches!(p.state, Ok(FlinkJobState::Running))
+            && p.restarting_at == self.poll.restarting_at
+            && self.poll.restarts.is_some();
+        self.poll.quiet = if quiet {
+            self.poll.quiet.saturating_add(1)
+        } else {
+            0
+        };
+        if p.state.is_ok() {
+            self.poll.restarting_at = p.restarting_at;
+        }
+        if p.restarts.is_some() {
+            self.poll.restarts = p.restarts;
+        }
+        self.report(Input::Observed {
+            job,
+            observation: crate::conditions::Observation {
+                reachable: Some(reachable),
+                restarts: self.poll.restarts.clone(),
+            },
+            checkpoint: p.checkpoint,
+        });
+        match p.state {
+            Ok(state) if state.is_terminal() => {
+                let end = match state {
+                    FlinkJobState::Finished => FlinkEnd::Finished,
+                    FlinkJobState::Canceled => FlinkEnd::Canceled,
+                    _ => FlinkEnd::Failed,
+                };
+                let reason = match end {
+                    FlinkEnd::Canceled => "the job was cancelled outside flinkd",
+                    FlinkEnd::Failed => "Flink reports the job FAILED",
+                    FlinkEnd::Finished => "",
+                };
+                self.ending(Some(end), reason.to_string());
+            }
+            Ok(_) => {}
+            Err(e) if e.is_unreachable() => {
+                let gone = self.cluster.as_ref().is_none_or(Cluster::known_gone);
+                if gone {
+                    self.ending(None, format!("the JobManager process is gone ({e})"));
+                }
+            }
+            // The cluster answers and does not know the job: a session cluster restarted
+            // without it.
+            Err(crate::flink::FlinkError::Rejected { status: 404, .. }) => {
+                let at = self
+                    .cluster
+                    .as_ref()
+                    .map(Cluster::rest_url)
+                    .unwrap_or_default();
+                self.ending(None, format!("the cluster at {at} does not know the job"));
+            }
+            Err(e) => tracing::warn!(%job, "polling the job: {e}"),
+        }
+    }
+}

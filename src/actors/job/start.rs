@@ -1,0 +1,324 @@
+//! Starting a job: the jar, a cluster (a local one started, recorded in the store
+//! first; an external one recorded with the job id it will get), the submission under
+//! the job id written ahead, and the wait for RUNNING.
+//!
+//! A start the previous daemon began is finished the same way: its recorded cluster is
+//! reused while it answers, and a job Flink already has under the id is not submitted
+//! again. A submission Flink says it already has is taken as made.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use uuid::Uuid;
+
+use super::{Done, JobActor};
+use crate::actors::store::Exec;
+use crate::actors::Shared;
+use crate::cluster::external::{self, ExternalCluster};
+use crate::cluster::local::{ClusterPlan, LocalCluster};
+use crate::cluster::{Cluster, Placement};
+use crate::flink::{FlinkClient, FlinkError, FlinkJobState, RunRequest};
+use crate::spec::TemplateSpec;
+
+/// How a job polled while it starts is asked about: closely, as the user waits.
+const START_POLL: Duration = Duration::from_millis(50);
+
+/// How to start the job.
+#[derive(Debug, Clone)]
+pub struct StartPlan {
+    pub deployment_id: Uuid,
+    /// The template of the Job record (what it runs).
+    pub template: TemplateSpec,
+    /// The directory of the Deployment file, for relative jar paths.
+    pub base_dir: PathBuf,
+    pub flink_home: PathBuf,
+    /// Exactly what the Job record says it restores from.
+    pub savepoint_path: Option<String>,
+    pub allow_non_restored_state: bool,
+    pub placement: Placement,
+    /// The working directory of a local cluster's processes.
+    pub work_dir: PathBuf,
+}
+
+/// How a start ended well: the job runs, or (a short bounded job) already finished.
+pub enum Started {
+    Running,
+    Finished,
+}
+
+/// Why a start failed; `unresolved`: a submission got no answer (the job may still
+/// register).
+#[derive(Debug)]
+pub struct StartError {
+    pub reason: String,
+    pub unresolved: bool,
+}
+
+impl From<String> for StartError {
+    fn from(reason: String) -> Self {
+        StartError {
+            reason,
+            unresolved: false,
+        }
+    }
+}
+
+/// Whether Flink says it already has a job under that id.
+fn is_duplicate(e: &FlinkError) -> bool {
+    let text = e.to_string();
+    text.contains("DuplicateJobSubmission")
+        || text.contains("already been submitted")
+        || text.contains("already exists")
+}
+
+/// The job id Flink accepted the job under, or why it did not.
+fn submitted(run: Result<String, FlinkError>, id: &str) -> Result<(), StartError> {
+    match run {
+        Ok(_) => Ok(()),
+        Err(e) if is_duplicate(&e) => Ok(()),
+        Err(e @ FlinkError::Unreachable { .. }) => Err(StartError {
+            reason: format!("the submission got no answer: {e}"),
+            unresolved: true,
+        }),
+        Err(FlinkError::Rejected { message, .. }) => {
+            Err(format!("Flink rejected the job: {message}").into())
+        }
+        Err(other) => Err(format!("submitting job {id}: {other}").into()),
+    }
+}
+
+pub async fn run(
+    shared: &Arc<Shared>,
+    job: Uuid,
+    dir: PathBuf,
+    plan: StartPlan,
+    resume: Option<Cluster>,
+    me: &Addr<JobActor>,
+    scripts: Arc<AtomicBool>,
+) -> Result<Started, StartError> {
+    let flink_job_id = job.simple().to_string();
+    let artifact = plan.template.artifact.clone().unwrap_or_default();
+    let jar_uri = artifact.jar_uri.clone().unwrap_or_default();
+    let jar = crate::artifact::fetch(
+        &shared.http,
+        &jar_uri,
+        &plan.base_dir,
+        &shared.config().state_dir.join("jars"),
+        shared.config().files.max_jar_size,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let args = match &artifact.main_args {
+        Some(a) => shell_words::split(a).map_err(|e| format!("mainArgs `{a}`: {e}"))?,
+        None => Vec::new(),
+    };
+    let request = RunRequest {
+        entry_class: artifact.entry_class.clone(),
+        program_args_list: args,
+        parallelism: plan.template.parallelism.unwrap_or(1).max(1) as u32,
+        savepoint_path: plan.savepoint_path.clone(),
+        allow_non_restored_state: plan.allow_non_restored_state,
+        job_id: Some(flink_job_id.clone()),
+    };
+    let began = std::time::Instant::now();
+    let client = match &plan.placement {
+        Placement::Local => {
+            let cluster = match resume {
+                Some(Cluster::Local(c)) if c.job_manager_alive() => c,
+                _ => start_local(shared, job, dir, &plan, me, scripts).await?,
+            };
+            tracing::debug!(%job, after = ?began.elapsed(), "cluster scripts done");
+            let client = shared.flink(&cluster.rest_url());
+            // The job is submitted as soon as the JobManager answers: Flink builds its
+            // graph while the TaskManagers start, and the job waits for their slots.
+            wait_for_cluster(&client, &cluster, 0, 0).await?;
+            if client.job(&flink_job_id).await.is_err() {
+                let jar_id = client
+                    .upload_jar(&jar)
+                    .await
+                    .map_err(|e| format!("uploading {}: {e}", jar.display()))?;
+                submitted(client.run(&jar_id, &request).await, &flink_job_id)?;
+            }
+            tracing::debug!(%job, after = ?began.elapsed(), "job submitted");
+            // Its cluster is complete before the job counts as started.
+            wait_for_cluster(
+                &client,
+                &cluster,
+                cluster.task_managers,
+                request.parallelism,
+            )
+            .await?;
+            client
+        }
+        Placement::External { rest_url } => {
+            let cluster = match resume {
+                Some(Cluster::External(c)) => c,
+                _ => {
+                    let c = ExternalCluster {
+                        rest_url: rest_url.clone(),
+                        flink_job_id: flink_job_id.clone(),
+                    };
+                    record_cluster(
+                        shared,
+                        job,
+                        plan.deployment_id,
+                        Cluster::External(c.clone()),
+                    )
+                    .await?;
+                    c
+                }
+            };
+            me.do_send(Done::Prepared(Cluster::External(cluster.clone())));
+            let client = shared.flink(&cluster.rest_url);
+            if client.job(&cluster.flink_job_id).await.is_err() {
+                let hash = shared.jar_uploads.content_hash(&jar).await?;
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let jar_id = shared
+                        .jar_uploads
+                        .jar_id(&client, &cluster.rest_url, &jar, &hash)
+                        .await
+                        .map_err(|e| format!("uploading {}: {e}", jar.display()))?;
+                    match client.run(&jar_id, &request).await {
+                        Err(e) if tries == 1 && external::is_missing_jar(&e) => {
+                            shared.jar_uploads.forget(&cluster.rest_url, &hash);
+                        }
+                        other => break submitted(other, &flink_job_id)?,
+                    }
+                }
+            }
+            client
+        }
+    };
+    let started = wait_running(&client, &flink_job_id).await;
+    tracing::debug!(%job, after = ?began.elapsed(), "job started");
+    started
+}
+
+/// Writes a cluster's handle ahead of its use.
+async fn record_cluster(
+    shared: &Shared,
+    job: Uuid,
+    deployment_id: Uuid,
+    cluster: Cluster,
+) -> Result<(), String> {
+    let now = time::OffsetDateTime::now_utc();
+    shared
+        .store
+        .send(Exec::new(move |s| {
+            s.put_cluster(
+                job,
+                deployment_id,
+                cluster.kind(),
+                &cluster.to_record(),
+                now,
+            )
+        }))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("recording the cluster: {e}"))
+}
+
+/// Prepares and starts a local cluster, on record before any of its processes exists.
+async fn start_local(
+    shared: &Shared,
+    job: Uuid,
+    dir: PathBuf,
+    plan: &StartPlan,
+    me: &Addr<JobActor>,
+    scripts: Arc<AtomicBool>,
+) -> Result<LocalCluster, StartError> {
+    let deployment_dir = shared
+        .config()
+        .state_dir
+        .join("deployments")
+        .join(plan.deployment_id.to_string());
+    let template = plan.template.clone();
+    let home = plan.flink_home.clone();
+    let work_dir = plan.work_dir.clone();
+    let cluster = tokio::task::spawn_blocking(move || {
+        LocalCluster::prepare(&ClusterPlan {
+            dir,
+            flink_home: &home,
+            template: &template,
+            savepoints_dir: deployment_dir.join("savepoints"),
+            checkpoints_dir: deployment_dir.join("checkpoints"),
+            work_dir,
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    record_cluster(
+        shared,
+        job,
+        plan.deployment_id,
+        Cluster::Local(cluster.clone()),
+    )
+    .await?;
+    me.do_send(Done::Prepared(Cluster::Local(cluster.clone())));
+    let starting = cluster.clone();
+    scripts.store(true, Ordering::SeqCst);
+    // The scripts run to their end even if this task is aborted; the flag says when.
+    tokio::task::spawn_blocking(move || {
+        let result = starting.start();
+        scripts.store(false, Ordering::SeqCst);
+        result
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    Ok(cluster)
+}
+
+/// Waits until the local cluster answers with `task_managers` TaskManagers and `slots`
+/// slots registered; fails if its JobManager dies meanwhile.
+async fn wait_for_cluster(
+    client: &FlinkClient,
+    cluster: &LocalCluster,
+    task_managers: u32,
+    slots: u32,
+) -> Result<(), String> {
+    loop {
+        match client.overview().await {
+            Ok(o) if o.taskmanagers >= task_managers && o.slots_total >= slots => return Ok(()),
+            _ if !cluster.job_manager_alive() => {
+                let tail = cluster.log_tail(20);
+                let why = if tail.contains("Address already in use") {
+                    format!(
+                        "the JobManager could not listen on its ports (REST {}, RPC {}): another process took one of them",
+                        cluster.rest_port, cluster.rpc_port
+                    )
+                } else {
+                    "the JobManager exited during start-up".to_string()
+                };
+                return Err(format!("{why}; its log ends with:\n{tail}"));
+            }
+            _ => tokio::time::sleep(START_POLL).await,
+        }
+    }
+}
+
+/// Waits until the submitted job runs (or, a short bounded job, has finished).
+async fn wait_running(client: &FlinkClient, flink_job: &str) -> Result<Started, StartError> {
+    loop {
+        match client.job(flink_job).await {
+            Ok(d) if d.state == FlinkJobState::Running => return Ok(Started::Running),
+            Ok(d) if d.state == FlinkJobState::Finished => return Ok(Started::Finished),
+            Ok(d) if d.state.is_terminal() => {
+                let why = client
+                    .root_exception(flink_job)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                return Err(format!("the job ended {:?} before it ran: {why}", d.state).into());
+            }
+            _ => tokio::time::sleep(START_POLL).await,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The names of the event log, in the reference platform's vocabulary where it has one.
+
+use std::fmt;
+
+/// An event's name: what happened to a Deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventName {
+    StartingJob,
+    JobSuccessfullyStarted,
+    JobCreationFailed,
+    TooManyFailedJobCreationAttempts,
+    CreatingASavepointBeforeSuspension,
+    CreatingASavepointBeforeUpgrade,
+    CreatingASavepoint,
+    SavepointCompleted,
+    SavepointFailed,
+    TooManyFailedSavepointCreationAttempts,
+    CancellingJob,
+    CancellingJobForUpgrade,
+    CancellationFailed,
+    TooManyFailedCancellationAttempts,
+    CancellationDeadlineExceeded,
+    JobCancelled,
+    JobFinished,
+    JobFailed,
+    ClusterTornDown,
+    ClusterTeardownFailed,
+    DeploymentSuspended,
+    DeploymentCancelled,
+    DeploymentFinished,
+    LeavingFailed,
+    ResourceQuotaExceeded,
+    DefaultsChanged,
+    ClusterUnreachable,
+    JobFailing,
+    JobUnstable,
+    DeploymentForgotten,
+}
+
+impl EventName {
+    pub fn as_str(self) -> &'static str {
+        use EventName::*;
+        match self {
+            StartingJob => "STARTING_JOB",
+            JobSuccessfullyStarted => "JOB_SUCCESSFULLY_STARTED",
+            JobCreationFailed => "JOB_CREATION_FAILED",
+            TooManyFailedJobCreationAttempts => "TOO_MANY_FAILED_JOB_CREATION_ATTEMPTS",
+            CreatingASavepointBeforeSuspension => "CREATING_A_SAVEPOINT_BEFORE_SUSPENSION",
+            CreatingASavepointBeforeUpgrade => "CREATING_A_SAVEPOINT_BEFORE_UPGRADE",
+            CreatingASavepoint => "CREATING_A_SAVEPOINT",
+            SavepointCompleted => "SAVEPOINT_COMPLETED",
+            SavepointFailed => "SAVEPOINT_FAILED",
+            TooManyFailedSavepointCreationAttempts => "TOO_MANY_FAILED_SAVEPOINT_CREATION_ATTEMPTS",
+            CancellingJob => "CANCELLING_JOB",
+            CancellingJobForUpgrade => "CANCELLING_JOB_FOR_UPGRADE",
+            CancellationFailed => "CANCELLATION_FAILED",
+            TooManyFailedCancellationAttempts => "TOO_MANY_FAILED_CANCELLATION_ATTEMPTS",
+            CancellationDeadlineExceeded => "CANCELLATION_DEADLINE_EXCEEDED",
+            JobCancelled => "JOB_CANCELLED",
+            JobFinished => "JOB_FINISHED",
+            JobFailed => "JOB_FAILED",
+            ClusterTornDown => "CLUSTER_TORN_DOWN",
+            ClusterTeardownFailed => "CLUSTER_TEARDOWN_FAILED",
+            DeploymentSuspended => "DEPLOYMENT_SUSPENDED",
+            DeploymentCancelled => "DEPLOYMENT_CANCELLED",
+            DeploymentFinished => "DEPLOYMENT_FINISHED",
+            LeavingFailed => "LEAVING_FAILED_AFTER_SPEC_CHANGE",
+            ResourceQuotaExceeded => "RESOURCE_QUOTA_EXCEEDED",
+            DefaultsChanged => "DEFAULTS_CHANGED",
+            ClusterUnreachable => "CLUSTER_UNREACHABLE",
+            JobFailing => "JOB_FAILING",
+            JobUnstable => "JOB_UNSTABLE",
+            DeploymentForgotten => "DEPLOYMENT_FORGOTTEN",
+        }
+    }
+}
+
+impl fmt::Display for EventName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

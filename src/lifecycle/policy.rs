@@ -1,0 +1,189 @@
+//! What the lifecycle needs of a Deployment's spec: its [`Policy`].
+//!
+//! Three keys say what changed, each for a decision of its own:
+//! - `template_hash`, of the expanded template and where it runs, is recorded on each
+//!   Job (what it ran);
+//! - `upgrade_key`, of the template as the file writes it and where it runs: a running
+//!   job whose key differs is upgraded;
+//! - `hold_key`, of the spec as the file writes it: FAILED and FINISHED hold until it
+//!   changes.
+//!
+//! Defaults are in the first and in neither of the others: a change of a namespace's
+//! `DeploymentDefaults` or of the config's `[defaults]` reaches each Deployment's
+//! record at once and its jobs from their next start, and never upgrades, restarts or
+//! re-runs a job by itself (the reference page fills defaults in "when a Deployment
+//! resource is created").
+
+use serde::{Deserialize, Serialize};
+
+use crate::expanded::{ExpandedSpec, NotExpanded};
+use crate::spec::{
+    content_hash, DeploymentSpec, DesiredState, RestoreStrategyKind, UpgradeStrategyKind,
+};
+
+/// How flinkd talks to a job of a given Flink version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlinkApi {
+    /// Flink's stop with a savepoint exists from 1.9 on; before, a savepoint then a
+    /// cancel (reference page, "Transitions to SUSPENDED").
+    pub graceful_stop: bool,
+    /// From 1.15 on, a savepoint request carries an id flinkd chooses, so that it can be
+    /// written ahead and asked for again after a crash without taking a second one.
+    pub trigger_ids: bool,
+}
+
+impl FlinkApi {
+    /// An unparsable version is taken as recent; `1.8-SNAPSHOT` is 1.8.
+    pub fn of(flink_version: &str) -> FlinkApi {
+        let number = |p: Option<&str>| -> Option<u32> {
+            let digits: String = p?.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        };
+        let mut parts = flink_version.trim().split('.');
+        let major = number(parts.next());
+        let minor = number(parts.next());
+        let at_least = |m: u32| match (major, minor) {
+            (Some(0), _) => false,
+            (Some(1), Some(n)) => n >= m,
+            (Some(1), None) => false,
+            _ => true,
+        };
+        FlinkApi {
+            graceful_stop: at_least(9),
+            trigger_ids: at_least(15),
+        }
+    }
+}
+
+/// What the lifecycle needs of a Deployment's expanded spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub desired: DesiredState,
+    pub upgrade: UpgradeStrategyKind,
+    pub restore: RestoreStrategyKind,
+    pub allow_non_restored_state: bool,
+    pub max_job_creation_attempts: u32,
+    pub max_savepoint_creation_attempts: u32,
+    pub template_hash: String,
+    pub upgrade_key: String,
+    pub hold_key: String,
+    /// How to talk to a job of this spec's Flink version.
+    pub api: FlinkApi,
+    /// The CPU cores a job of this spec uses (checked against the quota).
+    pub cores: f64,
+}
+
+fn hash<T: Serialize>(v: &T, suffix: &str) -> String {
+    let mut bytes = serde_json::to_vec(v).unwrap_or_default();
+    bytes.extend(suffix.as_bytes());
+    content_hash(bytes)
+}
+
+impl Policy {
+    /// The policy of a Deployment: `written` is its spec as the file writes it,
+    /// `expanded` the same through every layer of defaults, `placement` says where its
+    /// jobs run (empty for the local target), and `removing` is the state its file's
+    /// removal winds it down to, if its file is gone (a spec change of its own).
+    pub fn new(
+        written: &DeploymentSpec,
+        expanded: &DeploymentSpec,
+        placement: &str,
+        removing: Option<DesiredState>,
+    ) -> Result<Policy, NotExpanded> {
+        let e = ExpandedSpec::of(expanded)?;
+        let removed = match removing {
+            Some(state) => format!("+removed:{state}"),
+            None => String::new(),
+        };
+        Ok(Policy {
+            desired: removing.unwrap_or(e.state),
+            upgrade: e.upgrade,
+            restore: e.restore,
+            allow_non_restored_state: e.allow_non_restored_state,
+            max_job_creation_attempts: e.max_job_creation_attempts,
+            max_savepoint_creation_attempts: e.max_savepoint_creation_attempts,
+            template_hash: hash(&expanded.template, placement),
+            upgrade_key: hash(&written.template, placement),
+            hold_key: hash(written, &removed),
+            api: FlinkApi::of(&e.template.flink_version),
+            cores: e.cores(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defaults::{expand_spec, Layers};
+
+    fn spec(json: serde_json::Value) -> DeploymentSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn policy(written: &DeploymentSpec, defaults: &DeploymentSpec) -> Policy {
+        let layers = Layers {
+            namespace: Some(defaults),
+            config: &DeploymentSpec::default(),
+            flink_version: "2.3",
+        };
+        Policy::new(written, &expand_spec(written, layers), "", None).unwrap()
+    }
+
+    #[test]
+    fn flink_versions_choose_the_api() {
+        let api = |v| FlinkApi::of(v);
+        assert!(!api("1.8").graceful_stop);
+        assert!(!api("1.8-SNAPSHOT").graceful_stop, "1.8-SNAPSHOT is 1.8");
+        assert!(!api("0.10").graceful_stop);
+        assert!(api("1.9").graceful_stop && !api("1.9").trigger_ids);
+        assert!(api("1.15").trigger_ids);
+        assert!(api("1.20").trigger_ids && api("2.3").trigger_ids);
+        assert!(api("latest").graceful_stop, "unparsable is taken as recent");
+    }
+
+    #[test]
+    fn defaults_move_the_template_hash_but_not_the_keys() {
+        let written = spec(serde_json::json!({
+            "template": {"spec": {"artifact": {"jarUri": "/j.jar"}}}
+        }));
+        let a = policy(&written, &DeploymentSpec::default());
+        let b = policy(
+            &written,
+            &spec(serde_json::json!({"template": {"spec": {"parallelism": 2}}})),
+        );
+        assert_ne!(a.template_hash, b.template_hash);
+        assert_eq!(a.upgrade_key, b.upgrade_key);
+        assert_eq!(a.hold_key, b.hold_key);
+        assert_eq!(b.cores, 1.0 + 2.0, "the expansion's cores");
+        // An edit of the file moves both keys; of the state alone, only the hold.
+        let mut edited = written.clone();
+        edited.state = Some(DesiredState::Suspended);
+        let c = policy(&edited, &DeploymentSpec::default());
+        assert_eq!(
+            (c.upgrade_key == a.upgrade_key, c.hold_key == a.hold_key),
+            (true, false)
+        );
+        assert_eq!(c.desired, DesiredState::Suspended);
+    }
+
+    #[test]
+    fn a_removal_is_a_spec_change_and_where_a_job_runs_is_part_of_its_template() {
+        let written = spec(serde_json::json!({
+            "template": {"spec": {"artifact": {"jarUri": "/j.jar"}}}
+        }));
+        let layers = Layers {
+            namespace: None,
+            config: &DeploymentSpec::default(),
+            flink_version: "2.3",
+        };
+        let expanded = expand_spec(&written, layers);
+        let here = Policy::new(&written, &expanded, "", None).unwrap();
+        let gone = Policy::new(&written, &expanded, "", Some(DesiredState::Suspended)).unwrap();
+        assert_eq!(gone.desired, DesiredState::Suspended);
+        assert_ne!(gone.hold_key, here.hold_key);
+        let moved = Policy::new(&written, &expanded, "@http://h:8081", None).unwrap();
+        assert_ne!(moved.upgrade_key, here.upgrade_key);
+        assert_ne!(moved.template_hash, here.template_hash);
+    }
+}

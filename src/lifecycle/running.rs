@@ -1,0 +1,422 @@
+//! A running job: what a spec change does to it, savepoints on request, its
+//! conditions and retained checkpoints, and its loss.
+//!
+//! - Upgrades (reference page, "Upgrades"): a running job whose template differs is
+//!   upgraded per `upgradeStrategy`. A new template that needs more cores than the job
+//!   holds asks the quota first, and the job keeps running until the cores are granted:
+//!   the quota never stops a running Deployment.
+//! - A job that fails for good after it ran, or whose cluster is gone, is recovered
+//!   with a new Job per the restore strategy; it does not count against
+//!   `maxJobCreationAttempts`, which is reset once a job runs ("Limits and Apache
+//!   Flink's RestartStrategies").
+//! - Conditions are a pure function of the polls ([`crate::conditions`]); they belong
+//!   to the job and are kept with the lifecycle, so a restarted daemon does not announce
+//!   them again. JobFailing (3 restarts in 10 minutes) implies JobUnstable (3 in 60
+//!   minutes) with the reference page's windows; its note that "JobUnstable currently
+//!   implies JobFailing" cannot hold with those windows and is read as inverted.
+//! - A retained checkpoint is a restore point while its job runs as it should, ordered
+//!   by Flink's completion time; one record per job, kept current.
+
+use super::*;
+use crate::conditions::{self, Thresholds};
+use crate::spec::{ConditionStatus, ConditionType, UpgradeStrategyKind};
+
+impl Lifecycle {
+    /// At rest with a running job: act on the desired state and on upgrades.
+    pub(super) fn settle_running(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: JobRef,
+        quota: Option<QuotaWait>,
+        out: &mut Out,
+    ) {
+        let policy = ctx.policy;
+        if self.status == DeploymentState::Failed {
+            // Left running by a failed transition, now released: act on the spec.
+            self.status = DeploymentState::Running;
+        }
+        let upgrade = policy.desired == DesiredState::Running
+            && job.upgrade_key != policy.upgrade_key
+            && policy.upgrade != UpgradeStrategyKind::None;
+        let needs_cores = policy.cores > self.cores_held + CORES_EPSILON;
+        let mut quota = quota;
+        if let Some(wait) = &quota {
+            if !upgrade || !needs_cores {
+                // The upgrade it waited for is not wanted any more, or fits what is
+                // held after an edit.
+                self.abandon_wait(wait, out);
+                self.phase = Phase::Running {
+                    job: job.clone(),
+                    quota: None,
+                };
+                quota = None;
+            }
+        }
+        match policy.desired {
+            DesiredState::Cancelled => {
+                out.info(
+                    EventName::CancellingJob,
+                    Some(job.id),
+                    "cancelling the job".into(),
+                );
+                self.begin_cancel(ctx, job, After::Cancelled, out);
+            }
+            DesiredState::Suspended => {
+                self.begin_savepoint(ctx, job, SavepointOrigin::Suspend, Vec::new(), out)
+            }
+            DesiredState::Running if upgrade => {
+                if needs_cores {
+                    // More cores first; the job runs on meanwhile. After a refusal the
+                    // next look (a Wake when cores are freed) asks again.
+                    if quota.is_none() {
+                        let request = self.request(policy.cores, out);
+                        self.phase = Phase::Running {
+                            job,
+                            quota: Some(QuotaWait {
+                                request: Some(request),
+                                denied: false,
+                            }),
+                        };
+                    }
+                    return;
+                }
+                match policy.upgrade {
+                    UpgradeStrategyKind::Stateful => self.begin_savepoint(
+                        ctx,
+                        job,
+                        SavepointOrigin::SuspendAndUpgrade,
+                        Vec::new(),
+                        out,
+                    ),
+                    _ => {
+                        out.info(
+                            EventName::CancellingJobForUpgrade,
+                            Some(job.id),
+                            "the template changed; cancelling the job to upgrade it (STATELESS)"
+                                .into(),
+                        );
+                        self.begin_cancel(ctx, job, After::Settle { recover: None }, out);
+                    }
+                }
+            }
+            DesiredState::Running => {}
+        }
+    }
+
+    /// A look while an upgrade waits for cores: ask again after a refusal.
+    pub(super) fn upgrade_waiting(&mut self, ctx: &mut Ctx<'_>, out: &mut Out) {
+        if ctx.policy.cores <= self.cores_held + CORES_EPSILON {
+            // Settle goes on with what is held, or gives the wait up.
+            return;
+        }
+        if let Phase::Running {
+            job,
+            quota:
+                Some(QuotaWait {
+                    request: None,
+                    denied,
+                }),
+        } = self.phase.clone()
+        {
+            let request = self.request(ctx.policy.cores, out);
+            self.phase = Phase::Running {
+                job,
+                quota: Some(QuotaWait {
+                    request: Some(request),
+                    denied,
+                }),
+            };
+        }
+    }
+
+    pub(super) fn react_running(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: JobRef,
+        input: Input,
+        out: &mut Out,
+    ) {
+        match input {
+            Input::JobEnded {
+                end: FlinkEnd::Finished,
+                ..
+            } => self.finished(ctx, job.id, out),
+            Input::JobEnded { reason, .. } | Input::ClusterLost { reason, .. } => {
+                self.job_lost(ctx, job, reason, out)
+            }
+            Input::UserSavepoint if self.takes_user_savepoints() => {
+                if self.savepoint_series != Some(SavepointOrigin::UserRequest) {
+                    self.savepoint_failures = 0;
+                    self.savepoint_series = Some(SavepointOrigin::UserRequest);
+                }
+                out.info(
+                    EventName::CreatingASavepoint,
+                    Some(job.id),
+                    format!(
+                        "taking a savepoint on request (attempt {} of {})",
+                        self.savepoint_failures + 1,
+                        ctx.policy.max_savepoint_creation_attempts
+                    ),
+                );
+                let (savepoint, trigger_id) =
+                    self.new_savepoint(ctx, &job, SavepointOrigin::UserRequest, out);
+                out.push(Action::TriggerSavepoint {
+                    job: job.id,
+                    savepoint,
+                    trigger_id,
+                });
+                self.phase = Phase::UserSavepointing {
+                    job,
+                    savepoint,
+                    deadline: after(ctx.now, ctx.timing.savepoint_timeout),
+                };
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn react_user_savepointing(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: JobRef,
+        savepoint: Uuid,
+        input: Input,
+        out: &mut Out,
+    ) {
+        match input {
+            Input::SavepointCompleted {
+                savepoint: sp,
+                location,
+                ..
+            } if sp == savepoint => {
+                self.savepoint_completed(
+                    ctx,
+                    job.id,
+                    sp,
+                    SavepointOrigin::UserRequest,
+                    &location,
+                    false,
+                    out,
+                );
+                self.phase = Phase::Running { job, quota: None };
+            }
+            Input::SavepointFailed {
+                savepoint: sp,
+                reason,
+                ..
+            } if sp == savepoint => self.user_savepoint_failed(ctx, job, sp, reason, out),
+            Input::SavepointLost {
+                savepoint: sp,
+                latest,
+                ..
+            } if sp == savepoint => match self.lost_savepoint_found(ctx, sp, latest) {
+                Some(location) => {
+                    self.savepoint_completed(
+                        ctx,
+                        job.id,
+                        sp,
+                        SavepointOrigin::UserRequest,
+                        &location,
+                        false,
+                        out,
+                    );
+                    self.phase = Phase::Running { job, quota: None };
+                }
+                None => self.user_savepoint_failed(
+                    ctx,
+                    job,
+                    sp,
+                    "Flink no longer knows the savepoint request".into(),
+                    out,
+                ),
+            },
+            Input::JobEnded { end, reason, .. } => {
+                self.savepoint_abandoned(
+                    job.id,
+                    savepoint,
+                    SavepointOrigin::UserRequest,
+                    "JOB_ENDED",
+                    &reason,
+                    out,
+                );
+                if end == FlinkEnd::Finished {
+                    self.finished(ctx, job.id, out);
+                } else {
+                    self.job_lost(ctx, job, reason, out);
+                }
+            }
+            Input::ClusterLost { reason, .. } => {
+                self.savepoint_abandoned(
+                    job.id,
+                    savepoint,
+                    SavepointOrigin::UserRequest,
+                    "CLUSTER_LOST",
+                    &reason,
+                    out,
+                );
+                self.job_lost(ctx, job, reason, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// A savepoint on request failed: the job runs on, the failure counts, and at the
+    /// limit the Deployment is FAILED (with its job still running).
+    pub(super) fn user_savepoint_failed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: JobRef,
+        savepoint: Uuid,
+        reason: String,
+        out: &mut Out,
+    ) {
+        let hold = ctx.policy.hold_key.clone();
+        self.count_savepoint_failure(
+            ctx,
+            job.id,
+            savepoint,
+            SavepointOrigin::UserRequest,
+            &reason,
+            hold,
+            out,
+        );
+        self.phase = Phase::Running { job, quota: None };
+    }
+
+    /// A running job failed for good, or its cluster is gone: a new Job per the restore
+    /// strategy. Not a failed creation; a FAILED Deployment stays FAILED.
+    pub(super) fn job_lost(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: JobRef,
+        reason: String,
+        out: &mut Out,
+    ) {
+        out.record_job(
+            job.id,
+            JobState::Failed,
+            failure("JOB_FAILED", reason.clone()),
+        );
+        if let (DeploymentState::Failed, Some(hold)) = (self.status, self.held_for_spec.clone()) {
+            out.error(
+                EventName::JobFailed,
+                Some(job.id),
+                format!(
+                    "the job failed: {reason}; the Deployment stays FAILED until its spec changes"
+                ),
+            );
+            self.tear_down(ctx, job.id, After::Failed { hold }, false, out);
+            return;
+        }
+        out.error(
+            EventName::JobFailed,
+            Some(job.id),
+            format!("the job failed: {reason}; starting a new one per the restore strategy"),
+        );
+        self.tear_down(
+            ctx,
+            job.id,
+            After::Settle {
+                recover: Some(Recover { job }),
+            },
+            false,
+            out,
+        );
+    }
+
+    /// A poll of the job: its conditions, and its newest retained checkpoint.
+    pub(super) fn observed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: Uuid,
+        observation: Observation,
+        checkpoint: Option<CheckpointSeen>,
+        out: &mut Out,
+    ) {
+        let runs = self.phase.running_job().is_some();
+        if runs && self.status == DeploymentState::Running {
+            let t = ctx.timing;
+            let thresholds = Thresholds {
+                failing_window: t.restart_window_failing,
+                unstable_window: t.restart_window_unstable,
+                threshold: t.restart_threshold,
+            };
+            let (next, changed) =
+                conditions::evaluate(&self.conditions, &observation, ctx.now, &thresholds);
+            if changed {
+                for c in &next {
+                    let was_true = self
+                        .conditions
+                        .iter()
+                        .any(|p| p.kind == c.kind && p.status == ConditionStatus::True);
+                    if c.status == ConditionStatus::True && !was_true {
+                        let name = match c.kind {
+                            ConditionType::ClusterUnreachable => EventName::ClusterUnreachable,
+                            ConditionType::JobFailing => EventName::JobFailing,
+                            ConditionType::JobUnstable => EventName::JobUnstable,
+                        };
+                        out.warn(name, Some(job), format!("{}: {}", c.kind, c.message));
+                    }
+                }
+                self.conditions = next;
+            }
+        }
+        // A restore point only while the job runs as it should, or is being cancelled
+        // (a STATELESS upgrade restores from it): a poll answered during a stop with a
+        // savepoint must not make a checkpoint older than that savepoint the newest.
+        let counts = runs || matches!(self.phase, Phase::Cancelling { .. });
+        if let (true, Some(c)) = (counts, checkpoint) {
+            self.checkpoint_seen(ctx, job, c, out);
+        }
+    }
+
+    /// The job's retained-checkpoint record, kept current.
+    fn checkpoint_seen(&mut self, ctx: &mut Ctx<'_>, job: Uuid, c: CheckpointSeen, out: &mut Out) {
+        let completed_at = c.completed_at.min(ctx.now);
+        let existing = ctx.records.savepoints.iter().find(|s| {
+            s.origin == SavepointOrigin::RetainedCheckpoint && s.metadata.job_id == Some(job)
+        });
+        let savepoint = match existing {
+            Some(s) if s.location.as_deref() == Some(c.location.as_str()) => return,
+            Some(s) if s.metadata.modified_at > completed_at => return,
+            Some(s) => s.metadata.id,
+            None => ctx.ids.next_id(),
+        };
+        out.push(Action::RecordSavepoint {
+            savepoint,
+            job,
+            origin: SavepointOrigin::RetainedCheckpoint,
+            state: SavepointState::Completed,
+            location: Some(c.location),
+            trigger_id: None,
+            failure: None,
+            completed_at: Some(completed_at),
+        });
+    }
+
+    /// Flink took a savepoint request under an id of its own: on record before the
+    /// savepoint completes, so that a restarted daemon can ask for its outcome.
+    pub(super) fn savepoint_triggered(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: Uuid,
+        savepoint: Uuid,
+        trigger_id: String,
+        out: &mut Out,
+    ) {
+        if let Some(s) = ctx.records.savepoint(savepoint) {
+            if s.trigger_id.as_deref() != Some(trigger_id.as_str()) {
+                out.push(Action::RecordSavepoint {
+                    savepoint,
+                    job,
+                    origin: s.origin,
+                    state: s.state,
+                    location: s.location.clone(),
+                    trigger_id: Some(trigger_id),
+                    failure: s.failure.clone(),
+                    completed_at: None,
+                });
+            }
+        }
+    }
+}
