@@ -95,13 +95,15 @@ pub fn savepoint(args: &SavepointArgs) -> i32 {
                     let why = this["failure"]["message"]
                         .as_str()
                         .unwrap_or("no reason given");
-                    return Err(format!("the savepoint failed: {why}"));
+                    return Err(crate::client::ClientError::Failed(format!(
+                        "the savepoint failed: {why}"
+                    )));
                 }
                 _ if std::time::Instant::now() > until => {
-                    return Err(format!(
+                    return Err(crate::client::ClientError::Failed(format!(
                         "the savepoint did not complete within {}",
                         humantime::format_duration(args.timeout)
-                    ))
+                    )))
                 }
                 _ => std::thread::sleep(std::time::Duration::from_millis(500)),
             }
@@ -156,7 +158,7 @@ pub struct EventsArgs {
 }
 
 /// A client command's outcome as an exit code, its error on stderr.
-fn exit_code(result: Result<(), String>) -> i32 {
+fn exit_code(result: Result<(), crate::client::ClientError>) -> i32 {
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
@@ -167,22 +169,37 @@ fn exit_code(result: Result<(), String>) -> i32 {
 }
 
 /// The namespace's Deployments: for names in tables, and ids in filters.
-fn deployment_ids(base: &str, ns: &str) -> Result<Vec<(uuid::Uuid, String)>, String> {
+fn deployment_ids(
+    base: &str,
+    ns: &str,
+) -> Result<Vec<(uuid::Uuid, String)>, crate::client::ClientError> {
     let v = crate::client::get(base, &format!("/api/v1/namespaces/{ns}/deployments"))?;
     let list: Vec<crate::spec::Deployment> =
-        serde_json::from_value(v.get("items").cloned().unwrap_or_default())
-            .map_err(|e| e.to_string())?;
+        serde_json::from_value(v.get("items").cloned().unwrap_or_default()).map_err(|e| {
+            crate::client::ClientError::Unexpected {
+                what: "the Deployments".into(),
+                message: e.to_string(),
+            }
+        })?;
     Ok(list
         .into_iter()
         .filter_map(|d| d.metadata.id.map(|id| (id, d.metadata.name)))
         .collect())
 }
 
-fn id_of(ids: &[(uuid::Uuid, String)], name: &str, ns: &str) -> Result<uuid::Uuid, String> {
+fn id_of(
+    ids: &[(uuid::Uuid, String)],
+    name: &str,
+    ns: &str,
+) -> Result<uuid::Uuid, crate::client::ClientError> {
     ids.iter()
         .find(|(_, n)| n == name)
         .map(|(id, _)| *id)
-        .ok_or_else(|| format!("no Deployment `{name}` in namespace `{ns}`"))
+        .ok_or_else(|| {
+            crate::client::ClientError::Failed(format!(
+                "no Deployment `{name}` in namespace `{ns}`"
+            ))
+        })
 }
 
 pub fn get(args: &GetArgs) -> i32 {

@@ -12,6 +12,32 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::spec::{Deployment, Event, Job, Savepoint, Timestamp};
 
+/// What can go wrong talking to the daemon's API, each saying what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("config: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot reach the flinkd daemon at {base} ({cause}); is `flinkd run` running? (--server URL or --config FILE point elsewhere)")]
+    Unreachable { base: String, cause: String },
+    /// The API answered with an error: its message and status.
+    #[error("{message} (HTTP {status})")]
+    Refused { status: u16, message: String },
+    #[error("{what}: unexpected answer: {message}")]
+    Unexpected { what: String, message: String },
+    /// A command's own outcome (no such Deployment, a savepoint that failed, …).
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    Local(String),
+}
+
+fn unexpected(what: &str, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Unexpected {
+        what: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     Table,
@@ -20,52 +46,54 @@ pub enum Output {
 }
 
 /// Where the daemon's API is.
-pub fn server(server: Option<&str>, config: Option<&PathBuf>) -> Result<String, String> {
+pub fn server(server: Option<&str>, config: Option<&PathBuf>) -> Result<String, ClientError> {
     if let Some(s) = server {
         return Ok(s.trim_end_matches('/').to_string());
     }
     if let Some(path) = config {
-        let cfg = Config::load(path).map_err(|e| format!("config: {e}"))?;
+        let cfg = Config::load(path)?;
         return Ok(format!("http://{}", cfg.api.listen));
     }
     Ok(format!("http://{}", Config::default().api.listen))
 }
 
 /// GETs a path of the API and returns its JSON.
-pub fn get(base: &str, path: &str) -> Result<Value, String> {
+pub fn get(base: &str, path: &str) -> Result<Value, ClientError> {
     request(reqwest::Method::GET, base, path)
 }
 
 /// POSTs to a path of the API (no body) and returns its JSON.
-pub fn post(base: &str, path: &str) -> Result<Value, String> {
+pub fn post(base: &str, path: &str) -> Result<Value, ClientError> {
     request(reqwest::Method::POST, base, path)
 }
 
-fn request(method: reqwest::Method, base: &str, path: &str) -> Result<Value, String> {
+fn request(method: reqwest::Method, base: &str, path: &str) -> Result<Value, ClientError> {
     let url = format!("{base}{path}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ClientError::Local(e.to_string()))?;
     rt.block_on(async {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| e.to_string())?;
-        let resp = http.request(method, &url).send().await.map_err(|e| {
-            format!(
-                "cannot reach the flinkd daemon at {base} ({}); is `flinkd run` running? (--server URL or --config FILE point elsewhere)",
-                root_cause(&e)
-            )
-        })?;
+            .map_err(|e| ClientError::Local(e.to_string()))?;
+        let resp =
+            http.request(method, &url)
+                .send()
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    base: base.to_string(),
+                    cause: root_cause(&e),
+                })?;
         let status = resp.status();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("{url}: unexpected answer: {e}"))?;
+        let body: Value = resp.json().await.map_err(|e| unexpected(&url, e))?;
         if !status.is_success() {
             let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
-            return Err(format!("{msg} (HTTP {status})"));
+            return Err(ClientError::Refused {
+                status: status.as_u16(),
+                message: msg.to_string(),
+            });
         }
         Ok(body)
     })
@@ -83,11 +111,13 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn print(
     value: &Value,
     output: Output,
-    table: impl FnOnce(&Value) -> Result<String, String>,
-) -> Result<(), String> {
+    table: impl FnOnce(&Value) -> Result<String, ClientError>,
+) -> Result<(), ClientError> {
     let text = match output {
-        Output::Json => serde_json::to_string_pretty(value).map_err(|e| e.to_string())? + "\n",
-        Output::Yaml => serde_yaml::to_string(value).map_err(|e| e.to_string())?,
+        Output::Json => {
+            serde_json::to_string_pretty(value).map_err(|e| unexpected("JSON", e))? + "\n"
+        }
+        Output::Yaml => serde_yaml::to_string(value).map_err(|e| unexpected("YAML", e))?,
         Output::Table => table(value)?,
     };
     print!("{text}");
@@ -151,20 +181,20 @@ pub fn terminal_width() -> Option<u16> {
         .or(Some(120))
 }
 
-fn items<T: serde::de::DeserializeOwned>(v: &Value) -> Result<Vec<T>, String> {
+fn items<T: serde::de::DeserializeOwned>(v: &Value) -> Result<Vec<T>, ClientError> {
     let items = v.get("items").cloned().unwrap_or(Value::Array(Vec::new()));
-    serde_json::from_value(items).map_err(|e| format!("unexpected answer: {e}"))
+    serde_json::from_value(items).map_err(|e| unexpected("the list", e))
 }
 
 fn short(id: impl ToString) -> String {
     id.to_string().chars().take(8).collect()
 }
 
-pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, String> {
+pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, ClientError> {
     let list: Vec<Deployment> = if v.get("items").is_some() {
         items(v)?
     } else {
-        vec![serde_json::from_value(v.clone()).map_err(|e| e.to_string())?]
+        vec![serde_json::from_value(v.clone()).map_err(|e| unexpected("the Deployment", e))?]
     };
     let rows = list
         .iter()
@@ -202,7 +232,7 @@ pub fn jobs_table(
     v: &Value,
     names: &dyn Fn(uuid::Uuid) -> String,
     now: Timestamp,
-) -> Result<String, String> {
+) -> Result<String, ClientError> {
     let list: Vec<Job> = items(v)?;
     let rows = list
         .iter()
@@ -238,7 +268,7 @@ pub fn savepoints_table(
     v: &Value,
     names: &dyn Fn(uuid::Uuid) -> String,
     now: Timestamp,
-) -> Result<String, String> {
+) -> Result<String, ClientError> {
     let list: Vec<Savepoint> = items(v)?;
     let rows = list
         .iter()
@@ -270,7 +300,7 @@ pub fn savepoints_table(
     ))
 }
 
-pub fn events_table(v: &Value) -> Result<String, String> {
+pub fn events_table(v: &Value) -> Result<String, ClientError> {
     let list: Vec<Event> = items(v)?;
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     let rows = list

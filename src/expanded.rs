@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use crate::quantity::Bytes;
-use crate::spec::{DeploymentSpec, DesiredState, RestoreStrategyKind, UpgradeStrategyKind};
+use crate::spec::{
+    DeploymentSpec, DesiredState, RestoreStrategyKind, TemplateSpec, UpgradeStrategyKind,
+};
 
 /// A spec with every field decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,18 +74,6 @@ impl ExpandedSpec {
             spec.template.as_ref().and_then(|t| t.spec.as_ref()),
             "template.spec",
         )?;
-        let artifact = need(template.artifact.as_ref(), "template.spec.artifact")?;
-        let resources = need(template.resources.as_ref(), "template.spec.resources")?;
-        let process = |r: Option<&crate::spec::ResourceSpec>,
-                       field: &'static str|
-         -> Result<Process, NotExpanded> {
-            let r = need(r, field)?;
-            let memory = need(r.memory.as_deref(), field)?;
-            Ok(Process {
-                cpu: need(r.cpu, field)?,
-                memory: Bytes::parse(memory).map_err(|_| NotExpanded(field))?,
-            })
-        };
         Ok(ExpandedSpec {
             state: need(spec.state, "state")?,
             upgrade: need(upgrade.kind, "upgradeStrategy.kind")?,
@@ -100,34 +90,7 @@ impl ExpandedSpec {
                 spec.max_job_creation_attempts,
                 "maxJobCreationAttempts",
             )?,
-            template: ExpandedTemplate {
-                jar_uri: need(artifact.jar_uri.clone(), "template.spec.artifact.jarUri")?,
-                entry_class: artifact.entry_class.clone(),
-                main_args: artifact.main_args.clone(),
-                flink_version: need(
-                    artifact.flink_version.clone(),
-                    "template.spec.artifact.flinkVersion",
-                )?,
-                parallelism: count(template.parallelism, "template.spec.parallelism")?,
-                number_of_task_managers: count(
-                    template.number_of_task_managers,
-                    "template.spec.numberOfTaskManagers",
-                )?,
-                job_manager: process(
-                    resources.job_manager.as_ref(),
-                    "template.spec.resources.jobManager",
-                )?,
-                task_manager: process(
-                    resources.task_manager.as_ref(),
-                    "template.spec.resources.taskManager",
-                )?,
-                flink_configuration: template.flink_configuration.clone().unwrap_or_default(),
-                log4j_loggers: template
-                    .logging
-                    .as_ref()
-                    .and_then(|l| l.log4j_loggers.clone())
-                    .unwrap_or_default(),
-            },
+            template: ExpandedTemplate::of(template)?,
         })
     }
 
@@ -137,6 +100,77 @@ impl ExpandedSpec {
         let t = &self.template;
         t.job_manager.cpu + f64::from(t.number_of_task_managers) * t.task_manager.cpu
     }
+}
+
+impl ExpandedTemplate {
+    /// Reads an expanded `template.spec` (a Job record's).
+    pub fn of(template: &TemplateSpec) -> Result<ExpandedTemplate, NotExpanded> {
+        let artifact = need(template.artifact.as_ref(), "template.spec.artifact")?;
+        let resources = need(template.resources.as_ref(), "template.spec.resources")?;
+        let process = |r: Option<&crate::spec::ResourceSpec>,
+                       field: &'static str|
+         -> Result<Process, NotExpanded> {
+            let r = need(r, field)?;
+            let memory = need(r.memory.as_deref(), field)?;
+            Ok(Process {
+                cpu: need(r.cpu, field)?,
+                memory: Bytes::parse(memory).map_err(|_| NotExpanded(field))?,
+            })
+        };
+        Ok(ExpandedTemplate {
+            jar_uri: need(artifact.jar_uri.clone(), "template.spec.artifact.jarUri")?,
+            entry_class: artifact.entry_class.clone(),
+            main_args: artifact.main_args.clone(),
+            flink_version: need(
+                artifact.flink_version.clone(),
+                "template.spec.artifact.flinkVersion",
+            )?,
+            parallelism: count(template.parallelism, "template.spec.parallelism")?,
+            number_of_task_managers: count(
+                template.number_of_task_managers,
+                "template.spec.numberOfTaskManagers",
+            )?,
+            job_manager: process(
+                resources.job_manager.as_ref(),
+                "template.spec.resources.jobManager",
+            )?,
+            task_manager: process(
+                resources.task_manager.as_ref(),
+                "template.spec.resources.taskManager",
+            )?,
+            flink_configuration: template.flink_configuration.clone().unwrap_or_default(),
+            log4j_loggers: template
+                .logging
+                .as_ref()
+                .and_then(|l| l.log4j_loggers.clone())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// A template expanded with the built-in defaults only (for tests and tools).
+pub fn builtin_template(template: &TemplateSpec, flink_version: &str) -> ExpandedTemplate {
+    let spec = DeploymentSpec {
+        template: Some(crate::spec::DeploymentTemplate {
+            metadata: None,
+            spec: Some(template.clone()),
+        }),
+        ..DeploymentSpec::default()
+    };
+    let layers = crate::defaults::Layers {
+        namespace: None,
+        config: &DeploymentSpec::default(),
+        flink_version,
+    };
+    let mut expanded = crate::defaults::expand_spec(&spec, layers);
+    if let Some(t) = expanded.template.as_mut().and_then(|t| t.spec.as_mut()) {
+        t.artifact
+            .get_or_insert_with(Default::default)
+            .jar_uri
+            .get_or_insert_with(|| "job.jar".into());
+    }
+    let t = expanded.template.and_then(|t| t.spec).unwrap_or_default();
+    ExpandedTemplate::of(&t).expect("the built-in defaults fill every field")
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ async fn a_cluster_starts_registers_its_task_managers_and_stops_without_leftover
         "resources": {"jobManager": {"memory": "1g"}, "taskManager": {"memory": "1g"}}
     }))
     .unwrap();
+    let template = flinkd::expanded::builtin_template(&template, "2.3");
     let cluster = LocalCluster::prepare(&ClusterPlan {
         dir: tmp.path().join("clusters/test"),
         flink_home: &home,

@@ -216,3 +216,70 @@ fn a_late_answered_submission_never_leaves_two_jobs() {
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// F2: a file that gives a Deployment another Deployment's `metadata.id` is one located
+/// error; every other edit of the same read is acted on, and after a restart every
+/// Deployment is still managed (before, one such file stopped them all).
+#[test]
+fn an_id_taken_by_another_deployment_stops_no_other() {
+    let _one = e2e::serial();
+    let mut d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    d.deploy("foo.yaml", &deployment("foo", "  state: running", &[]));
+    d.deploy("bar.yaml", &deployment("bar", "  state: running", &[]));
+    d.wait_status("foo", DeploymentState::Running, 30);
+    d.wait_status("bar", DeploymentState::Running, 30);
+    let id = d.deployment("foo").unwrap().metadata.id.unwrap();
+    // In one go: a new file taking foo's id, and an edit of bar.
+    let stolen = deployment("baz", "  state: running", &[])
+        .replace("  name: baz\n", &format!("  name: baz\n  id: {id}\n"));
+    std::fs::write(d.path("deployments/baz.yaml"), stolen).unwrap();
+    std::fs::write(
+        d.path("deployments/bar.yaml"),
+        deployment("bar", "  state: suspended", &[]),
+    )
+    .unwrap();
+    d.wait_status("bar", DeploymentState::Suspended, 30);
+    d.wait("the located error", 10, || {
+        d.log()
+            .contains(&format!(
+                "baz.yaml:5:3: metadata.id: {id} is the id of Deployment default/foo"
+            ))
+            .then_some(())
+    });
+    assert_eq!(d.status("baz"), None);
+    // After a restart, every Deployment is managed still.
+    d.stop();
+    d.restart();
+    d.deploy("foo.yaml", &deployment("foo", "  state: suspended", &[]));
+    d.deploy("bar.yaml", &deployment("bar", "  state: running", &[]));
+    d.wait_status("foo", DeploymentState::Suspended, 30);
+    d.wait_status("bar", DeploymentState::Running, 30);
+}
+
+/// F11: a file deleted and quickly re-added never leaves a dead actor behind: its
+/// Deployment goes on answering edits (before, `Mailbox has closed`).
+#[test]
+fn a_file_deleted_and_quickly_readded_goes_on() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    let text = |state: &str| deployment("back", &format!("  state: {state}"), &[]);
+    d.deploy("back.yaml", &text("suspended"));
+    d.wait_status("back", DeploymentState::Suspended, 30);
+    for pause in [0u64, 50, 150, 300] {
+        std::fs::remove_file(d.path("deployments/back.yaml")).unwrap();
+        std::thread::sleep(Duration::from_millis(pause));
+        d.deploy("back.yaml", &text("suspended"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    d.deploy("back.yaml", &text("running"));
+    d.wait_status("back", DeploymentState::Running, 30);
+    assert!(!d.log().contains("Mailbox has closed"), "{}", d.log());
+    let id_before = d.deployment("back").unwrap().metadata.id;
+    d.deploy("back.yaml", &text("cancelled"));
+    d.wait_status("back", DeploymentState::Cancelled, 30);
+    assert_eq!(
+        d.deployment("back").unwrap().metadata.id,
+        id_before,
+        "the same id"
+    );
+}

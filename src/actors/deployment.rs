@@ -90,6 +90,15 @@ pub enum SavepointRefused {
     Internal(String),
 }
 
+/// A step that could not be put on record (and so was not carried out).
+#[derive(Debug, thiserror::Error)]
+pub enum NotRecorded {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Closed(#[from] super::store::StoreClosed),
+}
+
 /// What a DeploymentActor tells the Supervisor.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -246,7 +255,7 @@ impl DeploymentActor {
         &mut self,
         input: Input,
         ctx: &mut Context<Self>,
-        then: impl FnOnce(&mut Self, Result<(), String>) + 'static,
+        then: impl FnOnce(&mut Self, Result<(), NotRecorded>) + 'static,
     ) {
         let before = (self.lifecycle.clone(), self.records.clone());
         let at = now();
@@ -330,8 +339,8 @@ impl DeploymentActor {
         ctx.wait(actix::fut::wrap_future::<_, Self>(write).map(move |result, act, ctx| {
             let err = match result {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(e.to_string()),
+                Ok(Err(e)) => Some(NotRecorded::Store(e)),
+                Err(e) => Some(NotRecorded::Closed(e)),
             };
             if let Some(e) = err {
                 // Nothing was written, so nothing is done: back to the state before the
@@ -429,11 +438,18 @@ impl DeploymentActor {
             return;
         };
         let template = record.spec.template.spec.clone().unwrap_or_default();
-        let version = template
-            .artifact
-            .as_ref()
-            .and_then(|a| a.flink_version.clone())
-            .unwrap_or_default();
+        let template = match crate::expanded::ExpandedTemplate::of(&template) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.notify(JobReport(Input::JobStartFailed {
+                    job,
+                    reason: e.to_string(),
+                    unresolved: false,
+                }));
+                return;
+            }
+        };
+        let version = template.flink_version.clone();
         let config = self.shared.config();
         let Some(home) = config.flink.versions.get(&version).cloned() else {
             let reason = format!(
@@ -673,8 +689,9 @@ impl Handler<RequestSavepoint> for DeploymentActor {
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.step_then(Input::UserSavepoint, ctx, move |act, written| {
-            let answer = written.map_err(SavepointRefused::Internal).and_then(|()| {
-                match &act.lifecycle.phase {
+            let answer = written
+                .map_err(|e| SavepointRefused::Internal(e.to_string()))
+                .and_then(|()| match &act.lifecycle.phase {
                     Phase::UserSavepointing { savepoint, .. } => act
                         .records
                         .savepoint(*savepoint)
@@ -683,8 +700,7 @@ impl Handler<RequestSavepoint> for DeploymentActor {
                     _ => Err(SavepointRefused::NotNow(
                         "the savepoint was not started".into(),
                     )),
-                }
-            });
+                });
             let _ = tx.send(answer);
         });
         Box::pin(async move {

@@ -22,8 +22,8 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
+use crate::expanded::ExpandedTemplate;
 use crate::quantity::Bytes;
-use crate::spec::TemplateSpec;
 
 /// How to find and stop one local cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ pub struct LocalCluster {
 pub struct ClusterPlan<'a> {
     pub dir: PathBuf,
     pub flink_home: &'a Path,
-    pub template: &'a TemplateSpec,
+    pub template: &'a ExpandedTemplate,
     /// Default savepoint and checkpoint directories (the Deployment's own).
     pub savepoints_dir: PathBuf,
     pub checkpoints_dir: PathBuf,
@@ -123,6 +123,20 @@ fn yaml_scalar(v: &str) -> String {
 }
 
 impl LocalCluster {
+    /// A handle good enough to find and stop a cluster's processes: its directory names
+    /// them (for a teardown with no record, and for tests).
+    pub fn at(dir: PathBuf) -> LocalCluster {
+        LocalCluster {
+            dir,
+            flink_home: PathBuf::new(),
+            rest_port: 0,
+            rpc_port: 0,
+            task_managers: 0,
+            work_dir: PathBuf::new(),
+            checkpoints: None,
+        }
+    }
+
     pub fn conf_dir(&self) -> PathBuf {
         self.dir.join("conf")
     }
@@ -154,7 +168,7 @@ impl LocalCluster {
                 )));
             }
         }
-        let task_managers = t.number_of_task_managers.unwrap_or(1).max(1) as u32;
+        let task_managers = t.number_of_task_managers;
         let cluster = LocalCluster {
             dir: plan.dir.clone(),
             flink_home: plan.flink_home.to_path_buf(),
@@ -204,28 +218,17 @@ impl LocalCluster {
         for (k, v) in FLINKD_DEFAULTS {
             conf.insert(k.to_string(), v.to_string());
         }
-        let resources = t.resources.clone().unwrap_or_default();
-        let memory = |r: Option<crate::spec::ResourceSpec>, default: &str| {
-            let text = r
-                .and_then(|r| r.memory)
-                .unwrap_or_else(|| default.to_string());
-            Bytes::parse(&text)
-                .map(|b| format!("{}m", b.mebibytes()))
-                .unwrap_or(text)
-        };
+        let memory = |b: Bytes| format!("{}m", b.mebibytes());
         conf.insert(
             "jobmanager.memory.process.size".into(),
-            memory(resources.job_manager, "1g"),
+            memory(t.job_manager.memory),
         );
         conf.insert(
             "taskmanager.memory.process.size".into(),
-            memory(resources.task_manager, "2g"),
+            memory(t.task_manager.memory),
         );
         conf.insert("taskmanager.numberOfTaskSlots".into(), "1".into());
-        conf.insert(
-            "parallelism.default".into(),
-            t.parallelism.unwrap_or(1).to_string(),
-        );
+        conf.insert("parallelism.default".into(), t.parallelism.to_string());
         let file_uri =
             |p: &Path| crate::paths::dir_uri(p).map_err(|e| ClusterError::Setup(e.to_string()));
         let savepoints = file_uri(&plan.savepoints_dir)?;
@@ -235,7 +238,7 @@ impl LocalCluster {
         conf.insert("state.checkpoints.dir".into(), checkpoints.clone());
         conf.insert("execution.checkpointing.dir".into(), checkpoints);
         // The Deployment's own configuration...
-        for (k, v) in t.flink_configuration.iter().flatten() {
+        for (k, v) in &t.flink_configuration {
             conf.insert(k.clone(), v.clone());
         }
         let checkpoints = ["execution.checkpointing.dir", "state.checkpoints.dir"]
@@ -287,12 +290,7 @@ impl LocalCluster {
             format!("127.0.0.1:{}\n", cluster.rest_port),
         )
         .map_err(|e| ClusterError::io("write the cluster config", e))?;
-        let loggers = t
-            .logging
-            .as_ref()
-            .and_then(|l| l.log4j_loggers.clone())
-            .unwrap_or_default();
-        write_log4j(&cluster.conf_dir(), &loggers)?;
+        write_log4j(&cluster.conf_dir(), &t.log4j_loggers)?;
         Ok(cluster)
     }
 
@@ -550,7 +548,7 @@ mod tests {
     fn generated_config_keeps_java_opts_merges_the_template_and_owns_ports() {
         let tmp = tempfile::tempdir().unwrap();
         let home = fake_home(tmp.path());
-        let template: TemplateSpec = serde_json::from_value(serde_json::json!({
+        let template: crate::spec::TemplateSpec = serde_json::from_value(serde_json::json!({
             "parallelism": 4,
             "numberOfTaskManagers": 2,
             "resources": {"jobManager": {"memory": "1.5g"}, "taskManager": {"memory": "2Gi"}},
@@ -558,6 +556,7 @@ mod tests {
             "logging": {"log4jLoggers": {"": "WARN", "org.example": "DEBUG"}}
         }))
         .unwrap();
+        let template = crate::expanded::builtin_template(&template, "2.3");
         let c = LocalCluster::prepare(&ClusterPlan {
             dir: tmp.path().join("clusters/j1"),
             flink_home: &home,
@@ -616,7 +615,7 @@ mod tests {
         let err = LocalCluster::prepare(&ClusterPlan {
             dir: tmp.path().join("c"),
             flink_home: tmp.path(),
-            template: &TemplateSpec::default(),
+            template: &crate::expanded::builtin_template(&Default::default(), "2.3"),
             savepoints_dir: tmp.path().join("sp"),
             checkpoints_dir: tmp.path().join("chk"),
             work_dir: tmp.path().join("work"),
@@ -635,7 +634,7 @@ mod tests {
         let err = LocalCluster::prepare(&ClusterPlan {
             dir: tmp.path().join("c"),
             flink_home: &home,
-            template: &TemplateSpec::default(),
+            template: &crate::expanded::builtin_template(&Default::default(), "2.3"),
             savepoints_dir: PathBuf::from("config/../.flinkd/state/sp"),
             checkpoints_dir: tmp.path().join("chk"),
             work_dir: tmp.path().join("work"),

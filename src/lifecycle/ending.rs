@@ -254,6 +254,23 @@ impl Lifecycle {
         }
     }
 
+    /// The teardown under way, asked for again (a retry, or after a restart).
+    pub(super) fn tear_down_again(&mut self, ctx: &Ctx<'_>, out: &mut Out) {
+        if let Phase::TearingDown {
+            job,
+            confirm,
+            retry_at,
+            ..
+        } = &mut self.phase
+        {
+            *retry_at = None;
+            out.push(Action::TearDown {
+                job: *job,
+                confirm: confirm.then_some(ctx.timing.submission_grace),
+            });
+        }
+    }
+
     /// Retries and deadlines of the ending phases.
     pub(super) fn ending_due(&mut self, ctx: &mut Ctx<'_>, out: &mut Out) {
         match self.phase.clone() {
@@ -299,11 +316,9 @@ impl Lifecycle {
             }
             Phase::TearingDown {
                 job,
-                then,
-                confirm,
                 deadline,
                 retry_at,
-                failures,
+                ..
             } => {
                 if ctx.now >= deadline && self.status != DeploymentState::Failed {
                     self.status = DeploymentState::Failed;
@@ -317,18 +332,7 @@ impl Lifecycle {
                     );
                 }
                 if retry_at.is_some_and(|at| ctx.now >= at) {
-                    out.push(Action::TearDown {
-                        job,
-                        confirm: confirm.then_some(ctx.timing.submission_grace),
-                    });
-                    self.phase = Phase::TearingDown {
-                        job,
-                        then,
-                        confirm,
-                        deadline,
-                        retry_at: None,
-                        failures,
-                    };
+                    self.tear_down_again(ctx, out);
                 }
             }
             _ => {}

@@ -42,27 +42,7 @@ impl Lifecycle {
                     }),
                 };
             }
-            Phase::TearingDown {
-                job,
-                then,
-                confirm,
-                deadline,
-                failures,
-                ..
-            } => {
-                out.push(Action::TearDown {
-                    job,
-                    confirm: confirm.then_some(ctx.timing.submission_grace),
-                });
-                self.phase = Phase::TearingDown {
-                    job,
-                    then,
-                    confirm,
-                    deadline,
-                    retry_at: None,
-                    failures,
-                };
-            }
+            Phase::TearingDown { .. } => self.tear_down_again(ctx, out),
             phase if found != Some(Found::Cluster) => {
                 let Some(job) = phase.job() else { return };
                 let reason = "the job's cluster is gone (found after a restart of flinkd)";

@@ -188,18 +188,7 @@ impl Lifecycle {
                 savepoint: sp,
                 location,
                 ..
-            } if sp == savepoint => {
-                self.savepoint_completed(
-                    ctx,
-                    job.id,
-                    sp,
-                    SavepointOrigin::UserRequest,
-                    &location,
-                    false,
-                    out,
-                );
-                self.phase = Phase::Running { job, quota: None };
-            }
+            } if sp == savepoint => self.user_savepoint_completed(ctx, job, sp, &location, out),
             Input::SavepointFailed {
                 savepoint: sp,
                 reason,
@@ -210,18 +199,7 @@ impl Lifecycle {
                 latest,
                 ..
             } if sp == savepoint => match self.lost_savepoint_found(ctx, sp, latest) {
-                Some(location) => {
-                    self.savepoint_completed(
-                        ctx,
-                        job.id,
-                        sp,
-                        SavepointOrigin::UserRequest,
-                        &location,
-                        false,
-                        out,
-                    );
-                    self.phase = Phase::Running { job, quota: None };
-                }
+                Some(location) => self.user_savepoint_completed(ctx, job, sp, &location, out),
                 None => self.user_savepoint_failed(
                     ctx,
                     job,
@@ -258,6 +236,20 @@ impl Lifecycle {
             }
             _ => {}
         }
+    }
+
+    /// A savepoint on request completed: the job runs on, with nothing else under way.
+    fn user_savepoint_completed(
+        &mut self,
+        ctx: &Ctx<'_>,
+        job: JobRef,
+        savepoint: Uuid,
+        location: &str,
+        out: &mut Out,
+    ) {
+        let origin = SavepointOrigin::UserRequest;
+        self.savepoint_completed(ctx, job.id, savepoint, origin, location, false, out);
+        self.phase = Phase::Running { job, quota: None };
     }
 
     /// A savepoint on request failed: the job runs on, the failure counts, and at the

@@ -263,15 +263,7 @@ fn timing(extra: &str) -> String {
 
 /// A handle good enough to stop a cluster: its directory names its processes.
 pub fn cluster_at(dir: PathBuf) -> LocalCluster {
-    LocalCluster {
-        dir,
-        flink_home: PathBuf::new(),
-        rest_port: 0,
-        rpc_port: 0,
-        task_managers: 0,
-        work_dir: PathBuf::new(),
-        checkpoints: None,
-    }
+    LocalCluster::at(dir)
 }
 
 impl Drop for Daemon {

@@ -97,7 +97,7 @@ enum Done {
     Watched(Uuid),
     /// The cluster on record, looked up for a teardown after a restart.
     Recorded(Option<Cluster>, Option<Duration>),
-    TornDown(Result<(), String>),
+    TornDown(Result<(), ops::RemoveError>),
 }
 
 /// Adaptive polling of a running job.
@@ -476,15 +476,9 @@ impl Handler<Done> for JobActor {
                 self.cluster = cluster.or_else(|| {
                     // The cluster's directory identifies its processes, whether or not
                     // its start got as far as recording it.
-                    Some(Cluster::Local(crate::cluster::local::LocalCluster {
-                        dir: self.cluster_dir(),
-                        flink_home: PathBuf::new(),
-                        rest_port: 0,
-                        rpc_port: 0,
-                        task_managers: 0,
-                        work_dir: PathBuf::new(),
-                        checkpoints: None,
-                    }))
+                    Some(Cluster::Local(crate::cluster::local::LocalCluster::at(
+                        self.cluster_dir(),
+                    )))
                 });
                 self.tear_down(confirm, ctx);
             }
@@ -496,7 +490,10 @@ impl Handler<Done> for JobActor {
                 ctx.stop();
             }
             // The lifecycle decides when to try again.
-            Done::TornDown(Err(reason)) => self.report(Input::TearDownFailed { job, reason }),
+            Done::TornDown(Err(e)) => self.report(Input::TearDownFailed {
+                job,
+                reason: e.to_string(),
+            }),
         }
     }
 }

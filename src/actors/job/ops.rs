@@ -352,7 +352,7 @@ pub async fn remove_cluster(
     dir: PathBuf,
     scripts: Arc<AtomicBool>,
     confirm: Option<Duration>,
-) -> Result<(), String> {
+) -> Result<(), RemoveError> {
     let grace = shared.config().timing.cluster_stop_grace;
     match cluster {
         Some(Cluster::External(c)) => {
@@ -362,15 +362,7 @@ pub async fn remove_cluster(
         local => {
             let cluster = match local {
                 Some(Cluster::Local(c)) => c,
-                _ => LocalCluster {
-                    dir,
-                    flink_home: PathBuf::new(),
-                    rest_port: 0,
-                    rpc_port: 0,
-                    task_managers: 0,
-                    work_dir: PathBuf::new(),
-                    checkpoints: None,
-                },
+                _ => LocalCluster::at(dir),
             };
             tokio::task::spawn_blocking(move || {
                 // Start scripts end within their own 60 s bound.
@@ -378,18 +370,33 @@ pub async fn remove_cluster(
                 while scripts.load(Ordering::SeqCst) && std::time::Instant::now() < until {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                cluster.stop(grace).map_err(|e| e.to_string())
+                cluster.stop(grace)
             })
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(|e| RemoveError::Task(e.to_string()))??;
         }
     }
     shared
         .store
         .send(Exec::new(move |s| s.remove_cluster(job)))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|e| RemoveError::Store(e.to_string()))?
+        .map_err(|e| RemoveError::Store(e.to_string()))
+}
+
+/// Why a cluster could not be removed (the lifecycle tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error(transparent)]
+    Flink(#[from] FlinkError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error("job {0} did not end after its cancellation")]
+    NotEnded(String),
+    #[error("recording the removal: {0}")]
+    Store(String),
+    #[error("the removal did not finish: {0}")]
+    Task(String),
 }
 
 /// An external cluster is not stopped: its job is made to end, so that nothing of the
@@ -399,7 +406,7 @@ async fn end_external_job(
     id: &str,
     wait: Duration,
     confirm: Option<Duration>,
-) -> Result<(), String> {
+) -> Result<(), RemoveError> {
     let watch_until = tokio::time::Instant::now() + confirm.unwrap_or_default();
     // Set once the cancel is sent: how long the job gets to end.
     let mut cancelled: Option<tokio::time::Instant> = None;
@@ -414,14 +421,14 @@ async fn end_external_job(
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(e) if e.is_unreachable() => return Err(e.to_string()),
+            Err(e) if e.is_unreachable() => return Err(e.into()),
             _ => match cancelled {
                 Some(until) if tokio::time::Instant::now() > until => {
-                    return Err(format!("job {id} did not end after its cancellation"))
+                    return Err(RemoveError::NotEnded(id.to_string()))
                 }
                 Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 None => {
-                    client.cancel(id).await.map_err(|e| e.to_string())?;
+                    client.cancel(id).await?;
                     cancelled =
                         Some(tokio::time::Instant::now() + wait.max(Duration::from_secs(5)));
                 }

@@ -20,8 +20,8 @@ use crate::actors::Shared;
 use crate::cluster::external::{self, ExternalCluster};
 use crate::cluster::local::{ClusterPlan, LocalCluster};
 use crate::cluster::{Cluster, Placement};
+use crate::expanded::ExpandedTemplate;
 use crate::flink::{FlinkClient, FlinkError, FlinkJobState, RunRequest};
-use crate::spec::TemplateSpec;
 
 /// How a job polled while it starts is asked about: closely, as the user waits.
 const START_POLL: Duration = Duration::from_millis(50);
@@ -31,7 +31,7 @@ const START_POLL: Duration = Duration::from_millis(50);
 pub struct StartPlan {
     pub deployment_id: Uuid,
     /// The template of the Job record (what it runs).
-    pub template: TemplateSpec,
+    pub template: ExpandedTemplate,
     /// The directory of the Deployment file, for relative jar paths.
     pub base_dir: PathBuf,
     pub flink_home: PathBuf,
@@ -100,25 +100,24 @@ pub async fn run(
     scripts: Arc<AtomicBool>,
 ) -> Result<Started, StartError> {
     let flink_job_id = job.simple().to_string();
-    let artifact = plan.template.artifact.clone().unwrap_or_default();
-    let jar_uri = artifact.jar_uri.clone().unwrap_or_default();
+    let t = &plan.template;
     let jar = crate::artifact::fetch(
         &shared.http,
-        &jar_uri,
+        &t.jar_uri,
         &plan.base_dir,
         &shared.config().state_dir.join("jars"),
         shared.config().files.max_jar_size,
     )
     .await
     .map_err(|e| e.to_string())?;
-    let args = match &artifact.main_args {
+    let args = match &t.main_args {
         Some(a) => shell_words::split(a).map_err(|e| format!("mainArgs `{a}`: {e}"))?,
         None => Vec::new(),
     };
     let request = RunRequest {
-        entry_class: artifact.entry_class.clone(),
+        entry_class: t.entry_class.clone(),
         program_args_list: args,
-        parallelism: plan.template.parallelism.unwrap_or(1).max(1) as u32,
+        parallelism: t.parallelism,
         savepoint_path: plan.savepoint_path.clone(),
         allow_non_restored_state: plan.allow_non_restored_state,
         job_id: Some(flink_job_id.clone()),
@@ -205,7 +204,7 @@ async fn record_cluster(
     job: Uuid,
     deployment_id: Uuid,
     cluster: Cluster,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let now = time::OffsetDateTime::now_utc();
     shared
         .store
@@ -219,8 +218,8 @@ async fn record_cluster(
             )
         }))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("recording the cluster: {e}"))
+        .map_err(|e| StartError::from(e.to_string()))?
+        .map_err(|e| format!("recording the cluster: {e}").into())
 }
 
 /// Prepares and starts a local cluster, on record before any of its processes exists.
@@ -282,7 +281,7 @@ async fn wait_for_cluster(
     cluster: &LocalCluster,
     task_managers: u32,
     slots: u32,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     loop {
         match client.overview().await {
             Ok(o) if o.taskmanagers >= task_managers && o.slots_total >= slots => return Ok(()),
@@ -296,7 +295,7 @@ async fn wait_for_cluster(
                 } else {
                     "the JobManager exited during start-up".to_string()
                 };
-                return Err(format!("{why}; its log ends with:\n{tail}"));
+                return Err(format!("{why}; its log ends with:\n{tail}").into());
             }
             _ => tokio::time::sleep(START_POLL).await,
         }
