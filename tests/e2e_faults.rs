@@ -235,3 +235,48 @@ fn a_job_that_fails_while_running_is_recovered() {
         .iter()
         .any(|e| e.name == "JOB_FAILED" && e.message.contains("starting a new one")));
 }
+
+/// A start that fails on something in flinkd's own hands says what, with the path or
+/// the ports, in the event.
+#[test]
+fn a_start_failing_on_flinkds_side_names_the_path_or_the_ports() {
+    let _one = e2e::serial();
+    let d = daemon("");
+    // The Deployment's working directory cannot be made: a file is in its way.
+    let work = d.path("state/work/default/blocked");
+    std::fs::create_dir_all(work.parent().unwrap()).unwrap();
+    std::fs::write(&work, "in the way").unwrap();
+    d.deploy(
+        "blocked.yaml",
+        &deployment("blocked", "  maxJobCreationAttempts: 1", &[]),
+    );
+    // The JobManager finds its ports taken.
+    d.deploy(
+        "bind.yaml",
+        &deployment(
+            "bind",
+            "  maxJobCreationAttempts: 1",
+            &[("fake.startup.bind-error", "x")],
+        ),
+    );
+    d.wait_status("blocked", DeploymentState::Failed, 30);
+    d.wait_status("bind", DeploymentState::Failed, 30);
+    let failure = |name: &str| {
+        d.events(name)
+            .into_iter()
+            .find(|e| e.name == "JOB_CREATION_FAILED")
+            .map(|e| e.message)
+            .unwrap_or_default()
+    };
+    let blocked = failure("blocked");
+    assert!(
+        blocked.contains(&format!("cannot create the directory {}", work.display())),
+        "{blocked}"
+    );
+    let bind = failure("bind");
+    assert!(
+        bind.contains("could not listen on its ports (REST ")
+            && bind.contains("Address already in use"),
+        "{bind}"
+    );
+}

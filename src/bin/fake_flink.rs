@@ -17,6 +17,8 @@
 //! - `fake.job.fail-after-ms: N`: a running job fails N ms after it started;
 //! - `fake.job.running-after-ms: N`: a submitted job is INITIALIZING for N ms;
 //! - `fake.savepoint.delay-ms: N`: a savepoint (or stop) is IN_PROGRESS for N ms;
+//! - `fake.startup.bind-error: x`: the JobManager exits at once, its log saying its
+//!   address is in use;
 //! - `fake.run.delay-ms: N`: a submission registers its job at once but answers only
 //!   after N ms (longer than flinkd's HTTP timeout: an answer that never comes).
 //!
@@ -525,6 +527,11 @@ async fn main() {
                 conf.insert(k.to_string(), v.to_string());
             }
         }
+    }
+    // A JobManager whose ports another process took: its log says so, and it exits.
+    if conf.contains_key("fake.startup.bind-error") {
+        eprintln!("java.net.BindException: Address already in use");
+        std::process::exit(1);
     }
     let port: u16 = arg(&args, "--port")
         .or_else(|| conf.get("rest.port").cloned())

@@ -324,7 +324,7 @@ pub fn fake_flink_home() -> PathBuf {
     std::fs::create_dir_all(home.join("conf")).unwrap();
     std::fs::write(home.join("conf/config.yaml"), "rest:\n  port: 8081\n").unwrap();
     let jm = format!(
-        "#!/bin/sh\nmkdir -p \"$FLINK_PID_DIR\" \"$FLINK_LOG_DIR\"\nnohup {} --conf \"$FLINK_CONF_DIR\" > \"$FLINK_LOG_DIR/fake-flink.out\" 2>&1 &\necho $! >> \"$FLINK_PID_DIR/flink-fake-standalonesession.pid\"\n",
+        "#!/bin/sh\nmkdir -p \"$FLINK_PID_DIR\" \"$FLINK_LOG_DIR\"\nnohup {} --conf \"$FLINK_CONF_DIR\" > \"$FLINK_LOG_DIR/flink-fake-standalonesession.out\" 2>&1 &\necho $! >> \"$FLINK_PID_DIR/flink-fake-standalonesession.pid\"\n",
         env!("CARGO_BIN_EXE_fake-flink")
     );
     for (name, body) in [
