@@ -283,3 +283,38 @@ fn a_file_deleted_and_quickly_readded_goes_on() {
         "the same id"
     );
 }
+
+/// Found by the chaos campaign (seed 1): a JobManager that died just before an upgrade
+/// made every savepoint attempt fail at once on "no answer", and the Deployment FAILED.
+/// A request with no answer now waits for one; the dead JobManager is seen as the lost
+/// job it is, and the upgrade goes on with a new job.
+#[test]
+fn an_upgrade_right_after_the_job_manager_died_goes_on() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "poll_interval = \"1s\"");
+    d.deploy("u.yaml", &deployment("u", "  state: running", &[]));
+    d.wait_status("u", DeploymentState::Running, 30);
+    let cluster = &d.cluster_dirs()[0];
+    let pid: i32 = std::fs::read_to_string(cluster.join("pid/flink-fake-standalonesession.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    d.deploy(
+        "u.yaml",
+        &deployment("u", "  state: running", &[("fake.upgraded", "1")]),
+    );
+    d.wait("a second job running", 30, || {
+        (d.jobs("u").len() == 2 && d.status("u") == Some(DeploymentState::Running)).then_some(())
+    });
+    let names: Vec<String> = d.events("u").into_iter().map(|e| e.name).collect();
+    assert!(
+        !names.contains(&"TOO_MANY_FAILED_SAVEPOINT_CREATION_ATTEMPTS".to_string()),
+        "{names:?}"
+    );
+}

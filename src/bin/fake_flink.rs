@@ -22,6 +22,10 @@
 //! - `fake.run.delay-ms: N`: a submission registers its job at once but answers only
 //!   after N ms (longer than flinkd's HTTP timeout: an answer that never comes).
 //!
+//! `POST /fake/set?key=K&value=V` sets a fault on a running fake, `POST /fake/reset`
+//! empties it (a cluster restarted without HA); `FAKE_FLINK_LOG` names a file the fake
+//! appends its own log to (src/bin/fake_flink/log.rs).
+//!
 //! Savepoint requests may carry flinkd's own `triggerId`: asked again under the same id,
 //! the same operation answers. A savepoint of a job that is not RUNNING fails, as in
 //! Flink. The newest completed savepoint of a job is in its checkpoint history
@@ -45,6 +49,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+#[path = "fake_flink/log.rs"]
+mod log;
 
 #[derive(Default)]
 struct Job {
@@ -72,6 +79,7 @@ fn epoch_ms() -> u128 {
 
 #[derive(Default)]
 struct Fake {
+    log: Option<log::EventLog>,
     conf: BTreeMap<String, String>,
     jobs: HashMap<String, Job>,
     /// Uploaded jars: id → file name.
@@ -92,11 +100,32 @@ struct Operation {
     done_ms: u128,
     stops: bool,
     outcome: Result<String, String>,
+    /// Decided: completed (on the log) or failed.
+    resolved: bool,
 }
 
 type Shared = Arc<Mutex<Fake>>;
 
 impl Fake {
+    fn note(&mut self, event: &str, fields: Value) {
+        if let Some(l) = self.log.as_mut() {
+            l.write(event, fields);
+        }
+    }
+
+    /// A job's new state, on the log.
+    fn set_state(&mut self, id: &str, state: &'static str) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        if job.state == state {
+            return;
+        }
+        job.state = state;
+        let name = log::name_of(&job.args);
+        self.note("state", json!({"job": id, "name": name, "state": state}));
+    }
+
     fn next_id(&mut self) -> String {
         self.counter += 1;
         format!("{:032x}", self.counter)
@@ -111,18 +140,19 @@ impl Fake {
     fn tick(&mut self, id: &str) {
         let running_after = self.setting("fake.job.running-after-ms");
         let fail_after = self.setting("fake.job.fail-after-ms");
-        let Some(job) = self.jobs.get_mut(id) else {
+        let Some(job) = self.jobs.get(id) else {
             return;
         };
         let Some(start) = job.started else { return };
         if let (Some(ms), "INITIALIZING") = (running_after, job.state) {
             if start.elapsed() >= Duration::from_millis(ms) {
-                job.state = "RUNNING";
+                self.set_state(id, "RUNNING");
             }
         }
-        if let (Some(ms), "RUNNING") = (fail_after, job.state) {
+        let state = self.jobs.get(id).map(|j| j.state);
+        if let (Some(ms), Some("RUNNING")) = (fail_after, state) {
             if start.elapsed() >= Duration::from_millis(ms) {
-                job.state = "FAILED";
+                self.set_state(id, "FAILED");
             }
         }
     }
@@ -170,6 +200,7 @@ struct RunBody {
     job_id: Option<String>,
     #[serde(default)]
     program_args_list: Vec<String>,
+    savepoint_path: Option<String>,
 }
 
 async fn run(
@@ -226,6 +257,11 @@ fn register(
     } else {
         "RUNNING"
     };
+    let name = log::name_of(&body.program_args_list);
+    f.note(
+        "registered",
+        json!({"job": id, "name": name, "restoredFrom": body.savepoint_path, "state": initial}),
+    );
     f.jobs.insert(
         id.clone(),
         Job {
@@ -275,8 +311,11 @@ async fn cancel(
         ),
         "hang" => (StatusCode::ACCEPTED, Json(json!({}))),
         _ => {
-            if let Some(j) = f.jobs.get_mut(&id) {
-                j.state = "CANCELED";
+            if f.jobs
+                .get(&id)
+                .is_some_and(|j| j.state != "FINISHED" && j.state != "FAILED")
+            {
+                f.set_state(&id, "CANCELED");
             }
             (StatusCode::ACCEPTED, Json(json!({})))
         }
@@ -328,6 +367,7 @@ fn savepoint_op(
         done_ms: epoch_ms() + u128::from(delay),
         stops: stop && outcome.is_ok(),
         outcome,
+        resolved: false,
     };
     f.operations.insert(request.clone(), op);
     (StatusCode::ACCEPTED, Json(json!({"request-id": request})))
@@ -336,17 +376,39 @@ fn savepoint_op(
 /// Operations that are complete: a stop's job ends with its savepoint.
 fn complete_operations(f: &mut Fake) {
     let now = Instant::now();
-    let stopped: Vec<String> = f
+    let mut due: Vec<(Instant, String)> = f
         .operations
-        .values()
-        .filter(|o| o.stops && now >= o.done_at)
-        .map(|o| o.job.clone())
+        .iter()
+        .filter(|(_, o)| !o.resolved && now >= o.done_at)
+        .map(|(r, o)| (o.done_at, r.clone()))
         .collect();
-    for id in stopped {
-        if let Some(job) = f.jobs.get_mut(&id) {
-            if job.state == "RUNNING" {
-                job.state = "FINISHED";
+    due.sort();
+    for (_, request) in due {
+        let Some(op) = f.operations.get(&request).cloned() else {
+            continue;
+        };
+        let running = f.jobs.get(&op.job).is_some_and(|j| j.state == "RUNNING");
+        let outcome = match op.outcome {
+            // A savepoint of a job that ended meanwhile fails, as in Flink.
+            Ok(_) if !running => Err(format!(
+                "org.apache.flink.runtime.checkpoint.CheckpointException: job {} ended before the savepoint completed",
+                op.job
+            )),
+            other => other,
+        };
+        if let Ok(location) = &outcome {
+            let name = f.jobs.get(&op.job).and_then(|j| log::name_of(&j.args));
+            f.note(
+                "savepoint",
+                json!({"job": op.job, "name": name, "location": location, "request": request}),
+            );
+            if op.stops {
+                f.set_state(&op.job, "FINISHED");
             }
+        }
+        if let Some(o) = f.operations.get_mut(&request) {
+            o.outcome = outcome;
+            o.resolved = true;
         }
     }
 }
@@ -471,6 +533,30 @@ async fn fake_jobs(
     Json(json!({ "jobs": jobs }))
 }
 
+/// `POST /fake/set?key=K&value=V`: a fault from now on (an empty value removes it).
+async fn fake_set(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>) -> StatusCode {
+    let mut f = lock(&s);
+    let (Some(key), value) = (q.get("key"), q.get("value")) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    match value.filter(|v| !v.is_empty()) {
+        Some(v) => f.conf.insert(key.clone(), v.clone()),
+        None => f.conf.remove(key),
+    };
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /fake/reset`: the cluster restarted empty (a session cluster without HA): its
+/// jobs, jars and operations are gone.
+async fn fake_reset(State(s): State<Shared>) -> StatusCode {
+    let mut f = lock(&s);
+    f.jobs.clear();
+    f.jars.clear();
+    f.operations.clear();
+    f.note("reset", json!({}));
+    StatusCode::NO_CONTENT
+}
+
 type Requests = Arc<AtomicU64>;
 
 #[derive(Clone)]
@@ -542,8 +628,11 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     );
+    let mut events = log::EventLog::open(port);
+    events.write("up", json!({}));
     let app = App {
         fake: Arc::new(Mutex::new(Fake {
+            log: Some(events),
             conf,
             ..Fake::default()
         })),
@@ -564,6 +653,8 @@ async fn main() {
         .route("/jobs/{id}/metrics", get(|| async { Json(json!([])) }))
         .route("/fake/stats", get(stats))
         .route("/fake/jobs", get(fake_jobs))
+        .route("/fake/set", post(fake_set))
+        .route("/fake/reset", post(fake_reset))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             count_and_delay,

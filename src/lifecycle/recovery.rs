@@ -71,9 +71,13 @@ impl Lifecycle {
                     resume: true,
                 });
             }
-            Phase::Running { job, .. } => out.push(Action::Adopt { job: job.id }),
+            Phase::Running { job, .. } => {
+                out.push(Action::Adopt { job: job.id });
+                self.watch_given_up(ctx, &job, &[], out);
+            }
             Phase::UserSavepointing { job, savepoint, .. } => {
                 out.push(Action::Adopt { job: job.id });
+                self.watch_given_up(ctx, &job, &[savepoint], out);
                 self.resume_savepoint(ctx, &job, savepoint, Some(false), out);
             }
             Phase::Savepointing {
@@ -85,6 +89,9 @@ impl Lifecycle {
                 out.push(Action::Adopt { job: job.id });
                 // Earlier attempts are only watched; the current one is asked for again
                 // if Flink never gave it an id.
+                let mut current = earlier.clone();
+                current.push(savepoint);
+                self.watch_given_up(ctx, &job, &current, out);
                 for sp in &earlier {
                     self.resume_savepoint(ctx, &job, *sp, None, out);
                 }
@@ -93,7 +100,23 @@ impl Lifecycle {
             }
             Phase::Cancelling { job, .. } => {
                 out.push(Action::Adopt { job: job.id });
+                self.watch_given_up(ctx, &job, &[], out);
                 out.push(Action::Cancel { job: job.id });
+            }
+        }
+    }
+
+    /// Savepoints of the job that were given up (past their deadline, superseded) and
+    /// may still complete: watched again, never asked for again.
+    fn watch_given_up(&self, ctx: &Ctx<'_>, job: &JobRef, besides: &[Uuid], out: &mut Out) {
+        for s in &ctx.records.savepoints {
+            let given_up = s.metadata.job_id == Some(job.id)
+                && s.state != SavepointState::Completed
+                && s.origin != SavepointOrigin::RetainedCheckpoint
+                && s.trigger_id.is_some()
+                && !besides.contains(&s.metadata.id);
+            if given_up {
+                self.resume_savepoint(ctx, job, s.metadata.id, None, out);
             }
         }
     }

@@ -49,6 +49,8 @@ pub struct Daemon {
     child: Option<Child>,
     /// The API's base URL.
     pub api: String,
+    /// More of the daemon's environment (kept for a restart).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -60,6 +62,11 @@ impl Daemon {
 
     /// The same, with flinkVersion 2.3 (and 1.8) mapped to `home`.
     pub fn start_with(home: &Path, extra: &str) -> Daemon {
+        Daemon::start_env(home, extra, &[])
+    }
+
+    /// The same, with more of the daemon's environment.
+    pub fn start_env(home: &Path, extra: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("deployments")).unwrap();
         let api = free_port();
@@ -80,15 +87,20 @@ default_version = "2.3"
             timing = timing(extra),
         );
         std::fs::write(dir.path().join("flinkd.toml"), config).unwrap();
-        let child = Daemon::spawn(dir.path());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = Daemon::spawn(dir.path(), &env);
         Daemon {
             dir,
             child: Some(child),
             api: format!("http://127.0.0.1:{api}"),
+            env,
         }
     }
 
-    fn spawn(dir: &Path) -> Child {
+    fn spawn(dir: &Path, env: &[(String, String)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -98,6 +110,7 @@ default_version = "2.3"
             .args(["run", "--config"])
             .arg(dir.join("flinkd.toml"))
             .env("FLINKD_LOG", "info,flinkd=debug")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -108,7 +121,7 @@ default_version = "2.3"
     /// Starts a new daemon on the same directories and config (after [`Daemon::stop`]).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the daemon first");
-        self.child = Some(Daemon::spawn(self.dir.path()));
+        self.child = Some(Daemon::spawn(self.dir.path(), &self.env));
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -363,7 +376,16 @@ impl FakeServer {
 
     /// The same on a given port.
     pub fn start_on(port: &str, extra: &[&str]) -> FakeServer {
-        let child = Command::new(env!("CARGO_BIN_EXE_fake-flink"))
+        FakeServer::start_logged(port, extra, None)
+    }
+
+    /// The same, appending its own log to `log` (FAKE_FLINK_LOG).
+    pub fn start_logged(port: &str, extra: &[&str], log: Option<&Path>) -> FakeServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fake-flink"));
+        if let Some(log) = log {
+            command.env("FAKE_FLINK_LOG", log);
+        }
+        let child = command
             .args(["--port", port])
             .args(extra)
             .stdin(Stdio::null())

@@ -204,7 +204,15 @@ pub fn watch_savepoint(
             Ask::Stop(chosen) | Ask::Trigger(chosen) => {
                 let stop = stop_asked;
                 let own = chosen.is_some();
-                match send(stop, chosen).await {
+                // No answer is not a refusal: asked again until the cluster answers (the
+                // lifecycle's deadline bounds the wait; a JobManager that is gone is
+                // seen by the polls).
+                let mut sent = send(stop, chosen.clone()).await;
+                while matches!(&sent, Err(e) if e.is_unreachable()) {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    sent = send(stop, chosen.clone()).await;
+                }
+                match sent {
                     Ok(r) => (r, stop, own),
                     Err(e) => {
                         parent.do_send(JobReport(Input::SavepointFailed {

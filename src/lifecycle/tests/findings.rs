@@ -652,3 +652,28 @@ fn f20_what_is_held_survives_a_restart() {
     let a = w.restart(None);
     assert_eq!(quota_actions(&a), ["reserve #2 2"]);
 }
+
+/// F4 D: a savepoint given up (past its deadline, the suspension then taken back) is
+/// still watched after a restart of the daemon, so its late completion is recorded.
+#[test]
+fn f4_d_a_given_up_savepoint_is_watched_again_after_a_restart() {
+    let mut w = World::running();
+    let job = w.job();
+    w.change(|p| p.desired = DesiredState::Suspended);
+    let slow = w.savepoint_in_flight();
+    w.change(|p| p.desired = DesiredState::Running);
+    w.advance(Duration::from_secs(600));
+    assert!(matches!(w.lc.phase, Phase::Running { .. }));
+    let a = w.restart(Some(Found::Cluster));
+    assert!(
+        a.iter().any(|x| matches!(x,
+        Action::ResumeSavepoint { savepoint, stop: false, .. } if *savepoint == slow)),
+        "{a:?}"
+    );
+    w.step(Input::SavepointCompleted {
+        job,
+        savepoint: slow,
+        location: "file:/sp/late".into(),
+    });
+    assert_eq!(w.savepoint(slow).state, SavepointState::Completed);
+}
