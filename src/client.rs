@@ -218,11 +218,16 @@ pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, ClientErro
                     .and_then(|t| t.artifact.as_ref())
                     .and_then(|a| a.jar_uri.clone())
                     .unwrap_or_default(),
+                status
+                    .map(|s| s.problems.join("\n"))
+                    .filter(|p| !p.is_empty())
+                    .map(|p| format!("file not valid, its last valid spec kept: {p}"))
+                    .unwrap_or_default(),
             ]
         })
         .collect::<Vec<_>>();
     Ok(table(
-        &["NAME", "DESIRED", "STATUS", "JOB", "CHANGED", "JAR"],
+        &["NAME", "DESIRED", "STATUS", "JOB", "CHANGED", "JAR", "NOTE"],
         &rows,
         terminal_width(),
     ))

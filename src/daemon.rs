@@ -24,11 +24,51 @@ pub enum DaemonError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "another flinkd{pid} runs on {dir}; stop it first, or give this one another state_dir"
+    )]
+    Locked { dir: String, pid: String },
+}
+
+/// One daemon per `state_dir`: an exclusive lock on `state_dir/flinkd.lock`, held for the
+/// daemon's life (the file holds its PID, for the message a second one gives). Taken
+/// before the store is opened, so a second daemon drives nothing.
+fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, DaemonError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("flinkd.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)?;
+            lock.rewind()?;
+            writeln!(lock, "{}", std::process::id())?;
+            Ok(lock)
+        }
+        Err((mut file, _)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            Err(DaemonError::Locked {
+                dir: dir.display().to_string(),
+                pid: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                },
+            })
+        }
+    }
 }
 
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = Config::load(config_path)?;
     std::fs::create_dir_all(&config.state_dir)?;
+    let _lock = lock_state_dir(&config.state_dir)?;
     let store = Store::open(&config.store_path(), config.store.max_events_per_deployment)?;
     tracing::info!(
         config = %config_path.display(),

@@ -111,10 +111,22 @@ pub fn read_file(path: &Path, limits: &ReadLimits) -> FileContents {
         diagnostics: vec![Diagnostic::error(path, Location::default(), None, message)],
         ..FileContents::default()
     };
-    let f = match std::fs::File::open(path) {
+    // Opened without blocking (a FIFO swapped in for a file would block the scan
+    // forever), then checked to be a regular file.
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) => return file_error(format!("cannot read: {e}")),
     };
+    match f.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return file_error("not a regular file; not read".to_string()),
+        Err(e) => return file_error(format!("cannot read: {e}")),
+    }
     let mut bytes = Vec::new();
     // Read one byte past the cap to tell "at the cap" from "over it" without trusting
     // metadata (a FIFO or /proc file has none).
@@ -337,6 +349,23 @@ fn matches_pattern(pattern: &str, path: &FieldPath) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("a.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let began = std::time::Instant::now();
+        let read = read_file(&fifo, &ReadLimits::default());
+        assert!(began.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            read.diagnostics[0]
+                .to_string()
+                .contains("not a regular file"),
+            "{:?}",
+            read.diagnostics
+        );
+    }
 
     #[test]
     fn serde_messages_in_plain_words() {

@@ -407,6 +407,10 @@ pub struct DeploymentStatus {
     pub state: DeploymentState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running: Option<RunningStatus>,
+    /// What is wrong with the Deployment's file now (`FILE:LINE:COL: FIELD: message`):
+    /// the Deployment goes on with its last valid spec meanwhile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// `status.running`, present while the Deployment is RUNNING.

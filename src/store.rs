@@ -47,6 +47,12 @@ pub enum StoreError {
     Commit(String),
     #[error("store: a record is damaged: {0}")]
     Damaged(String),
+    /// The file cannot be used as a store: named, never replaced by a new one.
+    #[error("{path}: {source}; flinkd never replaces a store: restore it from a backup, or move it away to start with an empty one")]
+    Unusable {
+        path: String,
+        source: Box<StoreError>,
+    },
 }
 
 /// Schema migrations, in order; `user_version` counts those applied.
@@ -212,6 +218,14 @@ impl Store {
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e @ StoreError::TooNew { .. })
+                | Err(e @ StoreError::Sqlite(_))
+                | Err(e @ StoreError::Damaged(_)) => {
+                    return Err(StoreError::Unusable {
+                        path: path.display().to_string(),
+                        source: Box::new(e),
+                    })
                 }
                 other => return other,
             }

@@ -41,8 +41,29 @@ pub fn watchdog() {
     send(&[NotifyState::Watchdog]);
 }
 
+/// Whether the daemon is well enough to feed the watchdog: not while a read of the
+/// directory has been under way for longer than `bound` (a scan stuck on a file that
+/// blocks), so that systemd restarts a daemon that stopped seeing its files.
+pub fn healthy(scanning_for: Option<Duration>, bound: Duration) -> bool {
+    scanning_for.is_none_or(|d| d <= bound)
+}
+
 /// How often to ping the watchdog: half its timeout, when the unit sets one.
 pub fn watchdog_interval() -> Option<Duration> {
     let mut usec = 0;
     sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::healthy;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stuck_scan_stops_the_watchdog() {
+        let bound = Duration::from_secs(120);
+        assert!(healthy(None, bound));
+        assert!(healthy(Some(Duration::from_secs(5)), bound));
+        assert!(!healthy(Some(Duration::from_secs(121)), bound));
+    }
 }

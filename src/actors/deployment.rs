@@ -10,119 +10,28 @@
 //! write fails has no effect and is tried again. The actor decides nothing.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+mod handlers;
+mod messages;
+pub use messages::*;
 
 use super::job::{Command, JobActor, JobReport, StartPlan};
 use super::store::Exec;
 use super::Shared;
-use crate::cluster::{Cluster, Placement};
+use crate::cluster::Cluster;
 use crate::lifecycle::records::RecordContext;
 use crate::lifecycle::{
     Action, Ctx, EventName, Found, Input, Lifecycle, Phase, Policy, RandomIds, Records,
 };
 use crate::spec::{
-    Deployment, DeploymentSpec, DeploymentState, DeploymentStatus, DesiredState, Event, EventLevel,
-    Job, RunningStatus, Savepoint, Timestamp,
+    Deployment, DeploymentState, DeploymentStatus, DesiredState, Event, EventLevel, RunningStatus,
+    Savepoint, Timestamp,
 };
-
-/// What a Deployment's policy is computed from besides its expanded spec: its file's
-/// own spec, where its jobs run, and its file's directory. Kept in the store with the
-/// spec, so that a Deployment can be managed from the store alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SpecSource {
-    pub written: DeploymentSpec,
-    pub placement: Placement,
-    pub base_dir: PathBuf,
-}
-
-/// A new or changed spec from the Supervisor. `defaults_changed`: only the defaults
-/// changed (the file did not), these fields.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct UpdateSpec {
-    pub deployment: Deployment,
-    pub source: SpecSource,
-    pub defaults_changed: Option<Vec<String>>,
-}
-
-/// Its file is gone: wind the Deployment down to `state` (SUSPENDED or CANCELLED).
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Remove {
-    pub state: DesiredState,
-}
-
-/// From the Supervisor: a quota answer, or a look again (cores were freed).
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Step(pub Input);
-
-/// A reloaded config is in force: re-arm timers with its intervals, look again.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct ConfigChanged;
-
-/// The Supervisor forgets the Deployment (its file is gone and it is at rest): stop.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Forget;
-
-/// A user asks for a savepoint of the running job (origin USER_REQUEST).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Savepoint, SavepointRefused>")]
-pub struct RequestSavepoint;
-
-/// Why a savepoint on request was not started.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SavepointRefused {
-    /// Not now: no RUNNING job, or another operation under way (HTTP 409).
-    #[error("{0}")]
-    NotNow(String),
-    /// flinkd could not put it on record (HTTP 500).
-    #[error("the savepoint could not be recorded: {0}")]
-    Internal(String),
-}
-
-/// A step that could not be put on record (and so was not carried out).
-#[derive(Debug, thiserror::Error)]
-pub enum NotRecorded {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Closed(#[from] super::store::StoreClosed),
-}
-
-/// What a DeploymentActor tells the Supervisor.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub enum DeploymentReport {
-    /// Hold `cores` in place of what it holds, if they fit; answered with a [`Step`].
-    Reserve {
-        deployment: Uuid,
-        request: u64,
-        cores: f64,
-    },
-    /// Hold `cores`, fitting or not (never more than it was granted).
-    SetQuota { deployment: Uuid, cores: f64 },
-    /// Its file is gone and it is at rest with no job: it may be forgotten.
-    ReadyToForget { deployment: Uuid },
-}
-
-/// What the DeploymentActor starts from: its records, as the store has them.
-#[derive(Debug, Clone, Default)]
-pub struct Loaded {
-    /// The lifecycle state as recorded (any version's).
-    pub lifecycle: Option<String>,
-    pub jobs: Vec<Job>,
-    pub savepoints: Vec<Savepoint>,
-}
 
 pub struct DeploymentActor {
     shared: Arc<Shared>,
@@ -142,6 +51,8 @@ pub struct DeploymentActor {
     told_ready: bool,
     /// Since when the Deployment is TRANSITIONING (this process's view, for metrics).
     transitioning_since: Option<std::time::Instant>,
+    /// What is wrong with its file now (it goes on with its last valid spec).
+    problems: Vec<String>,
 }
 
 fn now() -> Timestamp {
@@ -184,6 +95,7 @@ impl DeploymentActor {
             removing: None,
             told_ready: false,
             transitioning_since: None,
+            problems: Vec::new(),
         })
     }
 
@@ -222,6 +134,7 @@ impl DeploymentActor {
         DeploymentStatus {
             state: lc.status,
             running,
+            problems: self.problems.clone(),
         }
     }
 
@@ -595,129 +508,5 @@ impl DeploymentActor {
             };
             act.step(Input::Restarted { found: Some(found) }, ctx);
         }));
-    }
-}
-
-impl Actor for DeploymentActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        self.take_up(ctx);
-    }
-}
-
-impl Handler<UpdateSpec> for DeploymentActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: UpdateSpec, ctx: &mut Context<Self>) {
-        let policy = match Self::policy_for(&msg.deployment, &msg.source, None) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(deployment = %self.name(), "the new spec is not complete ({e}); keeping the last one");
-                return;
-            }
-        };
-        // A file that comes back cancels a wind-down.
-        self.removing = None;
-        self.told_ready = false;
-        self.policy = policy;
-        self.deployment = msg.deployment;
-        self.source = msg.source;
-        let input = match msg.defaults_changed {
-            Some(fields) => Input::DefaultsChanged { fields },
-            None => Input::Reconcile,
-        };
-        self.step(input, ctx);
-    }
-}
-
-impl Handler<Remove> for DeploymentActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) {
-        if self.removing.is_some() {
-            return;
-        }
-        match Self::policy_for(&self.deployment, &self.source, Some(msg.state)) {
-            Ok(p) => self.policy = p,
-            Err(e) => tracing::error!(deployment = %self.name(), "{e}"),
-        }
-        self.removing = Some(msg.state);
-        tracing::warn!(deployment = %self.name(), "its file is gone: winding it down to {}", msg.state);
-        self.step(Input::Reconcile, ctx);
-    }
-}
-
-impl Handler<Step> for DeploymentActor {
-    type Result = ();
-
-    fn handle(&mut self, Step(input): Step, ctx: &mut Context<Self>) {
-        self.step(input, ctx);
-    }
-}
-
-impl Handler<ConfigChanged> for DeploymentActor {
-    type Result = ();
-
-    fn handle(&mut self, _: ConfigChanged, ctx: &mut Context<Self>) {
-        for job in self.job_actors.values() {
-            job.do_send(Command::Reschedule);
-        }
-        self.step(Input::Reconcile, ctx);
-    }
-}
-
-impl Handler<Forget> for DeploymentActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Forget, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
-}
-
-impl Handler<RequestSavepoint> for DeploymentActor {
-    type Result = ResponseFuture<Result<Savepoint, SavepointRefused>>;
-
-    fn handle(&mut self, _: RequestSavepoint, ctx: &mut Context<Self>) -> Self::Result {
-        if !self.lifecycle.takes_user_savepoints() {
-            let why = format!(
-                "{} is {}: a savepoint is taken of a RUNNING job, with no other operation under way",
-                self.name(),
-                self.lifecycle.status
-            );
-            return Box::pin(async move { Err(SavepointRefused::NotNow(why)) });
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.step_then(Input::UserSavepoint, ctx, move |act, written| {
-            let answer = written
-                .map_err(|e| SavepointRefused::Internal(e.to_string()))
-                .and_then(|()| match &act.lifecycle.phase {
-                    Phase::UserSavepointing { savepoint, .. } => act
-                        .records
-                        .savepoint(*savepoint)
-                        .cloned()
-                        .ok_or_else(|| SavepointRefused::Internal("no record".into())),
-                    _ => Err(SavepointRefused::NotNow(
-                        "the savepoint was not started".into(),
-                    )),
-                });
-            let _ = tx.send(answer);
-        });
-        Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(SavepointRefused::Internal("the Deployment stopped".into()))
-            })
-        })
-    }
-}
-
-impl Handler<JobReport> for DeploymentActor {
-    type Result = ();
-
-    fn handle(&mut self, JobReport(input): JobReport, ctx: &mut Context<Self>) {
-        if let Input::TornDown { job } = &input {
-            self.job_actors.remove(job);
-        }
-        self.step(input, ctx);
     }
 }

@@ -194,6 +194,7 @@ mod tests {
                         &crate::spec::DeploymentStatus {
                             state: crate::spec::DeploymentState::Running,
                             running: None,
+                            problems: Vec::new(),
                         },
                         time::OffsetDateTime::UNIX_EPOCH,
                     )

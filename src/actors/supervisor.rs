@@ -108,6 +108,8 @@ pub struct Supervisor {
     /// The first read of the directory is still to be applied: Deployments that only the
     /// store knows are taken up with it.
     first: bool,
+    /// When the read under way began.
+    scan_began: Option<std::time::Instant>,
     /// What systemd was last told (READY after the first scan, then STATUS changes).
     told: Option<String>,
     rescan_timer: Option<SpawnHandle>,
@@ -135,6 +137,7 @@ impl Supervisor {
             waiting: HashSet::new(),
             by_id: HashMap::new(),
             first: true,
+            scan_began: None,
             told: None,
             rescan_timer: None,
         }
@@ -195,6 +198,7 @@ impl Supervisor {
             return;
         }
         self.scanning = true;
+        self.scan_began = Some(std::time::Instant::now());
         self.watch(ctx);
         let config = self.shared.config().clone();
         let me = ctx.address();
@@ -290,6 +294,7 @@ impl Supervisor {
 
     fn done_scanning(&mut self, ctx: &mut Context<Self>) {
         self.scanning = false;
+        self.scan_began = None;
         let status = format!("{} Deployments", self.managed.len());
         match &self.told {
             None => crate::systemd::ready(&status),
@@ -312,7 +317,21 @@ impl Actor for Supervisor {
         // The watchdog is fed from this actor's own timer: if the Supervisor stops
         // answering, systemd notices.
         if let Some(every) = crate::systemd::watchdog_interval() {
-            ctx.run_interval(every, |_, _| crate::systemd::watchdog());
+            ctx.run_interval(every, |act, _| {
+                // A read stuck for twice the rescan interval (at least two minutes):
+                // no more feeding, and systemd restarts the daemon.
+                let bound =
+                    (act.shared.config().timing.rescan_interval * 2).max(Duration::from_secs(120));
+                let scanning_for = act.scan_began.map(|t| t.elapsed());
+                if crate::systemd::healthy(scanning_for, bound) {
+                    crate::systemd::watchdog();
+                } else {
+                    tracing::error!(
+                        ?scanning_for,
+                        "a read of the directory is stuck: the watchdog is not fed"
+                    );
+                }
+            });
         }
     }
 }

@@ -97,6 +97,7 @@ fn everything_survives_reopening() {
             &DeploymentStatus {
                 state: DeploymentState::Transitioning,
                 running: None,
+                problems: Vec::new(),
             },
             T1,
         )
@@ -243,6 +244,7 @@ fn atomically_is_all_or_nothing() {
             &DeploymentStatus {
                 state: DeploymentState::Running,
                 running: None,
+                problems: Vec::new(),
             },
             T1,
         )
@@ -268,7 +270,27 @@ fn a_newer_schema_is_refused() {
         .unwrap();
     drop(conn);
     let err = Store::open(&path, 10).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    assert!(
+        matches!(&err, StoreError::Unusable { source, .. } if matches!(**source, StoreError::TooNew { .. })),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: ", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_named_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flinkd.db");
+    let junk = b"this is not a database, and it holds someone's data".repeat(100);
+    std::fs::write(&path, &junk).unwrap();
+    let err = Store::open(&path, 10).err().unwrap().to_string();
+    assert!(err.starts_with(&format!("{}: ", path.display())), "{err}");
+    assert!(err.contains("not a database"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), junk, "never replaced");
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub struct Daemon {
     pub api: String,
     /// More of the daemon's environment (kept for a restart).
     env: Vec<(String, String)>,
+    /// A file system mounted on the state directory, unmounted after the clusters stop.
+    mounted: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -67,8 +69,52 @@ impl Daemon {
 
     /// The same, with more of the daemon's environment.
     pub fn start_env(home: &Path, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_prepared(home, extra, env, |_| None)
+    }
+
+    /// The same with the state directory on a tmpfs of `size` (such as "4m"), to fill
+    /// the disk under the daemon. None, having said why, where mounting is not allowed.
+    pub fn start_on_tmpfs(home: &Path, extra: &str, size: &str) -> Option<Daemon> {
+        let mut refused = None;
+        let d = Daemon::start_prepared(home, extra, &[], |dir| {
+            let state = dir.join("state");
+            std::fs::create_dir_all(&state).unwrap();
+            let out = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&state)
+                .output();
+            match out {
+                Ok(o) if o.status.success() => Some(state),
+                Ok(o) => {
+                    refused = Some(String::from_utf8_lossy(&o.stderr).into_owned());
+                    None
+                }
+                Err(e) => {
+                    refused = Some(e.to_string());
+                    None
+                }
+            }
+        });
+        match refused {
+            None => Some(d),
+            Some(why) => {
+                eprintln!("SKIPPED: cannot mount a tmpfs here ({})", why.trim());
+                None
+            }
+        }
+    }
+
+    /// Writes the config, lets `before` prepare the directory (returning a mount to
+    /// undo), then starts the daemon.
+    fn start_prepared(
+        home: &Path,
+        extra: &str,
+        env: &[(&str, &str)],
+        before: impl FnOnce(&Path) -> Option<PathBuf>,
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("deployments")).unwrap();
+        let mounted = before(dir.path());
         let api = free_port();
         let config = format!(
             r#"deployments_dir = "deployments"
@@ -97,6 +143,7 @@ default_version = "2.3"
             child: Some(child),
             api: format!("http://127.0.0.1:{api}"),
             env,
+            mounted,
         }
     }
 
@@ -133,6 +180,21 @@ default_version = "2.3"
         let tmp = self.path(&format!("deployments/.{name}.tmp"));
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, self.path(&format!("deployments/{name}"))).unwrap();
+    }
+
+    /// Runs the CLI against this daemon's API: (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_flinkd"))
+            .args(args)
+            .args(["--server", &self.api])
+            .env("COLUMNS", "200")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     pub fn log(&self) -> String {
@@ -289,6 +351,9 @@ impl Drop for Daemon {
             for dir in self.cluster_dirs() {
                 let _ = cluster_at(dir).stop(Duration::from_secs(5));
             }
+        }
+        if let Some(m) = self.mounted.take() {
+            let _ = Command::new("umount").arg(&m).status();
         }
     }
 }

@@ -5,13 +5,15 @@
 //! store knows are taken up: a broken file stops no job, and a file deleted while
 //! flinkd was down winds its Deployment down rather than orphaning its cluster.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use actix::prelude::*;
 
 use super::{hash, Managed, Supervisor};
-use crate::actors::deployment::{DeploymentActor, Loaded, Remove, SpecSource, UpdateSpec};
+use crate::actors::deployment::{
+    DeploymentActor, FileProblems, Loaded, Remove, SpecSource, UpdateSpec,
+};
 use crate::actors::store::Exec;
 use crate::cluster::Placement;
 use crate::spec::{Deployment, DeploymentSpec, Identity, Kind};
@@ -69,6 +71,19 @@ impl Supervisor {
                 } else {
                     tracing::warn!("{line}");
                 }
+            }
+        }
+        // What is wrong with each managed Deployment's file, for its status and events.
+        let mut problems: HashMap<&PathBuf, Vec<String>> = HashMap::new();
+        for d in checked.diagnostics.iter().filter(|d| d.is_error()) {
+            problems.entry(&d.file).or_default().push(d.to_string());
+        }
+        for m in self.managed.values() {
+            let read =
+                scope.as_ref().is_none_or(|s| s.contains(&m.file)) || files.contains(&m.file);
+            if read && !m.removing {
+                let found = problems.get(&m.file).cloned().unwrap_or_default();
+                m.addr.do_send(FileProblems(found));
             }
         }
         let changes: Vec<Change> = checked
@@ -156,8 +171,24 @@ impl Supervisor {
                             act.take_up(s, &files, ctx);
                         }
                     }
-                    Ok(Err(e)) => tracing::error!("cannot read the store: {e}"),
-                    Err(e) => tracing::error!("the store is not answering: {e}"),
+                    // Nothing of this read is on record: it is not taken as seen,
+                    // and the next read is a whole one.
+                    Ok(Err(e)) => {
+                        tracing::error!("cannot record the directory's Deployments: {e}");
+                        act.cache
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .invalidate();
+                        act.first |= first;
+                    }
+                    Err(e) => {
+                        tracing::error!("the store is not answering: {e}");
+                        act.cache
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .invalidate();
+                        act.first |= first;
+                    }
                 }
                 act.done_scanning(ctx);
             }),
@@ -180,6 +211,9 @@ impl Supervisor {
                 };
                 if self.reported.insert(message.clone()) {
                     tracing::error!("{message}");
+                }
+                if let Some(m) = self.managed.get(&identity) {
+                    m.addr.do_send(FileProblems(vec![message]));
                 }
                 self.cache
                     .lock()
