@@ -26,6 +26,8 @@ pub struct Observation {
     pub reachable: Option<bool>,
     /// When the job restarted, as far as Flink remembers; `None` when unknown.
     pub restarts: Option<Vec<Timestamp>>,
+    /// TaskManager processes of flinkd's own cluster that are gone: `(lost, of)`.
+    pub task_managers_lost: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +193,7 @@ mod tests {
         Observation {
             reachable: Some(true),
             restarts: Some(restarts),
+            task_managers_lost: None,
         }
     }
 
@@ -268,6 +271,7 @@ mod tests {
         let obs = Observation {
             reachable: Some(false),
             restarts: None,
+            task_managers_lost: None,
         };
         let (cs, _) = evaluate(&[], &obs, NOW, &t);
         assert_eq!(

@@ -138,8 +138,8 @@ pub struct TimingConfig {
     /// removal goes on; no new job starts before it is done).
     #[serde(with = "humantime_serde")]
     pub teardown_deadline: Duration,
-    /// The wait before a failed cancel or teardown is tried again (a teardown's wait
-    /// doubles, up to poll_interval_max).
+    /// The wait before a failed cancel, teardown or savepoint attempt is tried again (a
+    /// teardown's or a savepoint's wait doubles, up to poll_interval_max).
     #[serde(with = "humantime_serde")]
     pub retry_interval: Duration,
     /// After a submission to an external cluster got no answer, how long its teardown
@@ -149,6 +149,9 @@ pub struct TimingConfig {
     /// How long a cluster's processes get to exit after SIGTERM before SIGKILL.
     #[serde(with = "humantime_serde")]
     pub cluster_stop_grace: Duration,
+    /// The least time between two replacements of a job's lost TaskManagers.
+    #[serde(with = "humantime_serde")]
+    pub task_manager_replace_interval: Duration,
     /// Timeout of one request to Flink's REST API.
     #[serde(with = "humantime_serde")]
     pub http_timeout: Duration,
@@ -176,6 +179,7 @@ impl Default for TimingConfig {
             retry_interval: Duration::from_secs(1),
             submission_grace: Duration::from_secs(120),
             cluster_stop_grace: Duration::from_secs(10),
+            task_manager_replace_interval: Duration::from_secs(10),
             http_timeout: Duration::from_secs(10),
             file_debounce: Duration::from_millis(200),
             rescan_interval: Duration::from_secs(60),

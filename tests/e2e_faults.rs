@@ -153,7 +153,7 @@ fn a_cancel_that_never_completes_ends_at_the_deadline() {
     );
     d.wait_status("hang", DeploymentState::Running, 30);
     let pids = d.live_cluster_pids();
-    assert_eq!(pids.len(), 1, "the fake JobManager");
+    assert_eq!(pids.len(), 2, "the fake JobManager and TaskManager");
     let asked = std::time::Instant::now();
     d.deploy(
         "h.yaml",
@@ -279,4 +279,52 @@ fn a_start_failing_on_flinkds_side_names_the_path_or_the_ports() {
             && bind.contains("Address already in use"),
         "{bind}"
     );
+}
+
+/// A TaskManager of the job's own cluster killed: flinkd starts one in its place (one
+/// event), the job goes on, and a suspension stops the new one too.
+#[test]
+fn a_killed_task_manager_is_started_again() {
+    let _one = e2e::serial();
+    let d = daemon("task_manager_replace_interval = \"2s\"");
+    d.deploy("tm.yaml", &deployment("tm", "  state: running", &[]));
+    d.wait_status("tm", DeploymentState::Running, 30);
+    let job = d.jobs("tm")[0].metadata.id;
+    let cluster = d.cluster_dirs()[0].clone();
+    let task_managers = || -> Vec<i32> {
+        let live = e2e::cluster_at(cluster.clone()).live_pids();
+        std::fs::read_to_string(cluster.join("pid/flink-fake-taskexecutor.pid"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .filter(|p| live.contains(p))
+            .collect()
+    };
+    let before = task_managers();
+    assert_eq!(before.len(), 1, "one TaskManager runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let after = d.wait("a TaskManager in its place", 30, || {
+        let now = task_managers();
+        (now.len() == 1 && now != before).then_some(now)
+    });
+    assert_ne!(after, before);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let lost: Vec<_> = d
+        .events("tm")
+        .into_iter()
+        .filter(|e| e.name == "TASK_MANAGERS_LOST")
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(task_managers(), after, "replaced once");
+    assert_eq!(d.status("tm"), Some(DeploymentState::Running));
+    assert_eq!(d.jobs("tm").len(), 1);
+    assert_eq!(d.jobs("tm")[0].metadata.id, job);
+
+    d.deploy("tm.yaml", &deployment("tm", "  state: suspended", &[]));
+    d.wait_status("tm", DeploymentState::Suspended, 30);
+    assert!(d.live_cluster_pids().is_empty());
 }

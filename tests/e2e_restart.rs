@@ -22,7 +22,7 @@ fn a_restarted_daemon_adopts_running_clusters() {
     d.deploy("a.yaml", &deployment("alpha", "running"));
     d.wait_status("alpha", DeploymentState::Running, 30);
     let pids = d.live_cluster_pids();
-    assert_eq!(pids.len(), 1);
+    assert_eq!(pids.len(), 2, "a JobManager and a TaskManager");
 
     // SIGTERM: flinkd stops, the cluster does not.
     d.stop();
@@ -94,7 +94,12 @@ fn a_daemon_killed_during_a_start_finishes_it_after_a_restart() {
     let jobs = d.jobs("gamma");
     assert_eq!(jobs.len(), 1, "the same job, not a second one");
     assert_eq!(jobs[0].status.state, JobState::Started);
-    assert_eq!(d.live_cluster_pids().len(), 1, "one cluster");
+    assert_eq!(d.cluster_dirs().len(), 1, "one cluster");
+    assert_eq!(
+        d.live_cluster_pids().len(),
+        2,
+        "its JobManager and TaskManager"
+    );
 }
 
 /// The daemon killed (SIGKILL) while Flink takes a suspension savepoint: the new daemon

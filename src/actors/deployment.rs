@@ -328,6 +328,9 @@ impl DeploymentActor {
                 ctx,
             ),
             Action::Cancel { job } => self.send(job, Command::Cancel, ctx),
+            Action::ReplaceTaskManagers { job } => {
+                self.send(job, Command::ReplaceTaskManagers, ctx)
+            }
             Action::TearDown { job, confirm } => self.send(job, Command::TearDown { confirm }, ctx),
             Action::ReserveQuota { request, cores } => {
                 self.supervisor.do_send(DeploymentReport::Reserve {

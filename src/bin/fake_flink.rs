@@ -603,6 +603,12 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // A TaskManager: a process of the cluster that waits to be stopped.
+    if args.iter().any(|a| a == "--taskmanager") {
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
     let mut conf = match arg(&args, "--conf") {
         Some(dir) => read_conf(&dir),
         None => BTreeMap::new(),

@@ -380,22 +380,57 @@ impl LocalCluster {
 
     /// Whether the JobManager process is alive.
     pub fn job_manager_alive(&self) -> bool {
-        std::fs::read_dir(self.pid_dir())
+        !self.live_pids_of("standalonesession").is_empty()
+    }
+
+    /// The live processes of one role (`standalonesession`, `taskexecutor`), by the
+    /// PID files Flink's scripts write.
+    fn live_pids_of(&self, role: &str) -> Vec<i32> {
+        let mut pids: Vec<i32> = std::fs::read_dir(self.pid_dir())
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .contains("standalonesession")
-            })
+            .filter(|e| e.file_name().to_string_lossy().contains(role))
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
             .flat_map(|t| {
                 t.lines()
                     .filter_map(|l| l.trim().parse::<i32>().ok())
                     .collect::<Vec<_>>()
             })
-            .any(|p| self.owns(p))
+            .filter(|p| self.owns(*p))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// How many of its TaskManager processes are gone: `(lost, of)`.
+    pub fn task_managers_lost(&self) -> (u32, u32) {
+        let alive = self.live_pids_of("taskexecutor").len() as u32;
+        (self.task_managers.saturating_sub(alive), self.task_managers)
+    }
+
+    /// Starts TaskManagers in place of those that are gone (none if none is), each in
+    /// a process group of its own; returns how many it started.
+    pub fn replace_task_managers(&self) -> Result<u32, ClusterError> {
+        let (lost, _) = self.task_managers_lost();
+        let mut scripts = Vec::new();
+        for _ in 0..lost {
+            let n = std::fs::read_dir(self.log_dir()).map_or(0, |d| d.count());
+            scripts.push(self.script("taskmanager.sh", &format!("taskmanager-r{n}"), 0)?);
+        }
+        for mut child in scripts {
+            let status = child
+                .wait()
+                .map_err(|e| ClusterError::io("wait for the start script", e))?;
+            if !status.success() {
+                return Err(ClusterError::Start(format!(
+                    "taskmanager.sh start exited with {status}; see {}",
+                    self.log_dir().display()
+                )));
+            }
+        }
+        Ok(lost)
     }
 
     /// Whether `pid` is a live (not zombie) process whose command line names this

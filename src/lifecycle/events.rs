@@ -35,6 +35,7 @@ pub enum EventName {
     ClusterUnreachable,
     JobFailing,
     JobUnstable,
+    TaskManagersLost,
     DeploymentForgotten,
 }
 
@@ -72,6 +73,7 @@ impl EventName {
             ClusterUnreachable => "CLUSTER_UNREACHABLE",
             JobFailing => "JOB_FAILING",
             JobUnstable => "JOB_UNSTABLE",
+            TaskManagersLost => "TASK_MANAGERS_LOST",
             DeploymentForgotten => "DEPLOYMENT_FORGOTTEN",
         }
     }

@@ -207,6 +207,8 @@ pub enum Action {
     },
     /// Flink's cancel.
     Cancel { job: Uuid },
+    /// Start TaskManagers in place of those of the job's cluster that are gone.
+    ReplaceTaskManagers { job: Uuid },
     /// Remove the job's cluster and verify it is gone. `confirm`: watch this long for a
     /// submission that may still register, and cancel it if it does.
     TearDown {

@@ -163,6 +163,7 @@ impl Lifecycle {
                 hold: hold.clone(),
                 earlier: Vec::new(),
                 deadline,
+                retry_at: None,
             },
             OldPhase::Cancelling {
                 job: id,
@@ -206,6 +207,7 @@ impl Lifecycle {
             last_request: 0,
             unusable: Vec::new(),
             conditions: Vec::new(),
+            task_managers_replaced: None,
         })
     }
 }

@@ -120,6 +120,17 @@ pub struct Lifecycle {
     pub unusable: Vec<Uuid>,
     /// `status.running.conditions` of the running job.
     pub conditions: Vec<Condition>,
+    /// When lost TaskManagers of the active job were last replaced.
+    #[serde(default)]
+    pub task_managers_replaced: Option<Replaced>,
+}
+
+/// Lost TaskManagers of `job` were replaced `at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub job: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
 }
 
 impl Default for Lifecycle {
@@ -136,6 +147,7 @@ impl Default for Lifecycle {
             last_request: 0,
             unusable: Vec::new(),
             conditions: Vec::new(),
+            task_managers_replaced: None,
         }
     }
 }
@@ -196,9 +208,10 @@ impl Lifecycle {
     pub fn next_deadline(&self) -> Option<Timestamp> {
         match &self.phase {
             Phase::Starting { deadline, .. } => *deadline,
-            Phase::Savepointing { deadline, .. } | Phase::UserSavepointing { deadline, .. } => {
-                Some(*deadline)
-            }
+            Phase::Savepointing {
+                deadline, retry_at, ..
+            } => Some(retry_at.map_or(*deadline, |r| r.min(*deadline))),
+            Phase::UserSavepointing { deadline, .. } => Some(*deadline),
             Phase::Cancelling {
                 deadline, retry_at, ..
             } => Some(retry_at.map_or(*deadline, |r| r.min(*deadline))),
@@ -314,6 +327,9 @@ impl Lifecycle {
                 );
                 self.user_savepoint_failed(ctx, job, savepoint, reason, out);
             }
+            Phase::Savepointing {
+                retry_at: Some(_), ..
+            } => self.savepoint_retry_due(ctx, out),
             Phase::Savepointing { deadline, .. } if ctx.now >= deadline => {
                 self.savepoint_deadline(ctx, out)
             }

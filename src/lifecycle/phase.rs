@@ -100,6 +100,10 @@ pub enum Phase {
         earlier: Vec<Uuid>,
         #[serde(with = "time::serde::rfc3339")]
         deadline: Timestamp,
+        /// `savepoint` failed; the next attempt is made then (the wait doubles with
+        /// each failure, from `timing.retry_interval` up to `poll_interval_max`).
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        retry_at: Option<Timestamp>,
     },
     /// The job is being cancelled.
     Cancelling {

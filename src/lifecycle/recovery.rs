@@ -84,19 +84,23 @@ impl Lifecycle {
                 job,
                 savepoint,
                 earlier,
+                retry_at,
                 ..
             } => {
                 out.push(Action::Adopt { job: job.id });
                 // Earlier attempts are only watched; the current one is asked for again
-                // if Flink never gave it an id.
+                // if Flink never gave it an id. Between attempts (`retry_at`) the
+                // failed one is over, and the next follows at its time.
                 let mut current = earlier.clone();
                 current.push(savepoint);
                 self.watch_given_up(ctx, &job, &current, out);
                 for sp in &earlier {
                     self.resume_savepoint(ctx, &job, *sp, None, out);
                 }
-                let stop = job.api.graceful_stop;
-                self.resume_savepoint(ctx, &job, savepoint, Some(stop), out);
+                if retry_at.is_none() {
+                    let stop = job.api.graceful_stop;
+                    self.resume_savepoint(ctx, &job, savepoint, Some(stop), out);
+                }
             }
             Phase::Cancelling { job, .. } => {
                 out.push(Action::Adopt { job: job.id });

@@ -360,6 +360,44 @@ impl Lifecycle {
         if let (true, Some(c)) = (counts, checkpoint) {
             self.checkpoint_seen(ctx, job, c, out);
         }
+        if let Some((lost, of)) = observation.task_managers_lost {
+            self.task_managers_lost(ctx, job, lost, of, out);
+        }
+    }
+
+    /// TaskManagers of the job's own cluster that died are started again while the job
+    /// is to run (Flink restarts it on them from its latest checkpoint), at most once
+    /// per `timing.task_manager_replace_interval`; not while it is being ended.
+    fn task_managers_lost(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: Uuid,
+        lost: u32,
+        of: u32,
+        out: &mut Out,
+    ) {
+        let to_run = matches!(
+            self.phase,
+            Phase::Starting { .. }
+                | Phase::Running { .. }
+                | Phase::UserSavepointing { .. }
+                | Phase::Savepointing { .. }
+        );
+        let recently = self.task_managers_replaced.as_ref().is_some_and(|r| {
+            r.job == job && ctx.now < after(r.at, ctx.timing.task_manager_replace_interval)
+        });
+        if lost == 0 || !to_run || recently {
+            return;
+        }
+        self.task_managers_replaced = Some(Replaced { job, at: ctx.now });
+        out.warn(
+            EventName::TaskManagersLost,
+            Some(job),
+            format!(
+                "{lost} of {of} TaskManagers of its cluster gone; starting {lost} in their place"
+            ),
+        );
+        out.push(Action::ReplaceTaskManagers { job });
     }
 
     /// The job's retained-checkpoint record, kept current.

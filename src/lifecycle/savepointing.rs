@@ -99,6 +99,7 @@ impl Lifecycle {
             hold: ctx.policy.hold_key.clone(),
             earlier,
             deadline: after(ctx.now, ctx.timing.savepoint_timeout),
+            retry_at: None,
         };
     }
 
@@ -221,11 +222,14 @@ impl Lifecycle {
             origin,
             hold,
             earlier,
+            retry_at,
             ..
         } = self.phase.clone()
         else {
             return;
         };
+        // Between attempts, the failed one has nothing more to say.
+        let current = retry_at.is_none();
         match input {
             Input::SavepointCompleted {
                 savepoint: sp,
@@ -245,7 +249,9 @@ impl Lifecycle {
                 savepoint: sp,
                 reason,
                 ..
-            } if sp == savepoint => self.savepoint_attempt_failed(ctx, reason, false, out),
+            } if sp == savepoint && current => {
+                self.savepoint_attempt_failed(ctx, reason, false, out)
+            }
             Input::SavepointLost {
                 savepoint: sp,
                 latest,
@@ -261,7 +267,7 @@ impl Lifecycle {
                         },
                         out,
                     ),
-                    None if sp == savepoint => self.savepoint_attempt_failed(
+                    None if sp == savepoint && current => self.savepoint_attempt_failed(
                         ctx,
                         "Flink no longer knows the savepoint request".into(),
                         false,
@@ -365,23 +371,82 @@ impl Lifecycle {
             origin,
             hold,
             mut earlier,
+            deadline,
             ..
         } = self.phase.clone()
         else {
             return;
         };
-        let exhausted =
-            self.count_savepoint_failure(ctx, job.id, savepoint, origin, &reason, hold, out);
+        let exhausted = self.count_savepoint_failure(
+            ctx,
+            job.id,
+            savepoint,
+            origin,
+            &reason,
+            hold.clone(),
+            out,
+        );
         if timed_out {
             earlier.push(savepoint);
         }
+        // Past its deadline, it waited long enough: the next attempt follows at once; so
+        // does what the spec wants instead, if it changed.
+        if timed_out || exhausted || !self.still_wanted(ctx, &job, origin) {
+            self.next_savepoint_attempt(ctx, job, origin, earlier, exhausted, out);
+            return;
+        }
+        // A refusal (say, the job is restarting): the next attempt after a wait that
+        // doubles with each failure.
+        let wait = ctx
+            .timing
+            .retry_interval
+            .saturating_mul(1u32 << self.savepoint_failures.saturating_sub(1).min(16))
+            .min(ctx.timing.poll_interval_max.max(ctx.timing.retry_interval));
+        self.phase = Phase::Savepointing {
+            job,
+            savepoint,
+            origin,
+            hold,
+            earlier,
+            deadline,
+            retry_at: Some(after(ctx.now, wait)),
+        };
+    }
+
+    /// Between attempts: the next one once the wait is over, or what the spec wants
+    /// instead as soon as it changed.
+    pub(super) fn savepoint_retry_due(&mut self, ctx: &mut Ctx<'_>, out: &mut Out) {
+        if let Phase::Savepointing {
+            job,
+            origin,
+            earlier,
+            retry_at: Some(at),
+            ..
+        } = self.phase.clone()
+        {
+            if ctx.now >= at || !self.still_wanted(ctx, &job, origin) {
+                self.next_savepoint_attempt(ctx, job, origin, earlier, false, out);
+            }
+        }
+    }
+
+    /// Another attempt while the latest spec still wants it; else the job keeps
+    /// running: FAILED at the limit, or the spec wants something else now (settle acts
+    /// on it).
+    fn next_savepoint_attempt(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: JobRef,
+        origin: SavepointOrigin,
+        earlier: Vec<Uuid>,
+        exhausted: bool,
+        out: &mut Out,
+    ) {
         if !exhausted && self.still_wanted(ctx, &job, origin) {
             // Again, within the same operation.
             self.begin_savepoint(ctx, job, origin, earlier, out);
             return;
         }
-        // The job keeps running: FAILED at the limit, or the spec wants something else
-        // now (settle acts on it).
         if !exhausted {
             self.savepoint_failures = 0;
             self.savepoint_series = None;

@@ -405,9 +405,14 @@ pub fn fake_flink_home() -> PathBuf {
         "#!/bin/sh\nmkdir -p \"$FLINK_PID_DIR\" \"$FLINK_LOG_DIR\"\nnohup {} --conf \"$FLINK_CONF_DIR\" > \"$FLINK_LOG_DIR/flink-fake-standalonesession.out\" 2>&1 &\necho $! >> \"$FLINK_PID_DIR/flink-fake-standalonesession.pid\"\n",
         env!("CARGO_BIN_EXE_fake-flink")
     );
+    // A TaskManager is a process that only waits (the fake JobManager runs the jobs).
+    let tm = format!(
+        "#!/bin/sh\nmkdir -p \"$FLINK_PID_DIR\"\nnohup {} --taskmanager --conf \"$FLINK_CONF_DIR\" > /dev/null 2>&1 &\necho $! >> \"$FLINK_PID_DIR/flink-fake-taskexecutor.pid\"\n",
+        env!("CARGO_BIN_EXE_fake-flink")
+    );
     for (name, body) in [
         ("jobmanager.sh", jm.as_str()),
-        ("taskmanager.sh", "#!/bin/sh\nexit 0\n"),
+        ("taskmanager.sh", tm.as_str()),
     ] {
         let p = home.join("bin").join(name);
         std::fs::write(&p, body).unwrap();

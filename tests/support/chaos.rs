@@ -449,6 +449,31 @@ impl Campaign {
                 Self::set_fault(port, key, value);
                 self.note("fault at runtime", format!("{key}={value} on :{port}"));
             }
+            64..=66 if self.rng.below(3) == 0 => {
+                // A TaskManager of a local cluster (flinkd starts one in its place).
+                let tms: Vec<i32> = self
+                    .d
+                    .cluster_dirs()
+                    .into_iter()
+                    .flat_map(|dir| {
+                        let live = e2e::cluster_at(dir.clone()).live_pids();
+                        std::fs::read_to_string(dir.join("pid/flink-fake-taskexecutor.pid"))
+                            .unwrap_or_default()
+                            .lines()
+                            .filter_map(|l| l.trim().parse::<i32>().ok())
+                            .filter(|p| live.contains(p))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                if !tms.is_empty() {
+                    let pid = *self.rng.pick(&tms);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    self.note("TaskManager killed", format!("TaskManager {pid} killed"));
+                }
+            }
             64..=66 => {
                 let fakes = self.live_local_fakes();
                 if !fakes.is_empty() {
@@ -552,8 +577,29 @@ impl Campaign {
                 "suspended" => DeploymentState::Suspended,
                 _ => DeploymentState::Cancelled,
             };
-            status == Some(want)
+            status == Some(want) || self.failed_suspension(name, s.state, status)
         })
+    }
+
+    /// A suspension whose job died before its savepoint completed ends FAILED (the
+    /// reference page: SUSPENDED means a savepoint was taken): that is its latest
+    /// spec's state when nothing of it runs and its latest error says so.
+    fn failed_suspension(&self, name: &str, want: &str, status: Option<DeploymentState>) -> bool {
+        if want != "suspended"
+            || status != Some(DeploymentState::Failed)
+            || self.oracle.live().contains_key(name)
+        {
+            return false;
+        }
+        self.d
+            .events(name)
+            .iter()
+            .rev()
+            .find(|e| e.level == flinkd::spec::EventLevel::Error)
+            .is_some_and(|e| {
+                e.message
+                    .contains("before its suspension savepoint completed")
+            })
     }
 
     /// The checks once everything has settled.
@@ -631,6 +677,17 @@ impl Campaign {
             if !ok {
                 found.push(format!(
                     "fake process {pid} (:{port}) is left, hosting {hosts:?}"
+                ));
+            }
+        }
+        // No TaskManager outlives its cluster's JobManager.
+        for dir in self.d.cluster_dirs() {
+            let cluster = e2e::cluster_at(dir.clone());
+            let left = cluster.live_pids();
+            if !cluster.job_manager_alive() && !left.is_empty() {
+                found.push(format!(
+                    "processes {left:?} of {} are left without their JobManager",
+                    dir.display()
                 ));
             }
         }

@@ -62,6 +62,8 @@ pub enum Command {
         stop: bool,
     },
     Cancel,
+    /// Start TaskManagers in place of those of its cluster that are gone.
+    ReplaceTaskManagers,
     TearDown {
         confirm: Option<Duration>,
     },
@@ -307,6 +309,18 @@ impl JobActor {
         }
     }
 
+    /// Starts TaskManagers of its own cluster in place of those that died.
+    fn replace_task_managers(&mut self) {
+        let Some(Cluster::Local(c)) = self.cluster.clone() else {
+            return;
+        };
+        let job = self.job;
+        tokio::task::spawn_blocking(move || match c.replace_task_managers() {
+            Ok(n) => tracing::info!(%job, "{n} TaskManagers started in place of those gone"),
+            Err(e) => tracing::warn!(%job, "cannot replace the lost TaskManagers: {e}"),
+        });
+    }
+
     fn cancel(&mut self) {
         let (Some(client), true) = (self.client(), self.state != State::New) else {
             // Nothing was submitted: there is nothing to cancel.
@@ -425,6 +439,7 @@ impl Handler<Command> for JobActor {
                 self.savepoint(savepoint, how, ctx)
             }
             Command::Cancel => self.cancel(),
+            Command::ReplaceTaskManagers => self.replace_task_managers(),
             Command::Reschedule => self.schedule_poll(ctx),
             Command::TearDown { confirm } => self.tear_down(confirm, ctx),
         }
@@ -523,6 +538,10 @@ impl JobActor {
             observation: crate::conditions::Observation {
                 reachable: Some(reachable),
                 restarts: self.poll.restarts.clone(),
+                task_managers_lost: match &self.cluster {
+                    Some(Cluster::Local(c)) if reachable => Some(c.task_managers_lost()),
+                    _ => None,
+                },
             },
             checkpoint: p.checkpoint,
         });

@@ -11,20 +11,10 @@ fn f1_a_cancel_written_during_the_last_failing_savepoint_cancels_the_job() {
     w.policy.max_savepoint_creation_attempts = 2;
     let job = w.job();
     w.change(|p| p.desired = DesiredState::Suspended);
-    let savepoint = w.savepoint_in_flight();
-    w.step(Input::SavepointFailed {
-        job,
-        savepoint,
-        reason: "disk full".into(),
-    });
+    w.fail_savepoint("disk full");
     // During the last attempt the user gives up and cancels.
     w.change(|p| p.desired = DesiredState::Cancelled);
-    let savepoint = w.savepoint_in_flight();
-    let a = w.step(Input::SavepointFailed {
-        job,
-        savepoint,
-        reason: "disk full".into(),
-    });
+    let a = w.fail_savepoint("disk full");
     assert_eq!(effects(&a), ["cancel"], "{:?}", event_messages(&a));
     w.step(Input::CancelCompleted {
         job,
@@ -392,20 +382,10 @@ fn f10_counters_start_afresh_for_each_transition() {
     let job = w.job();
     w.change(|p| p.desired = DesiredState::Suspended);
     for _ in 0..3 {
-        let savepoint = w.savepoint_in_flight();
-        w.step(Input::SavepointFailed {
-            job,
-            savepoint,
-            reason: "x".into(),
-        });
+        w.fail_savepoint("x");
     }
     w.change(|p| p.desired = DesiredState::Running);
-    let savepoint = w.savepoint_in_flight();
-    w.step(Input::SavepointFailed {
-        job,
-        savepoint,
-        reason: "x".into(),
-    });
+    w.fail_savepoint("x");
     assert_eq!(w.status(), DeploymentState::Running);
     // Weeks later, one failed savepoint on request does not make it FAILED.
     w.step(Input::UserSavepoint);
@@ -482,6 +462,7 @@ fn f15_conditions_are_reset_for_a_new_job() {
         observation: Observation {
             reachable: Some(false),
             restarts: None,
+            task_managers_lost: None,
         },
         checkpoint: None,
     });
@@ -511,6 +492,7 @@ fn f16_job_failing_implies_job_unstable() {
             observation: Observation {
                 reachable: Some(true),
                 restarts: Some(restarts),
+                task_managers_lost: None,
             },
             checkpoint: None,
         });

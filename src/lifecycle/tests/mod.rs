@@ -8,7 +8,9 @@
 mod findings;
 mod properties;
 mod quota;
+mod retries;
 mod rules;
+mod task_managers;
 
 use super::records::RecordContext;
 use super::*;
@@ -161,6 +163,25 @@ impl World {
         }
     }
 
+    /// The savepoint under way fails; the wait before the next attempt is let pass.
+    pub fn fail_savepoint(&mut self, reason: &str) -> Vec<Action> {
+        let job = self.job();
+        let savepoint = self.savepoint_in_flight();
+        let mut a = self.step(Input::SavepointFailed {
+            job,
+            savepoint,
+            reason: reason.into(),
+        });
+        if let Phase::Savepointing {
+            retry_at: Some(at), ..
+        } = self.lc.phase
+        {
+            self.now = at;
+            a.extend(self.step(Input::Reconcile));
+        }
+        a
+    }
+
     /// The savepoint under way completes; then its cluster is torn down.
     pub fn complete_savepoint(&mut self, location: &str) -> Vec<Action> {
         let job = self.job();
@@ -248,6 +269,7 @@ pub fn effects(actions: &[Action]) -> Vec<String> {
             Action::TriggerSavepoint { .. } => Some("trigger savepoint".into()),
             Action::ResumeSavepoint { stop, .. } => Some(format!("resume savepoint (stop {stop})")),
             Action::Cancel { .. } => Some("cancel".into()),
+            Action::ReplaceTaskManagers { .. } => Some("replace task managers".into()),
             Action::TearDown { confirm, .. } => Some(match confirm {
                 Some(_) => "tear down (confirm)".to_string(),
                 None => "tear down".to_string(),

@@ -236,6 +236,20 @@ impl Run {
                 rec
             );
         }
+        // Lost TaskManagers are replaced only for the job that is to run.
+        for a in actions {
+            if let Action::ReplaceTaskManagers { job } = a {
+                prop_assert!(
+                    lc.phase.job() == Some(*job)
+                        && !matches!(
+                            lc.phase,
+                            Phase::Cancelling { .. } | Phase::TearingDown { .. }
+                        ),
+                    "TaskManagers replaced for {job} in {:?}",
+                    lc.phase
+                );
+            }
+        }
         // Limits.
         prop_assert!(lc.job_creation_failures <= w.policy.max_job_creation_attempts);
         prop_assert!(lc.savepoint_failures <= w.policy.max_savepoint_creation_attempts);
@@ -513,9 +527,13 @@ impl Run {
                 };
                 self.sim.checkpoints += 1;
                 let n = self.sim.checkpoints;
+                // Every other poll also finds a TaskManager gone.
                 self.step(Input::Observed {
                     job: j,
-                    observation: Default::default(),
+                    observation: Observation {
+                        task_managers_lost: Some((n % 2, 1)),
+                        ..Default::default()
+                    },
                     checkpoint: Some(CheckpointSeen {
                         location: format!("file:/chk/{}/chk-{n}", j.as_u128()),
                         completed_at: self.w.now,

@@ -242,11 +242,7 @@ fn flink_1_8_suspends_with_a_savepoint_then_a_cancel_only_once_it_completed() {
     });
     assert_eq!(w.savepoint(sp).trigger_id.as_deref(), Some("abc"));
     // A failed savepoint does not cancel.
-    let a = w.step(Input::SavepointFailed {
-        job,
-        savepoint: sp,
-        reason: "x".into(),
-    });
+    let a = w.fail_savepoint("x");
     assert_eq!(effects(&a), ["trigger savepoint"], "tried again, no cancel");
     let a = w.complete_savepoint("file:/sp/1");
     assert_eq!(effects(&a), ["cancel"]);
@@ -476,15 +472,9 @@ fn a_start_that_never_reaches_running_fails_at_its_deadline_counted_from_its_tur
 fn savepoints_fail_after_max_attempts_leaving_the_job_running() {
     let mut w = World::running();
     w.policy.max_savepoint_creation_attempts = 3;
-    let job = w.job();
     w.change(|p| p.desired = DesiredState::Suspended);
     for n in 1..=3 {
-        let savepoint = w.savepoint_in_flight();
-        let a = w.step(Input::SavepointFailed {
-            job,
-            savepoint,
-            reason: "disk full".into(),
-        });
+        let a = w.fail_savepoint("disk full");
         if n < 3 {
             assert_eq!(effects(&a), ["stop with savepoint"], "attempt {n}");
         } else {
@@ -658,6 +648,7 @@ fn conditions_are_evaluated_from_polls_and_announced_once() {
     let observation = Observation {
         reachable: Some(true),
         restarts: Some(restarts),
+        task_managers_lost: None,
     };
     let a = w.step(Input::Observed {
         job,
