@@ -202,7 +202,7 @@ impl Setup {
         std::fs::write(
             root.join("flinkd.toml"),
             format!(
-                "deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{api}\"\n[flink.versions]\n\"2.3\" = \"{}\"\n",
+                "deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{api}\"\n[jars]\nlocal_dirs = [\".\"]\n[flink.versions]\n\"2.3\" = \"{}\"\n",
                 root.display()
             ),
         )
@@ -594,7 +594,8 @@ fn through_flinkd(home: &Path, jar: &Path) -> (f64, f64) {
     std::fs::write(
         root.join("flinkd.toml"),
         format!(
-            "deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{api}\"\n[flink.versions]\n\"2.3\" = \"{}\"\n",
+            "deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{api}\"\n[jars]\nlocal_dirs = [\"{}\"]\n[flink.versions]\n\"2.3\" = \"{}\"\n",
+            jar.parent().unwrap_or(Path::new("/")).display(),
             home.display()
         ),
     )

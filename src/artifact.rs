@@ -1,14 +1,22 @@
 //! Jars: from a `jarUri` to a file on this machine.
 //!
 //! `file://` URIs and paths are used where they are (a relative path is relative to
-//! the Deployment file's directory). `http(s)://` jars are downloaded once into
-//! `state_dir/jars/`, named by the hash of their URI, and capped in size, so a
-//! Deployment restarted a hundred times fetches its jar once.
+//! the Deployment file's directory), and only under the directories the config allows
+//! (`[jars] local_dirs`, symlinks followed; never under `state_dir`): a Deployment
+//! cannot hand flinkd's own store, or `/proc/self/environ`, to a cluster of its
+//! choosing. `https://` jars (and `http://` ones where `[jars] allow_http` says so) are
+//! downloaded once into `state_dir/jars/`, named by the hash of their URI, with their
+//! own timeouts, capped in size, each download into a temporary file of its own that
+//! becomes the jar by an atomic rename. A redirect from https to http is refused. With
+//! `artifact.jarSha256`, a jar whose content differs is not run.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::config::JarsConfig;
 use crate::quantity::Bytes;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,6 +30,19 @@ fn unavailable(uri: &str, message: impl Into<String>) -> ArtifactError {
         uri: uri.to_string(),
         message: message.into(),
     }
+}
+
+/// What a jar must satisfy.
+#[derive(Debug, Clone)]
+pub struct JarRules<'a> {
+    pub jars: &'a JarsConfig,
+    /// Where local jars may lie (absolute).
+    pub local_dirs: &'a [PathBuf],
+    /// flinkd's own directory: never a jar's.
+    pub state_dir: &'a Path,
+    pub max_size: Bytes,
+    /// The content's SHA-256, lower-case hex, when the Deployment gives one.
+    pub sha256: Option<&'a str>,
 }
 
 /// Where the jar of `uri` is, or will be, on this machine. `base` is the directory
@@ -41,158 +62,227 @@ pub fn local_path(uri: &str, base: &Path) -> Option<PathBuf> {
     Some(crate::paths::resolve(base, Path::new(u)))
 }
 
+/// Whether the local jar at `path` may be used: the file it really is lies under an
+/// allowed directory and outside flinkd's own. Returns the real path.
+fn allowed_local(uri: &str, path: &Path, rules: &JarRules<'_>) -> Result<PathBuf, ArtifactError> {
+    let real = std::fs::canonicalize(path)
+        .map_err(|_| unavailable(uri, format!("no such file: {}", path.display())))?;
+    let under = |dir: &Path| {
+        std::fs::canonicalize(dir)
+            .map(|d| real.starts_with(d))
+            .unwrap_or(false)
+    };
+    if under(rules.state_dir) || !rules.local_dirs.iter().any(|d| under(d)) {
+        let dirs: Vec<String> = rules
+            .local_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        return Err(unavailable(
+            uri,
+            format!(
+                "{} is not under a directory local jars may come from ([jars] local_dirs: {}; never under state_dir)",
+                real.display(),
+                dirs.join(", ")
+            ),
+        ));
+    }
+    let meta = std::fs::metadata(&real)
+        .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", real.display())))?;
+    if !meta.is_file() {
+        return Err(unavailable(
+            uri,
+            format!("{} is not a file", real.display()),
+        ));
+    }
+    if meta.len() > rules.max_size.0 {
+        return Err(unavailable(
+            uri,
+            format!("larger than {} (files.max_jar_size)", rules.max_size),
+        ));
+    }
+    Ok(real)
+}
+
+/// The SHA-256 of a file, read in pieces.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(format!("{:x}", hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+fn mismatch(uri: &str, expected: &str, actual: &str) -> ArtifactError {
+    unavailable(
+        uri,
+        format!("its SHA-256 is {actual}, not {expected} (artifact.jarSha256): not run"),
+    )
+}
+
+/// Whether a download that went through URLs of the schemes `previous` may follow a
+/// redirect to one of scheme `to`.
+fn redirect(previous: &[&str], to: &str, allow_http: bool) -> Result<(), &'static str> {
+    if previous.len() >= 10 {
+        Err("more than 10 redirects")
+    } else if to == "https" {
+        Ok(())
+    } else if to != "http" {
+        Err("not http(s)")
+    } else if previous.contains(&"https") {
+        Err("from https to plain http")
+    } else if !allow_http {
+        Err("http is not allowed ([jars] allow_http)")
+    } else {
+        Ok(())
+    }
+}
+
+/// The client downloads go through: their own timeouts, and no redirect to plain
+/// http after https (nor at all, unless http is allowed).
+pub fn download_client(jars: &JarsConfig) -> reqwest::Client {
+    let allow_http = jars.allow_http;
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        let previous: Vec<&str> = attempt.previous().iter().map(|u| u.scheme()).collect();
+        match redirect(&previous, attempt.url().scheme(), allow_http) {
+            Ok(()) => attempt.follow(),
+            Err(why) => {
+                let to = attempt.url().to_string();
+                attempt.error(format!("refused a redirect to {to}: {why}"))
+            }
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(redirects)
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .read_timeout(jars.read_timeout)
+        .timeout(jars.download_timeout)
+        .build()
+        .unwrap_or_default()
+}
+
 /// Returns a local file holding the jar, downloading it into `cache` if need be.
 pub async fn fetch(
-    http: &reqwest::Client,
     uri: &str,
     base: &Path,
     cache: &Path,
-    max_size: Bytes,
+    rules: &JarRules<'_>,
 ) -> Result<PathBuf, ArtifactError> {
     if let Some(path) = local_path(uri, base) {
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(unavailable(
+        let real = allowed_local(uri, &path, rules)?;
+        if let Some(expected) = rules.sha256 {
+            let p = real.clone();
+            let actual = tokio::task::spawn_blocking(move || file_sha256(&p))
+                .await
+                .map_err(|e| unavailable(uri, e.to_string()))?
+                .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", real.display())))?;
+            if actual != expected {
+                return Err(mismatch(uri, expected, &actual));
+            }
+        }
+        return Ok(real);
+    }
+    let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("https") => {}
+        Some("http") if rules.jars.allow_http => {}
+        Some("http") => {
+            return Err(unavailable(
                 uri,
-                format!("no such file: {}", path.display()),
+                "http:// is refused: nothing protects a jar on the way; use https, or allow it with [jars] allow_http = true",
             ))
-        };
+        }
+        _ => return Err(unavailable(uri, "not a file, http:// or https:// location")),
     }
     let name = format!("{}.jar", &crate::spec::content_hash(uri)[..32]);
     let target = cache.join(&name);
     if target.is_file() {
-        return Ok(target);
+        match rules.sha256 {
+            None => return Ok(target),
+            Some(expected) => {
+                let p = target.clone();
+                let actual = tokio::task::spawn_blocking(move || file_sha256(&p))
+                    .await
+                    .map_err(|e| unavailable(uri, e.to_string()))?;
+                // A cached copy of other content (the URI's content changed): fetched again.
+                if actual.as_deref().ok() == Some(expected) {
+                    return Ok(target);
+                }
+            }
+        }
     }
     tokio::fs::create_dir_all(cache)
         .await
         .map_err(|e| unavailable(uri, format!("cannot create {}: {e}", cache.display())))?;
+    let http = download_client(rules.jars);
     let mut resp = http
         .get(uri)
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .map_err(|e| unavailable(uri, format!("download failed: {e}")))?;
-    let part = cache.join(format!("{name}.part"));
+        .map_err(|e| unavailable(uri, format!("download failed: {}", error_chain(&e))))?;
+    // A file of this download's own: another fetch of the same URI writes its own.
+    let part = cache.join(format!("{name}.{}.part", uuid::Uuid::new_v4().simple()));
     let mut file = tokio::fs::File::create(&part)
         .await
         .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))?;
+    let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| unavailable(uri, format!("download failed: {e}")))?
-    {
-        size += chunk.len() as u64;
-        if size > max_size.0 {
-            drop(file);
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(unavailable(
-                uri,
-                format!("larger than {max_size} (files.max_jar_size)"),
-            ));
-        }
-        file.write_all(&chunk)
+    let result: Result<(), ArtifactError> = async {
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))?;
+            .map_err(|e| unavailable(uri, format!("download failed: {}", error_chain(&e))))?
+        {
+            size += chunk.len() as u64;
+            if size > rules.max_size.0 {
+                return Err(unavailable(
+                    uri,
+                    format!("larger than {} (files.max_jar_size)", rules.max_size),
+                ));
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))?;
+        }
+        let actual = format!("{:x}", hasher.finalize_reset());
+        if let Some(expected) = rules.sha256 {
+            if actual != expected {
+                return Err(mismatch(uri, expected, &actual));
+            }
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))
     }
-    file.sync_all()
-        .await
-        .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))?;
+    .await;
+    drop(file);
+    if let Err(e) = result {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(e);
+    }
     tokio::fs::rename(&part, &target)
         .await
         .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", target.display())))?;
     Ok(target)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_paths() {
-        let base = Path::new("/etc/flinkd/deployments");
-        assert_eq!(
-            local_path("file:///opt/a.jar", base),
-            Some(PathBuf::from("/opt/a.jar"))
-        );
-        assert_eq!(
-            local_path("/opt/a.jar", base),
-            Some(PathBuf::from("/opt/a.jar"))
-        );
-        assert_eq!(
-            local_path("jobs/a.jar", base),
-            Some(base.join("jobs/a.jar"))
-        );
-        // The bundled example's `../../.flinkd/jobs/counter.jar`: absolute and normal.
-        assert_eq!(
-            local_path("../../x/a.jar", base),
-            Some(PathBuf::from("/etc/x/a.jar"))
-        );
-        assert_eq!(
-            local_path("FILE:///opt/a.jar", base),
-            Some(PathBuf::from("/opt/a.jar"))
-        );
-        assert_eq!(local_path("https://h/a.jar", base), None);
+/// An error with its causes: reqwest's own says only "error sending request".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
     }
-
-    #[tokio::test]
-    async fn a_missing_local_jar_is_named() {
-        let http = reqwest::Client::new();
-        let err = fetch(
-            &http,
-            "nope.jar",
-            Path::new("/tmp/x"),
-            Path::new("/tmp/c"),
-            Bytes(1),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "jar nope.jar: no such file: /tmp/x/nope.jar"
-        );
-    }
-
-    #[tokio::test]
-    async fn downloads_once_and_caps_the_size() {
-        use axum::{routing::get, Router};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let hits = Arc::new(AtomicUsize::new(0));
-        let h = hits.clone();
-        let app = Router::new().route(
-            "/job.jar",
-            get(move || {
-                h.fetch_add(1, Ordering::SeqCst);
-                async { vec![7u8; 4096] }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let cache = tempfile::tempdir().unwrap();
-        let http = reqwest::Client::new();
-        let uri = format!("http://{addr}/job.jar");
-        let a = fetch(&http, &uri, Path::new("/"), cache.path(), Bytes(1 << 20))
-            .await
-            .unwrap();
-        let b = fetch(&http, &uri, Path::new("/"), cache.path(), Bytes(1 << 20))
-            .await
-            .unwrap();
-        assert_eq!(a, b);
-        assert_eq!(std::fs::read(&a).unwrap().len(), 4096);
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "downloaded once");
-
-        let small = tempfile::tempdir().unwrap();
-        let err = fetch(&http, &uri, Path::new("/"), small.path(), Bytes(1000))
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("larger than 1000b"), "{err}");
-        assert_eq!(
-            std::fs::read_dir(small.path()).unwrap().count(),
-            0,
-            "no partial file left"
-        );
-    }
+    text
 }
+
+#[cfg(test)]
+mod tests;

@@ -43,6 +43,7 @@ pub struct Config {
     pub timing: TimingConfig,
     pub store: StoreConfig,
     pub files: FilesConfig,
+    pub jars: JarsConfig,
     /// The daemon-wide layer of Deployment defaults, below each namespace's
     /// `DeploymentDefaults` and above the built-in defaults. Same shape as `spec`.
     pub defaults: DeploymentSpec,
@@ -59,6 +60,7 @@ impl Default for Config {
             timing: TimingConfig::default(),
             store: StoreConfig::default(),
             files: FilesConfig::default(),
+            jars: JarsConfig::default(),
             defaults: DeploymentSpec::default(),
         }
     }
@@ -250,6 +252,47 @@ impl Default for FilesConfig {
     }
 }
 
+/// Where jars may come from, and how they are fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JarsConfig {
+    /// A local jar (`file://` or a path) must lie under one of these directories,
+    /// symlinks followed; empty: the deployments directory only. Never under
+    /// `state_dir`, whatever this says.
+    pub local_dirs: Vec<PathBuf>,
+    /// Whether `http://` jars are fetched (nothing protects them on the way). A
+    /// redirect from https to http is refused either way.
+    pub allow_http: bool,
+    /// The longest a download may take...
+    #[serde(with = "humantime_serde")]
+    pub download_timeout: Duration,
+    /// ...and the longest it may wait for its next bytes.
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+}
+
+impl Default for JarsConfig {
+    fn default() -> Self {
+        JarsConfig {
+            local_dirs: Vec::new(),
+            allow_http: false,
+            download_timeout: Duration::from_secs(30 * 60),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    /// The directories local jars may lie under (absolute, as the config resolved them).
+    pub fn jar_dirs(&self) -> Vec<PathBuf> {
+        if self.jars.local_dirs.is_empty() {
+            vec![self.deployments_dir.clone()]
+        } else {
+            self.jars.local_dirs.clone()
+        }
+    }
+}
+
 fn ser_bytes<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&b.to_string())
 }
@@ -278,6 +321,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "QUOTA",
     "FLINK",
     "TIMING",
+    "JARS",
     "STORE",
     "FILES",
     "DEFAULTS",
@@ -356,6 +400,9 @@ impl Config {
         };
         resolve(&mut self.deployments_dir, "DEPLOYMENTS_DIR");
         resolve(&mut self.state_dir, "STATE_DIR");
+        for d in self.jars.local_dirs.iter_mut() {
+            resolve(d, "JARS__LOCAL_DIRS");
+        }
         for (version, home) in self.flink.versions.iter_mut() {
             resolve(home, &format!("FLINK__VERSIONS__{version}"));
         }

@@ -67,7 +67,15 @@ fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Daemon
 
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = Config::load(config_path)?;
+    // What flinkd writes (the store, generated configs, the clusters' logs, which the
+    // JVMs inherit the mask for) is its user's alone: a config names ports, and holds
+    // each cluster's identity.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(&config.state_dir)?;
+    std::fs::set_permissions(
+        &config.state_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
     let _lock = lock_state_dir(&config.state_dir)?;
     let store = Store::open(&config.store_path(), config.store.max_events_per_deployment)?;
     tracing::info!(

@@ -29,6 +29,8 @@ pub struct ExpandedSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpandedTemplate {
     pub jar_uri: String,
+    /// Lower-case hex, when the Deployment gives one.
+    pub jar_sha256: Option<String>,
     pub entry_class: Option<String>,
     pub main_args: Option<String>,
     /// As written: `1.10` stays `1.10`.
@@ -119,6 +121,7 @@ impl ExpandedTemplate {
         };
         Ok(ExpandedTemplate {
             jar_uri: need(artifact.jar_uri.clone(), "template.spec.artifact.jarUri")?,
+            jar_sha256: artifact.jar_sha256.as_ref().map(|h| h.to_ascii_lowercase()),
             entry_class: artifact.entry_class.clone(),
             main_args: artifact.main_args.clone(),
             flink_version: need(

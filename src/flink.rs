@@ -277,6 +277,43 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// The most of a REST answer flinkd reads: Flink's largest (a job's exception history)
+/// is far below it; a peer sending more is not Flink.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// An answer's body, up to [`MAX_BODY`].
+async fn read_bounded(mut resp: reqwest::Response, endpoint: &str) -> Result<String, FlinkError> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(FlinkError::Unexpected {
+                        endpoint: endpoint.to_string(),
+                        message: format!("the answer is larger than {} MiB", MAX_BODY >> 20),
+                        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(String::from_utf8_lossy(&body).into_owned()),
+            Err(e) => {
+                return Err(FlinkError::Unreachable {
+                    endpoint: endpoint.to_string(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// One entry of `GET /jobmanager/config`.
+#[derive(Debug, Deserialize)]
+struct ConfigEntry {
+    key: String,
+    value: String,
+}
+
 impl FlinkClient {
     /// `base` is the REST endpoint, e.g. `http://127.0.0.1:8081`.
     pub fn new(http: reqwest::Client, base: impl Into<String>) -> FlinkClient {
@@ -346,10 +383,7 @@ impl FlinkClient {
             message: e.to_string(),
         })?;
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| FlinkError::Unreachable {
-            endpoint: endpoint.clone(),
-            message: e.to_string(),
-        })?;
+        let body = read_bounded(resp, &endpoint).await?;
         if !status.is_success() {
             return Err(FlinkError::Rejected {
                 endpoint,
@@ -388,6 +422,12 @@ impl FlinkClient {
         Self::decode(&endpoint, &body)
     }
 
+    /// `GET /jobmanager/config`: the value the JobManager has for `key`, if any.
+    pub async fn config_value(&self, key: &str) -> Result<Option<String>, FlinkError> {
+        let entries: Vec<ConfigEntry> = self.get("/jobmanager/config").await?;
+        Ok(entries.into_iter().find(|e| e.key == key).map(|e| e.value))
+    }
+
     /// `GET /overview`: TaskManagers and slots registered.
     pub async fn overview(&self) -> Result<Overview, FlinkError> {
         self.get("/overview").await
@@ -415,12 +455,15 @@ impl FlinkClient {
 
     /// `POST /jars/upload` under the file name `name`.
     pub async fn upload_jar_as(&self, jar: &Path, name: &str) -> Result<String, FlinkError> {
-        let bytes = tokio::fs::read(jar).await.map_err(|e| FlinkError::Local {
+        let local = |e: std::io::Error| FlinkError::Local {
             path: jar.display().to_string(),
             message: e.to_string(),
-        })?;
+        };
+        // Streamed from the file: a jar of hundreds of MiB is never whole in memory.
+        let file = tokio::fs::File::open(jar).await.map_err(local)?;
+        let len = file.metadata().await.map_err(local)?.len();
         let name = name.to_string();
-        let part = reqwest::multipart::Part::bytes(bytes)
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), len)
             .file_name(name)
             .mime_str("application/x-java-archive")
             .map_err(|e| FlinkError::Local {

@@ -352,6 +352,10 @@ pub struct Artifact {
     pub kind: Option<ArtifactKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jar_uri: Option<String>,
+    /// The SHA-256 of the jar's content (64 hex digits): when given, a jar that does
+    /// not match is not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jar_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,3 +1,4 @@
+// suite: real-flink (scripts/test.sh runs these apart from the fake-only tests)
 //! The chaos campaign on real Flink: the bundled counter job, one cluster at a time,
 //! and kill -9 of the daemon, of the JobManager and of a TaskManager while the
 //! Deployment is running, suspending, upgrading and resuming. Checked from outside:

@@ -158,7 +158,12 @@ fn a_jar_that_never_arrives_holds_up_no_one_else() {
     // Takes connections, never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let slow_jar = format!("http://{}/job.jar", silent.local_addr().unwrap());
-    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    // An http:// jar, allowed for this one (a server of the test's own).
+    let d = Daemon::start_env(
+        &e2e::fake_flink_home(),
+        "",
+        &[("FLINKD_JARS__ALLOW_HTTP", "true")],
+    );
     d.deploy("target.yaml", &e2e::external_target("session", &server.url));
     d.deploy(
         "a-slow.yaml",

@@ -6,23 +6,12 @@
 
 mod e2e;
 
-use e2e::Daemon;
+use e2e::{on_the_fake as deployment, Daemon};
 use flinkd::spec::{DeploymentState, JobState, SavepointOrigin, SavepointState};
 
 /// A daemon whose Flink 2.3 is the fake.
 fn daemon(timing: &str) -> Daemon {
     Daemon::start_with(&e2e::fake_flink_home(), timing)
-}
-
-fn deployment(name: &str, spec: &str, faults: &[(&str, &str)]) -> String {
-    let mut conf = String::new();
-    for (k, v) in faults {
-        conf.push_str(&format!("        {k}: \"{v}\"\n"));
-    }
-    format!(
-        "kind: Deployment\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n{spec}\n  template:\n    spec:\n      artifact:\n        jarUri: {jar}\n        entryClass: org.example.Job\n      flinkConfiguration:\n{conf}",
-        jar = e2e::fake_jar().display(),
-    )
 }
 
 #[test]

@@ -1,3 +1,4 @@
+// suite: real-flink (scripts/test.sh runs these apart from the fake-only tests)
 //! The lifecycle end to end: `flinkd run` driving real Flink clusters from files.
 
 mod e2e;

@@ -1,3 +1,4 @@
+// suite: real-flink (scripts/test.sh runs these apart from the fake-only tests)
 //! The local target against a real Flink distribution (FLINK_HOME_FOR_TESTS, set by
 //! scripts/test.sh). One cluster at a time; every cluster is stopped on every path out.
 

@@ -1,3 +1,4 @@
+// suite: real-flink (scripts/test.sh runs these apart from the fake-only tests)
 //! The external-cluster target (`spec.flink.restUrl`) on real Flink: a session cluster
 //! started by hand with Flink's own scripts, which flinkd submits to and never stops.
 

@@ -1,3 +1,4 @@
+// suite: real-flink (scripts/test.sh runs these apart from the fake-only tests)
 //! Watching running jobs on real Flink: conditions, and recovery from a lost cluster
 //! through the latest retained checkpoint.
 

@@ -1,3 +1,4 @@
+// suite: real-flink (scripts/test.sh runs these apart from the fake-only tests)
 //! The README's first command and its walk-through, as a new user runs them: from the
 //! repository root, `scripts/setup.sh` (bounded by its `--exit-when-running`), then the
 //! same `flinkd run --config config/flinkd.toml` line, the bundled config and example
@@ -276,13 +277,14 @@ fn a_relative_config_from_elsewhere_writes_only_absolute_paths() {
     for d in ["etc/deployments", "cwd/here", "flink"] {
         std::fs::create_dir_all(base.join(d)).unwrap();
     }
-    // Flink, the jar and the state, all named relative to the config's directory.
+    // Flink, the jar (and where jars may lie) and the state, all named relative to the
+    // config's directory.
     std::os::unix::fs::symlink(e2e::flink_home(), base.join("flink/2.3")).unwrap();
     std::fs::copy(e2e::counter_jar(), base.join("etc/counter.jar")).unwrap();
     std::fs::write(
         base.join("etc/flinkd.toml"),
         format!(
-            "deployments_dir = \"deployments\"\nstate_dir = \"../state\"\n[api]\nlisten = \"127.0.0.1:{}\"\n[flink.versions]\n\"2.3\" = \"../flink/2.3\"\n",
+            "deployments_dir = \"deployments\"\nstate_dir = \"../state\"\n[api]\nlisten = \"127.0.0.1:{}\"\n[jars]\nlocal_dirs = [\".\"]\n[flink.versions]\n\"2.3\" = \"../flink/2.3\"\n",
             e2e::free_port()
         ),
     )

@@ -11,7 +11,7 @@ fn the_unit_file_is_valid() {
     let unit = std::fs::read_to_string(root.join("systemd/flinkd.service")).unwrap();
     for line in [
         "Type=notify",
-        "ExecStart=/usr/local/bin/flinkd run --config /etc/flinkd/flinkd.toml",
+        "ExecStart=/usr/bin/flinkd run --config /etc/flinkd/flinkd.toml",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "KillMode=process",
         "WatchdogSec=",
@@ -19,7 +19,13 @@ fn the_unit_file_is_valid() {
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ProtectHome=yes",
-        "ReadWritePaths=/var/lib/flinkd",
+        "StateDirectory=flinkd",
+        "UMask=0077",
+        "PrivateTmp=yes",
+        "ProtectKernelTunables=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+        "SystemCallFilter=@system-service",
+        "CapabilityBoundingSet=\n",
     ] {
         assert!(unit.contains(line), "the unit lacks `{line}`");
     }
@@ -31,7 +37,7 @@ fn the_unit_file_is_valid() {
     // Verify it with its binary and config where this checkout has them.
     let dir = tempfile::tempdir().unwrap();
     let local = unit
-        .replace("/usr/local/bin/flinkd", env!("CARGO_BIN_EXE_flinkd"))
+        .replace("/usr/bin/flinkd", env!("CARGO_BIN_EXE_flinkd"))
         .replace(
             "/etc/flinkd/flinkd.toml",
             &root.join("config/flinkd.toml").display().to_string(),
@@ -46,6 +52,41 @@ fn the_unit_file_is_valid() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "systemd-analyze verify: {err}");
     assert!(!err.contains("Failed to parse"), "{err}");
+}
+
+/// `systemd-analyze security` scores the unit as installed at most 4.0 ("OK"), with
+/// the JVMs' needs (writable executable memory for the JIT) left as they are.
+#[test]
+fn the_unit_scores_at_most_4_in_systemd_analyze_security() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = match Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(root.join("systemd/flinkd.service"))
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: systemd-analyze is not installed ({e})");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for flinkd.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no score in: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    eprintln!("systemd-analyze security: {score}");
+    assert!(score <= 4.0, "exposure {score} > 4.0:\n{text}");
 }
 
 /// A directory for a daemon with no Flink: an empty deployments directory, a state
@@ -178,5 +219,93 @@ fn logs_can_be_json_lines() {
                 .as_str()
                 .is_some_and(|m| m.contains("bad.yaml:"))),
         "{text}"
+    );
+}
+
+/// The Debian package, built by `scripts/package.sh` and installed with `dpkg -i`: the
+/// binary, the unit, the config, the directories and the user are where the unit
+/// expects them; then purged. Skipped where dpkg is missing, without root, or where a
+/// flinkd package is installed already (it is not this test's to remove).
+#[test]
+fn the_debian_package_installs_what_the_unit_needs() {
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !have("dpkg") || !have("dpkg-deb") {
+        eprintln!("SKIPPED: dpkg is missing");
+        return;
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: installing a package needs root");
+        return;
+    }
+    let installed = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", "flinkd"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("installed"));
+    if installed {
+        eprintln!("SKIPPED: a flinkd package is installed here already");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("scripts/package.sh")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/package.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deb = root.join(String::from_utf8_lossy(&out.stdout).trim());
+    struct Purge;
+    impl Drop for Purge {
+        fn drop(&mut self) {
+            let _ = Command::new("dpkg")
+                .args(["--purge", "flinkd"])
+                .stdout(Stdio::null())
+                .status();
+        }
+    }
+    let _purge = Purge;
+    let out = Command::new("dpkg").arg("-i").arg(&deb).output().unwrap();
+    assert!(
+        out.status.success(),
+        "dpkg -i: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let user = nix::unistd::User::from_name("flinkd")
+        .unwrap()
+        .expect("the flinkd user");
+    let state = std::fs::metadata("/var/lib/flinkd").unwrap();
+    assert_eq!(state.uid(), user.uid.as_raw());
+    assert_eq!(state.permissions().mode() & 0o777, 0o700);
+    assert!(Path::new("/etc/flinkd/deployments").is_dir());
+    assert!(Path::new("/lib/systemd/system/flinkd.service").is_file());
+    let version = Command::new("/usr/bin/flinkd")
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(version.status.success());
+    // The packaged config is one flinkd reads.
+    let check = Command::new("/usr/bin/flinkd")
+        .args([
+            "validate",
+            "--config",
+            "/etc/flinkd/flinkd.toml",
+            "/etc/flinkd/deployments",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
     );
 }

@@ -20,10 +20,13 @@
 //! - `fake.startup.bind-error: x`: the JobManager exits at once, its log saying its
 //!   address is in use;
 //! - `fake.run.delay-ms: N`: a submission registers its job at once but answers only
-//!   after N ms (longer than flinkd's HTTP timeout: an answer that never comes).
+//!   after N ms (longer than flinkd's HTTP timeout: an answer that never comes);
+//! - `fake.startup.impostor: x`: the JobManager answers without the cluster's identity
+//!   in `GET /jobmanager/config` (another process took its port);
+//! - `fake.taskmanager.spawn: x`: each TaskManager spawns a `sleep` (user code's child).
 //!
 //! `POST /fake/set?key=K&value=V` sets a fault on a running fake, `POST /fake/reset`
-//! empties it (a cluster restarted without HA); `FAKE_FLINK_LOG` names a file the fake
+//! empties it (a cluster restarted without HA); `FLINK_FAKE_LOG` names a file the fake
 //! appends its own log to (src/bin/fake_flink/log.rs).
 //!
 //! Savepoint requests may carry flinkd's own `triggerId`: asked again under the same id,
@@ -179,9 +182,24 @@ async fn upload(State(s): State<Shared>, body: axum::body::Bytes) -> Json<Value>
         .to_string();
     let mut f = lock(&s);
     f.uploads += 1;
+    f.note("upload", json!({ "name": name }));
     let id = format!("{}_{name}", f.next_id());
     f.jars.insert(id.clone(), name);
     Json(json!({"filename": format!("/fake/upload/{id}"), "status": "success"}))
+}
+
+/// `GET /jobmanager/config`: the config it was started with; an impostor's lacks the
+/// cluster's identity.
+async fn jobmanager_config(State(s): State<Shared>) -> Json<Value> {
+    let f = lock(&s);
+    let impostor = f.conf.contains_key("fake.startup.impostor");
+    let entries: Vec<Value> = f
+        .conf
+        .iter()
+        .filter(|(k, _)| !(impostor && k.as_str() == "flinkd.cluster.identity"))
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    Json(Value::Array(entries))
 }
 
 async fn jars(State(s): State<Shared>) -> Json<Value> {
@@ -603,16 +621,23 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // A TaskManager: a process of the cluster that waits to be stopped.
-    if args.iter().any(|a| a == "--taskmanager") {
-        loop {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-    }
     let mut conf = match arg(&args, "--conf") {
         Some(dir) => read_conf(&dir),
         None => BTreeMap::new(),
     };
+    // A TaskManager: a process of the cluster that waits to be stopped; with
+    // `fake.taskmanager.spawn`, its user code spawned a process of its own.
+    if args.iter().any(|a| a == "--taskmanager") {
+        let _child = conf.contains_key("fake.taskmanager.spawn").then(|| {
+            std::process::Command::new("sleep")
+                .arg("3600")
+                .spawn()
+                .expect("spawn a child")
+        });
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
     for (i, a) in args.iter().enumerate() {
         if a == "--set" {
             if let Some((k, v)) = args.get(i + 1).and_then(|kv| kv.split_once('=')) {
@@ -647,6 +672,7 @@ async fn main() {
     };
     let router = Router::new()
         .route("/overview", get(overview))
+        .route("/jobmanager/config", get(jobmanager_config))
         .route("/jars", get(jars))
         .route("/jars/upload", post(upload))
         .route("/jars/{jar}/run", post(run))

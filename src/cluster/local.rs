@@ -13,6 +13,7 @@
 //! processes again and adopt or remove them.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,9 +22,14 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+mod conf;
+mod procs;
+
 use super::ClusterError;
 use crate::expanded::ExpandedTemplate;
 use crate::quantity::Bytes;
+use conf::{flatten, write_log4j, yaml_scalar, FLINKD_DEFAULTS};
+pub use conf::{IDENTITY_KEY, OWNED_KEYS};
 
 /// How to find and stop one local cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +49,11 @@ pub struct LocalCluster {
     /// when the JobManager is gone and cannot say which is the newest.
     #[serde(default)]
     pub checkpoints: Option<PathBuf>,
+    /// A secret in its generated config ([`IDENTITY_KEY`]), read back through the
+    /// REST API before flinkd trusts whatever answers on its port. A cluster that an
+    /// older flinkd started has none, and is known by its processes alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 /// What a cluster is made from.
@@ -58,24 +69,6 @@ pub struct ClusterPlan<'a> {
     pub work_dir: PathBuf,
 }
 
-/// Settings flinkd makes in every generated config, below the Deployment's
-/// `flinkConfiguration`: short refresh intervals so that the supervisor sees changes
-/// promptly (DESIGN.md, "Flink on this kind of machine"), and retained checkpoints so
-/// that LATEST_STATE can restore from them.
-const FLINKD_DEFAULTS: &[(&str, &str)] = &[
-    ("web.refresh-interval", "500"),
-    ("metrics.fetcher.update-interval", "1000"),
-    ("cluster.registration.error-delay", "500"),
-    ("cluster.registration.initial-timeout", "100"),
-    ("heartbeat.interval", "2000"),
-    ("heartbeat.timeout", "20000"),
-    (
-        "execution.checkpointing.externalized-checkpoint-retention",
-        "RETAIN_ON_CANCELLATION",
-    ),
-    ("execution.checkpointing.num-retained", "3"),
-];
-
 fn free_port() -> Result<u16, ClusterError> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))
         .map_err(|e| ClusterError::io("allocate a port", e))?;
@@ -86,40 +79,34 @@ fn free_port() -> Result<u16, ClusterError> {
     Ok(port)
 }
 
-/// Flattens a nested YAML mapping into Flink's dotted keys.
-fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, v) in m {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string(),
-                };
-                let full = if prefix.is_empty() {
-                    key
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                flatten(&full, v, out);
-            }
-        }
-        serde_yaml::Value::String(s) => {
-            out.insert(prefix.to_string(), s.clone());
-        }
-        serde_yaml::Value::Null => {}
-        other => {
-            let text = serde_yaml::to_string(other).unwrap_or_default();
-            out.insert(prefix.to_string(), text.trim().to_string());
-        }
-    }
+/// The last `max` bytes of a file (a job that printed gigabytes is not read whole).
+fn read_tail(path: &Path, max: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(max))).ok()?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Quotes a value for a flat YAML line.
-fn yaml_scalar(v: &str) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
+/// The variables of the daemon's environment a cluster's processes get: what a shell
+/// and a JVM need, and Flink's and Hadoop's own settings.
+fn passed_to_flink(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "TZ",
+        "TMPDIR",
+        "JAVA_HOME",
+    ];
+    NAMES.contains(&name)
+        || name.starts_with("LC_")
+        || name.starts_with("FLINK_")
+        || name.starts_with("HADOOP_")
 }
 
 impl LocalCluster {
@@ -134,6 +121,7 @@ impl LocalCluster {
             task_managers: 0,
             work_dir: PathBuf::new(),
             checkpoints: None,
+            identity: None,
         }
     }
 
@@ -177,6 +165,7 @@ impl LocalCluster {
             task_managers,
             work_dir: plan.work_dir.clone(),
             checkpoints: None,
+            identity: Some(uuid::Uuid::new_v4().simple().to_string()),
         };
         let dist_conf = plan.flink_home.join("conf");
         if !plan.flink_home.join("bin/jobmanager.sh").is_file() {
@@ -198,7 +187,11 @@ impl LocalCluster {
         if let Ok(entries) = std::fs::read_dir(&dist_conf) {
             for e in entries.flatten() {
                 if e.path().is_file() {
-                    let _ = std::fs::copy(e.path(), cluster.conf_dir().join(e.file_name()));
+                    let to = cluster.conf_dir().join(e.file_name());
+                    // A copy keeps the distribution's mode: this one is flinkd's alone.
+                    if std::fs::copy(e.path(), &to).is_ok() {
+                        let _ = std::fs::set_permissions(&to, PermissionsExt::from_mode(0o600));
+                    }
                 }
             }
         }
@@ -262,12 +255,15 @@ impl LocalCluster {
             ("rest.address", "127.0.0.1".to_string()),
             ("rest.bind-address", "127.0.0.1".to_string()),
             ("rest.port", cluster.rest_port.to_string()),
+            ("rest.bind-port", cluster.rest_port.to_string()),
             ("env.log.dir", dir(cluster.log_dir())),
             ("env.pid.dir", dir(cluster.pid_dir())),
             ("io.tmp.dirs", dir(cluster.dir.join("tmp"))),
             ("web.upload.dir", dir(cluster.dir.join("upload"))),
+            (IDENTITY_KEY, cluster.identity.clone().unwrap_or_default()),
         ];
         for (k, v) in owned {
+            debug_assert!(OWNED_KEYS.contains(&k), "{k} is not in OWNED_KEYS");
             conf.insert(k.to_string(), v);
         }
         let cluster = LocalCluster {
@@ -276,6 +272,13 @@ impl LocalCluster {
         };
         let mut text = String::from("# Generated by flinkd for one cluster; changes are lost.\n");
         for (k, v) in &conf {
+            // Validation refused these; a line of the config is one key and its value.
+            if k.chars().chain(v.chars()).any(char::is_control) {
+                return Err(ClusterError::Setup(format!(
+                    "the Flink setting `{}` holds a control character",
+                    k.escape_debug()
+                )));
+            }
             text.push_str(&format!("{k}: {}\n", yaml_scalar(v)));
         }
         std::fs::write(cluster.conf_dir().join(dist_file), text)
@@ -349,6 +352,14 @@ impl LocalCluster {
         if !self.work_dir.as_os_str().is_empty() {
             command.current_dir(&self.work_dir);
         }
+        // A clean environment: none of the daemon's own (NOTIFY_SOCKET, an API token)
+        // reaches the JVMs or the user code in them.
+        command.env_clear();
+        for (k, v) in std::env::vars_os() {
+            if k.to_str().is_some_and(passed_to_flink) {
+                command.env(k, v);
+            }
+        }
         command
             .arg("start")
             .env("FLINK_CONF_DIR", self.conf_dir())
@@ -362,20 +373,21 @@ impl LocalCluster {
             .map_err(|e| ClusterError::io(&format!("run {script}"), e))
     }
 
+    /// Whether the JobManager answering on its port is this cluster's: its config
+    /// holds this cluster's identity. A process that took the port first is not.
+    pub async fn answers_as_itself(
+        &self,
+        client: &crate::flink::FlinkClient,
+    ) -> Result<bool, crate::flink::FlinkError> {
+        let Some(identity) = &self.identity else {
+            return Ok(true);
+        };
+        Ok(client.config_value(IDENTITY_KEY).await?.as_deref() == Some(identity.as_str()))
+    }
+
     /// The PIDs this cluster recorded, that are alive and are this cluster's.
     pub fn live_pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(self.pid_dir()) {
-            for e in entries.flatten() {
-                if let Ok(text) = std::fs::read_to_string(e.path()) {
-                    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-                }
-            }
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        pids.retain(|p| self.owns(*p));
-        pids
+        self.live_pids_of("")
     }
 
     /// Whether the JobManager process is alive.
@@ -383,21 +395,25 @@ impl LocalCluster {
         !self.live_pids_of("standalonesession").is_empty()
     }
 
-    /// The live processes of one role (`standalonesession`, `taskexecutor`), by the
-    /// PID files Flink's scripts write.
+    /// The live processes of one role (`standalonesession`, `taskexecutor`; `""`: all),
+    /// by the PID files Flink's scripts write, each checked to be this cluster's
+    /// process and to have started no later than its file was written.
     fn live_pids_of(&self, role: &str) -> Vec<i32> {
         let mut pids: Vec<i32> = std::fs::read_dir(self.pid_dir())
             .into_iter()
             .flatten()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().contains(role))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .flat_map(|t| {
-                t.lines()
+            .filter_map(|e| {
+                let written = e.metadata().ok()?.modified().ok()?;
+                Some((std::fs::read_to_string(e.path()).ok()?, written))
+            })
+            .flat_map(|(text, written)| {
+                text.lines()
                     .filter_map(|l| l.trim().parse::<i32>().ok())
+                    .filter(|p| procs::is_cluster_process(*p, &self.dir, written))
                     .collect::<Vec<_>>()
             })
-            .filter(|p| self.owns(*p))
             .collect();
         pids.sort_unstable();
         pids.dedup();
@@ -433,29 +449,13 @@ impl LocalCluster {
         Ok(lost)
     }
 
-    /// Whether `pid` is a live (not zombie) process whose command line names this
-    /// cluster's directory.
-    fn owns(&self, pid: i32) -> bool {
-        let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(s) => s,
-            Err(_) => return false,
-        };
-        // The state follows the parenthesized command name.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if state == Some('Z') {
-            return false;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let needle = self.dir.display().to_string();
-        String::from_utf8_lossy(&cmdline).contains(&needle)
-    }
-
-    /// Stops every process of the cluster: SIGTERM, then SIGKILL after `grace`; returns
-    /// once all are verified gone.
+    /// Stops every process of the cluster: SIGTERM, then SIGKILL after `grace`, and
+    /// SIGKILL to what the processes left behind (the children user code spawned, the
+    /// rest of their process groups); returns once its recorded processes are verified
+    /// gone.
     pub fn stop(&self, grace: Duration) -> Result<(), ClusterError> {
         let pids = self.live_pids();
+        let tree = procs::tree(&pids);
         for p in &pids {
             let _ = kill(Pid::from_raw(*p), Signal::SIGTERM);
         }
@@ -466,6 +466,10 @@ impl LocalCluster {
         let left = self.live_pids();
         for p in &left {
             let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+        }
+        // Seen before the first signal, and still the same processes.
+        for p in tree.iter().filter(|p| procs::still(p)) {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline && !self.live_pids().is_empty() {
@@ -511,7 +515,7 @@ impl LocalCluster {
                 if name.contains("standalonesession") && name.ends_with(".out")
                     || name.ends_with(".start.log")
                 {
-                    if let Ok(text) = std::fs::read_to_string(e.path()) {
+                    if let Some(text) = read_tail(&e.path(), 64 << 10) {
                         let tail: Vec<&str> = text.lines().rev().take(lines).collect();
                         for l in tail.into_iter().rev() {
                             out.push_str(l);
@@ -525,187 +529,5 @@ impl LocalCluster {
     }
 }
 
-/// Writes `log4j.properties` (used by the JobManager and TaskManagers) from the
-/// distribution's, with the root level and the Deployment's loggers.
-fn write_log4j(conf: &Path, loggers: &BTreeMap<String, String>) -> Result<(), ClusterError> {
-    let path = conf.join("log4j.properties");
-    let base = std::fs::read_to_string(&path).unwrap_or_default();
-    let root = loggers
-        .get("")
-        .cloned()
-        .unwrap_or_else(|| "INFO".to_string());
-    let mut text = String::new();
-    for line in base.lines() {
-        if line.trim_start().starts_with("rootLogger.level") {
-            text.push_str(&format!("rootLogger.level = {root}\n"));
-        } else {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    if base.is_empty() {
-        text.push_str(&format!(
-            "rootLogger.level = {root}\nrootLogger.appenderRef.file.ref = MainAppender\nappender.main.name = MainAppender\nappender.main.type = File\nappender.main.fileName = ${{sys:log.file}}\nappender.main.layout.type = PatternLayout\nappender.main.layout.pattern = %d %-5p %c - %m%n\n"
-        ));
-    }
-    text.push_str("# Loggers of the Deployment (logging.log4jLoggers)\n");
-    for (i, (name, level)) in loggers.iter().filter(|(n, _)| !n.is_empty()).enumerate() {
-        text.push_str(&format!(
-            "logger.flinkd{i}.name = {name}\nlogger.flinkd{i}.level = {level}\n"
-        ));
-    }
-    std::fs::write(&path, text).map_err(|e| ClusterError::io("write log4j.properties", e))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fake_home(dir: &Path) -> PathBuf {
-        let home = dir.join("flink");
-        std::fs::create_dir_all(home.join("bin")).unwrap();
-        std::fs::create_dir_all(home.join("conf")).unwrap();
-        std::fs::write(home.join("bin/jobmanager.sh"), "#!/bin/sh\n").unwrap();
-        std::fs::write(
-            home.join("conf/config.yaml"),
-            "env:\n  java:\n    opts:\n      all: --add-opens=java.base/java.lang=ALL-UNNAMED\nrest:\n  port: 8081\ntaskmanager:\n  numberOfTaskSlots: 1\n",
-        )
-        .unwrap();
-        std::fs::write(
-            home.join("conf/log4j.properties"),
-            "rootLogger.level = ${env:ROOT_LOG_LEVEL:-INFO}\nappender.main.name = MainAppender\n",
-        )
-        .unwrap();
-        home
-    }
-
-    #[test]
-    fn generated_config_keeps_java_opts_merges_the_template_and_owns_ports() {
-        let tmp = tempfile::tempdir().unwrap();
-        let home = fake_home(tmp.path());
-        let template: crate::spec::TemplateSpec = serde_json::from_value(serde_json::json!({
-            "parallelism": 4,
-            "numberOfTaskManagers": 2,
-            "resources": {"jobManager": {"memory": "1.5g"}, "taskManager": {"memory": "2Gi"}},
-            "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2", "rest.port": "1", "pipeline.name": "x"},
-            "logging": {"log4jLoggers": {"": "WARN", "org.example": "DEBUG"}}
-        }))
-        .unwrap();
-        let template = crate::expanded::builtin_template(&template, "2.3");
-        let c = LocalCluster::prepare(&ClusterPlan {
-            dir: tmp.path().join("clusters/j1"),
-            flink_home: &home,
-            template: &template,
-            savepoints_dir: tmp.path().join("sp"),
-            checkpoints_dir: tmp.path().join("chk"),
-            work_dir: tmp.path().join("work"),
-        })
-        .unwrap();
-        assert_eq!(c.task_managers, 2);
-        assert_ne!(c.rest_port, c.rpc_port);
-        let conf = std::fs::read_to_string(c.conf_dir().join("config.yaml")).unwrap();
-        let v: BTreeMap<String, String> = serde_yaml::from_str(&conf).unwrap();
-        assert_eq!(
-            v["env.java.opts.all"],
-            "--add-opens=java.base/java.lang=ALL-UNNAMED"
-        );
-        assert_eq!(v["jobmanager.memory.process.size"], "1536m");
-        assert_eq!(v["taskmanager.memory.process.size"], "2048m");
-        assert_eq!(
-            v["taskmanager.numberOfTaskSlots"], "2",
-            "the template's setting wins over ours"
-        );
-        assert_eq!(v["pipeline.name"], "x");
-        assert_eq!(
-            v["rest.port"],
-            c.rest_port.to_string(),
-            "ports stay the cluster's"
-        );
-        assert_eq!(v["env.pid.dir"], c.pid_dir().display().to_string());
-        assert_eq!(v["parallelism.default"], "4");
-        assert_eq!(
-            v["execution.checkpointing.externalized-checkpoint-retention"],
-            "RETAIN_ON_CANCELLATION"
-        );
-        assert_eq!(
-            v["state.savepoints.dir"],
-            format!("file://{}/", tmp.path().join("sp").display())
-        );
-        assert!(tmp.path().join("work").is_dir());
-        let log4j = std::fs::read_to_string(c.conf_dir().join("log4j.properties")).unwrap();
-        assert!(log4j.contains("rootLogger.level = WARN\n"), "{log4j}");
-        assert!(
-            log4j.contains("logger.flinkd0.name = org.example\nlogger.flinkd0.level = DEBUG\n"),
-            "{log4j}"
-        );
-        assert_eq!(
-            std::fs::read_to_string(c.conf_dir().join("workers")).unwrap(),
-            "127.0.0.1\n"
-        );
-    }
-
-    #[test]
-    fn a_home_that_is_not_flink_is_an_error() {
-        let tmp = tempfile::tempdir().unwrap();
-        let err = LocalCluster::prepare(&ClusterPlan {
-            dir: tmp.path().join("c"),
-            flink_home: tmp.path(),
-            template: &crate::expanded::builtin_template(&Default::default(), "2.3"),
-            savepoints_dir: tmp.path().join("sp"),
-            checkpoints_dir: tmp.path().join("chk"),
-            work_dir: tmp.path().join("work"),
-        })
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("not a Flink distribution"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn relative_directories_are_refused_before_anything_is_written() {
-        let tmp = tempfile::tempdir().unwrap();
-        let home = fake_home(tmp.path());
-        let err = LocalCluster::prepare(&ClusterPlan {
-            dir: tmp.path().join("c"),
-            flink_home: &home,
-            template: &crate::expanded::builtin_template(&Default::default(), "2.3"),
-            savepoints_dir: PathBuf::from("config/../.flinkd/state/sp"),
-            checkpoints_dir: tmp.path().join("chk"),
-            work_dir: tmp.path().join("work"),
-        })
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "the savepoint directory config/../.flinkd/state/sp is not an absolute path"
-        );
-        assert!(!tmp.path().join("c").exists());
-    }
-
-    #[test]
-    fn only_processes_naming_the_cluster_dir_are_its_own() {
-        let tmp = tempfile::tempdir().unwrap();
-        let c = LocalCluster {
-            dir: tmp.path().join("clusters/x"),
-            flink_home: tmp.path().into(),
-            rest_port: 1,
-            rpc_port: 2,
-            task_managers: 1,
-            work_dir: PathBuf::new(),
-            checkpoints: None,
-        };
-        std::fs::create_dir_all(c.pid_dir()).unwrap();
-        // Our own PID is alive but is not this cluster's process.
-        std::fs::write(
-            c.pid_dir().join("flink-standalonesession.pid"),
-            format!("{}\n", std::process::id()),
-        )
-        .unwrap();
-        assert!(c.live_pids().is_empty());
-        assert!(!c.job_manager_alive());
-        assert!(
-            c.stop(Duration::from_millis(10)).is_ok(),
-            "nothing of ours to stop"
-        );
-    }
-}
+mod tests;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{Entry, MIN_CPU, MIN_JOB_MANAGER_MEMORY, MIN_TASK_MANAGER_MEMORY};
+use crate::cluster::local::OWNED_KEYS;
 use crate::config::Config;
 use crate::defaults::SLOTS_KEY;
 use crate::diagnostic::Diagnostic;
@@ -174,6 +175,24 @@ pub(super) fn check_spec(
             },
         };
         for (key, value) in t.flink_configuration.iter().flatten() {
+            let at = |report: &mut Report<'_>, m: String| {
+                let mut p = FieldPath::parse(&format!("{base}.flinkConfiguration"));
+                p.0.push(Segment::Key(key.clone()));
+                report.error(p, m);
+            };
+            if let Some(m) =
+                control_character(key, "key").or_else(|| control_character(value, "value"))
+            {
+                at(&mut report, m);
+                continue;
+            }
+            if OWNED_KEYS.contains(&key.as_str()) {
+                at(
+                    &mut report,
+                    format!("flinkd sets `{key}` for each cluster it starts (its ports, addresses and directories are the cluster's own); remove it"),
+                );
+                continue;
+            }
             if DIRECTORY_KEYS.contains(&key.as_str()) {
                 if let Err(m) = check_directory(value) {
                     let mut p = FieldPath::parse(&format!("{base}.flinkConfiguration"));
@@ -211,6 +230,14 @@ pub(super) fn check_spec(
                         FieldPath::parse(&format!("{base}.artifact.additionalDependencies"));
                     p.0.push(Segment::Index(i));
                     report.error(p, m);
+                }
+            }
+            if let Some(hash) = &a.jar_sha256 {
+                if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                    report.at(
+                        &format!("{base}.artifact.jarSha256"),
+                        format!("`{hash}` is not a SHA-256: 64 hex digits, as `sha256sum` prints"),
+                    );
                 }
             }
             if let Some(class) = &a.entry_class {
@@ -280,11 +307,37 @@ impl Report<'_> {
     }
 }
 
+/// Why `text`, a key or value of the generated Flink config, cannot be one: a line
+/// break or another control character would start a line of its own choosing.
+fn control_character(text: &str, what: &str) -> Option<String> {
+    let c = text.chars().find(|c| c.is_control())?;
+    Some(format!(
+        "the {what} holds the control character {:?}; a key and its value are one line of the generated Flink config",
+        c
+    ))
+}
+
+/// A log4j logger name: a Java package or class name (`""` is the root logger).
+/// Anything else could continue or add a line of `log4j.properties`.
+fn is_logger_name(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '$' | '-'))
+}
+
 fn check_log_levels(loggers: &BTreeMap<String, String>, report: &mut Report<'_>) {
     const LEVELS: [&str; 8] = [
         "ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF",
     ];
     for (logger, level) in loggers {
+        if !is_logger_name(logger) {
+            let mut p = FieldPath::parse("spec.template.spec.logging.log4jLoggers");
+            p.0.push(Segment::Key(logger.clone()));
+            report.error(
+                p,
+                format!("`{}` is not a logger name: letters, digits and . _ $ - only (a Java package or class, e.g. org.apache.flink)", logger.escape_debug()),
+            );
+            continue;
+        }
         if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
             let mut p = FieldPath::parse("spec.template.spec.logging.log4jLoggers");
             p.0.push(Segment::Key(logger.clone()));

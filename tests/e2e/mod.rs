@@ -29,6 +29,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
 }
 
 pub fn flink_home() -> PathBuf {
+    assert!(
+        std::env::var_os("FLINKD_TESTS_NO_JVM").is_none(),
+        "this test runs real Flink: mark its file `// suite: real-flink` (scripts/test.sh)"
+    );
     let home = std::env::var("FLINK_HOME_FOR_TESTS")
         .expect("FLINK_HOME_FOR_TESTS is not set: run the suite with scripts/test.sh");
     PathBuf::from(home)
@@ -121,6 +125,8 @@ impl Daemon {
 state_dir = "state"
 [api]
 listen = "127.0.0.1:{api}"
+[jars]
+local_dirs = ["{jobs}", "{tmp}"]
 [flink]
 default_version = "2.3"
 [flink.versions]
@@ -130,6 +136,11 @@ default_version = "2.3"
 {timing}
 "#,
             home = home.display(),
+            // The example's jar, and the fake's (fake_jar) and the tests' own.
+            jobs = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".flinkd/jobs")
+                .display(),
+            tmp = std::env::temp_dir().display(),
             timing = timing(extra),
         );
         std::fs::write(dir.path().join("flinkd.toml"), config).unwrap();
@@ -422,6 +433,19 @@ pub fn fake_flink_home() -> PathBuf {
     home
 }
 
+/// A Deployment of the fake's job, with these `spec` lines and faults (fake.* keys of
+/// its `flinkConfiguration`).
+pub fn on_the_fake(name: &str, spec: &str, faults: &[(&str, &str)]) -> String {
+    let mut conf = String::new();
+    for (k, v) in faults {
+        conf.push_str(&format!("        {k}: \"{v}\"\n"));
+    }
+    format!(
+        "kind: Deployment\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n{spec}\n  template:\n    spec:\n      artifact:\n        jarUri: {jar}\n        entryClass: org.example.Job\n      flinkConfiguration:\n{conf}",
+        jar = fake_jar().display(),
+    )
+}
+
 /// A small file to upload as a job's jar (the fake does not look inside).
 pub fn fake_jar() -> PathBuf {
     let p = std::env::temp_dir().join("flinkd-fake-job.jar");
@@ -449,11 +473,11 @@ impl FakeServer {
         FakeServer::start_logged(port, extra, None)
     }
 
-    /// The same, appending its own log to `log` (FAKE_FLINK_LOG).
+    /// The same, appending its own log to `log` (FLINK_FAKE_LOG).
     pub fn start_logged(port: &str, extra: &[&str], log: Option<&Path>) -> FakeServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fake-flink"));
         if let Some(log) = log {
-            command.env("FAKE_FLINK_LOG", log);
+            command.env("FLINK_FAKE_LOG", log);
         }
         let child = command
             .args(["--port", port])

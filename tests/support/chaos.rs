@@ -205,7 +205,7 @@ impl Campaign {
         let d = Daemon::start_env(
             &e2e::fake_flink_home(),
             &format!("{TIMING}\n[quota]\ncpu = {quota}"),
-            &[("FAKE_FLINK_LOG", log.to_str().unwrap())],
+            &[("FLINK_FAKE_LOG", log.to_str().unwrap())],
         );
         d.deploy("ext.yaml", &e2e::external_target("ext", &ext.url));
         let mut rng = Rng::new(seed);

@@ -142,6 +142,7 @@ impl SessionCluster {
             task_managers: 1,
             work_dir: PathBuf::new(),
             checkpoints: None,
+            identity: None,
         }
     }
 }

@@ -114,6 +114,8 @@ struct Polling {
     restarting_at: Option<i64>,
     restarts: Option<Vec<time::OffsetDateTime>>,
     timer: Option<SpawnHandle>,
+    /// Its JobManager showed the cluster's identity since it last stopped answering.
+    identified: bool,
 }
 
 pub struct JobActor {
@@ -223,8 +225,12 @@ impl JobActor {
         let id = self.flink_job_id.clone();
         let known = self.poll.restarting_at;
         let have_restarts = self.poll.restarts.is_some();
+        let identify = match &self.cluster {
+            Some(Cluster::Local(c)) if !self.poll.identified => Some(c.clone()),
+            _ => None,
+        };
         tokio::spawn(async move {
-            let polled = ops::poll(&client, &id, known, have_restarts).await;
+            let polled = ops::poll(&client, &id, known, have_restarts, identify.as_ref()).await;
             me.do_send(Done::Polled(Box::new(polled)));
         });
     }
@@ -519,6 +525,7 @@ impl JobActor {
     fn polled(&mut self, p: ops::Polled) {
         let job = self.job;
         let reachable = !matches!(&p.state, Err(e) if e.is_unreachable());
+        self.poll.identified = reachable && (self.poll.identified || p.identified);
         let quiet = matches!(p.state, Ok(FlinkJobState::Running))
             && p.restarting_at == self.poll.restarting_at
             && self.poll.restarts.is_some();

@@ -61,6 +61,8 @@ pub struct Polled {
     /// Read anew only when `restarting_at` changed.
     pub restarts: Option<Vec<time::OffsetDateTime>>,
     pub checkpoint: Option<CheckpointSeen>,
+    /// The JobManager was asked for its identity, and had it.
+    pub identified: bool,
 }
 
 /// A checkpoint as the lifecycle takes it.
@@ -72,7 +74,36 @@ pub fn seen(c: CompletedCheckpoint) -> Option<CheckpointSeen> {
     })
 }
 
-pub async fn poll(client: &FlinkClient, id: &str, known: Option<i64>, have: bool) -> Polled {
+/// A poll of job `id`; `identify`: a local cluster whose JobManager is not yet known to
+/// be its own (first after an adoption, or after it stopped answering): one that
+/// answers without the cluster's identity is taken as no answer at all.
+pub async fn poll(
+    client: &FlinkClient,
+    id: &str,
+    known: Option<i64>,
+    have: bool,
+    identify: Option<&LocalCluster>,
+) -> Polled {
+    if let Some(cluster) = identify {
+        let why = match cluster.answers_as_itself(client).await {
+            Ok(true) => None,
+            Ok(false) => Some("it answers without this cluster's identity".to_string()),
+            Err(e) if e.is_unreachable() => Some(e.to_string()),
+            Err(e) => Some(format!("its identity could not be read: {e}")),
+        };
+        if let Some(why) = why {
+            return Polled {
+                state: Err(FlinkError::Unreachable {
+                    endpoint: cluster.rest_url(),
+                    message: format!("not the JobManager flinkd started: {why}"),
+                }),
+                restarting_at: None,
+                restarts: None,
+                checkpoint: None,
+                identified: false,
+            };
+        }
+    }
     let details = client.job(id).await;
     let restarting_at = details.as_ref().ok().and_then(|d| d.restarting_at());
     let state = details.map(|d| d.state);
@@ -92,6 +123,7 @@ pub async fn poll(client: &FlinkClient, id: &str, known: Option<i64>, have: bool
         restarting_at,
         restarts,
         checkpoint: checkpoint.and_then(seen),
+        identified: identify.is_some(),
     }
 }
 

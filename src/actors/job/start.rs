@@ -18,7 +18,7 @@ use super::{Done, JobActor};
 use crate::actors::store::Exec;
 use crate::actors::Shared;
 use crate::cluster::external::{self, ExternalCluster};
-use crate::cluster::local::{ClusterPlan, LocalCluster};
+use crate::cluster::local::{ClusterPlan, LocalCluster, IDENTITY_KEY};
 use crate::cluster::{Cluster, Placement};
 use crate::expanded::ExpandedTemplate;
 use crate::flink::{FlinkClient, FlinkError, FlinkJobState, RunRequest};
@@ -101,12 +101,20 @@ pub async fn run(
 ) -> Result<Started, StartError> {
     let flink_job_id = job.simple().to_string();
     let t = &plan.template;
+    let config = shared.config();
+    let local_dirs = config.jar_dirs();
+    let rules = crate::artifact::JarRules {
+        jars: &config.jars,
+        local_dirs: &local_dirs,
+        state_dir: &config.state_dir,
+        max_size: config.files.max_jar_size,
+        sha256: t.jar_sha256.as_deref(),
+    };
     let jar = crate::artifact::fetch(
-        &shared.http,
         &t.jar_uri,
         &plan.base_dir,
-        &shared.config().state_dir.join("jars"),
-        shared.config().files.max_jar_size,
+        &config.state_dir.join("jars"),
+        &rules,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -134,6 +142,7 @@ pub async fn run(
             // The job is submitted as soon as the JobManager answers: Flink builds its
             // graph while the TaskManagers start, and the job waits for their slots.
             wait_for_cluster(&client, &cluster, 0, 0).await?;
+            identify(&client, &cluster).await?;
             if client.job(&flink_job_id).await.is_err() {
                 let jar_id = client
                     .upload_jar(&jar)
@@ -300,6 +309,22 @@ async fn wait_for_cluster(
             _ => tokio::time::sleep(START_POLL).await,
         }
     }
+}
+
+/// Refuses a JobManager that is not the one flinkd started: whoever took the port
+/// first (the port is free when chosen, and taken only when the JVM binds it) gets no
+/// jar and is never believed.
+async fn identify(client: &FlinkClient, cluster: &LocalCluster) -> Result<(), StartError> {
+    let why = match cluster.answers_as_itself(client).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => format!("its configuration lacks this cluster's {IDENTITY_KEY}"),
+        Err(e) => format!("its identity could not be read: {e}"),
+    };
+    Err(format!(
+        "the process answering on {} is not the JobManager flinkd started ({why}): another process took the port; nothing was uploaded",
+        cluster.rest_url()
+    )
+    .into())
 }
 
 /// Waits until the submitted job runs (or, a short bounded job, has finished).

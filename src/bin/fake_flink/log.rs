@@ -1,5 +1,5 @@
 //! The fake's own log, for the chaos campaign's checks (the oracle is Flink's side, not
-//! flinkd's records): with `FAKE_FLINK_LOG=FILE` in its environment, every fake process
+//! flinkd's records): with `FLINK_FAKE_LOG=FILE` in its environment, every fake process
 //! appends one JSON line per thing that happened — it came up, a job registered (with
 //! the snapshot it restores from), a job changed state, a savepoint completed, the
 //! cluster was reset. Lines are written whole with `O_APPEND`, so the fakes of many
@@ -16,7 +16,7 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn open(port: u16) -> EventLog {
-        let file = std::env::var_os("FAKE_FLINK_LOG").and_then(|path| {
+        let file = std::env::var_os("FLINK_FAKE_LOG").and_then(|path| {
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
