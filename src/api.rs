@@ -27,11 +27,15 @@ use crate::actors::supervisor::{SavepointFor, Supervisor};
 use crate::spec::{DeploymentState, Identity, JobState, SavepointState};
 use crate::store::{Store, StoreError};
 
+mod guard;
+pub use guard::Guard;
+
 #[derive(Clone)]
 pub struct ApiState {
     pub store: StoreHandle,
     pub supervisor: Addr<Supervisor>,
     pub metrics: std::sync::Arc<Metrics>,
+    pub guard: std::sync::Arc<Guard>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +100,38 @@ impl ApiState {
     }
 }
 
+/// The parts of a Flink setting's key that make its value a secret, as Flink masks
+/// them in its own REST API.
+const SECRET_KEY_PARTS: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "apikey",
+    "api-key",
+    "auth-params",
+    "jaas.config",
+    "credential",
+];
+
+/// A Deployment as the API shows it: values of secret settings masked.
+fn masked(mut d: crate::spec::Deployment) -> crate::spec::Deployment {
+    if let Some(conf) = d
+        .spec
+        .template
+        .as_mut()
+        .and_then(|t| t.spec.as_mut())
+        .and_then(|t| t.flink_configuration.as_mut())
+    {
+        for (key, value) in conf.iter_mut() {
+            let key = key.to_ascii_lowercase();
+            if SECRET_KEY_PARTS.iter().any(|p| key.contains(p)) {
+                *value = "******".to_string();
+            }
+        }
+    }
+    d
+}
+
 async fn deployments(
     State(s): State<ApiState>,
     Path(ns): Path<String>,
@@ -106,7 +142,7 @@ async fn deployments(
         .await?
         .into_iter()
         .filter(|d| !d.removed)
-        .map(|d| d.deployment)
+        .map(|d| masked(d.deployment))
         .collect();
     Ok(respond(&headers, &Items { items }))
 }
@@ -122,7 +158,7 @@ async fn deployment(
     };
     let label = id.to_string();
     match s.read(move |st| st.deployment(&id)).await? {
-        Some(d) if !d.removed => Ok(respond(&headers, &d.deployment)),
+        Some(d) if !d.removed => Ok(respond(&headers, &masked(d.deployment))),
         _ => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no Deployment {label}"),
@@ -236,24 +272,42 @@ async fn trigger_savepoint(
     Ok(response)
 }
 
-/// Events, oldest first (each Deployment's log is in order already).
+/// `?after=SEQ&limit=N` of the events list: a page at a time, never the whole log.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsPage {
+    pub deployment_id: Option<Uuid>,
+    #[serde(default)]
+    pub after: i64,
+    pub limit: Option<u32>,
+}
+
+/// The most events one answer holds.
+pub const MAX_EVENTS_PAGE: u32 = 1000;
+
+#[derive(Serialize)]
+struct Page<T> {
+    items: Vec<T>,
+    /// The `after` of the next page, when there may be one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<i64>,
+}
+
+/// Events, oldest first, a page at a time (`next` says where the following one starts).
 async fn events(
     State(s): State<ApiState>,
     Path(ns): Path<String>,
-    Query(f): Query<Filter>,
+    Query(p): Query<EventsPage>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let limit = p.limit.unwrap_or(MAX_EVENTS_PAGE).clamp(1, MAX_EVENTS_PAGE);
     let items = s
-        .read(move |st| {
-            let mut out = Vec::new();
-            for id in scope(st, &ns, &f)? {
-                out.extend(st.events(id)?);
-            }
-            out.sort_by_key(|e| e.seq);
-            Ok(out)
-        })
+        .read(move |st| st.events_page(&ns, p.deployment_id, p.after, limit))
         .await?;
-    Ok(respond(&headers, &Items { items }))
+    let next = (items.len() == limit as usize)
+        .then(|| items.last().map(|e| e.seq))
+        .flatten();
+    Ok(respond(&headers, &Page { items, next }))
 }
 
 async fn healthz(State(s): State<ApiState>) -> Result<&'static str, ApiError> {
@@ -313,6 +367,10 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/namespaces/{ns}/events", get(events))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.guard.clone(),
+            guard::check,
+        ))
         .with_state(state)
 }
 
@@ -321,14 +379,46 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serves the API on `listener` until the process ends.
+/// How long a client may take to send a request's headers (a slowloris is cut off),
+/// and to send the next request on a connection kept open.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// Serves the API on `listener` until the process ends: every connection with a bound
+/// on its headers' time, at most [`MAX_CONNECTIONS`] at once.
 pub fn serve(listener: tokio::net::TcpListener, state: ApiState) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("API listening on http://{addr}");
     }
+    let app = router(state);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(state)).await {
-            tracing::error!("the API stopped: {e}");
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: wait rather than spin.
+                    tracing::warn!("the API could not accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let _slot = slot;
+                let mut http = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                http.http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = http.serve_connection(io, service).await;
+            });
         }
     });
 }

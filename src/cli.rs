@@ -170,7 +170,7 @@ fn exit_code(result: Result<(), crate::client::ClientError>) -> i32 {
 
 /// The namespace's Deployments: for names in tables, and ids in filters.
 fn deployment_ids(
-    base: &str,
+    base: &crate::client::Api,
     ns: &str,
 ) -> Result<Vec<(uuid::Uuid, String)>, crate::client::ClientError> {
     let v = crate::client::get(base, &format!("/api/v1/namespaces/{ns}/deployments"))?;
@@ -261,10 +261,23 @@ pub fn events(args: &EventsArgs) -> i32 {
     let result = (|| {
         let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
         let id = id_of(&deployment_ids(&base, ns)?, &args.name, ns)?;
-        let v = crate::client::get(
-            &base,
-            &format!("/api/v1/namespaces/{ns}/events?deploymentId={id}"),
-        )?;
+        // Page by page (the API answers at most a page at a time).
+        let mut items = Vec::new();
+        let mut after = 0;
+        loop {
+            let v = crate::client::get(
+                &base,
+                &format!("/api/v1/namespaces/{ns}/events?deploymentId={id}&after={after}"),
+            )?;
+            if let Some(page) = v["items"].as_array() {
+                items.extend(page.iter().cloned());
+            }
+            match v["next"].as_i64() {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        let v = serde_json::json!({ "items": items });
         crate::client::print(&v, a.output, crate::client::events_table)
     })();
     exit_code(result)

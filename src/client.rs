@@ -45,29 +45,44 @@ pub enum Output {
     Json,
 }
 
-/// Where the daemon's API is.
-pub fn server(server: Option<&str>, config: Option<&PathBuf>) -> Result<String, ClientError> {
-    if let Some(s) = server {
-        return Ok(s.trim_end_matches('/').to_string());
-    }
-    if let Some(path) = config {
-        let cfg = Config::load(path)?;
-        return Ok(format!("http://{}", cfg.api.listen));
-    }
-    Ok(format!("http://{}", Config::default().api.listen))
+/// Where the daemon's API is, and the token it wants.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+    token: Option<String>,
+}
+
+/// Where the daemon's API is: `--server`, else the config's `[api] listen`, else the
+/// default. The token: FLINKD_API_TOKEN, else the config's `[api] token`.
+pub fn server(server: Option<&str>, config: Option<&PathBuf>) -> Result<Api, ClientError> {
+    let cfg = match config {
+        Some(path) => Some(Config::load(path)?),
+        None => None,
+    };
+    let token = std::env::var("FLINKD_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| cfg.as_ref().and_then(|c| c.api.token.clone()));
+    let base = match (server, &cfg) {
+        (Some(s), _) => s.trim_end_matches('/').to_string(),
+        (None, Some(cfg)) => format!("http://{}", cfg.api.listen),
+        (None, None) => format!("http://{}", Config::default().api.listen),
+    };
+    Ok(Api { base, token })
 }
 
 /// GETs a path of the API and returns its JSON.
-pub fn get(base: &str, path: &str) -> Result<Value, ClientError> {
-    request(reqwest::Method::GET, base, path)
+pub fn get(api: &Api, path: &str) -> Result<Value, ClientError> {
+    request(reqwest::Method::GET, api, path)
 }
 
-/// POSTs to a path of the API (no body) and returns its JSON.
-pub fn post(base: &str, path: &str) -> Result<Value, ClientError> {
-    request(reqwest::Method::POST, base, path)
+/// POSTs to a path of the API (an empty JSON body) and returns its JSON.
+pub fn post(api: &Api, path: &str) -> Result<Value, ClientError> {
+    request(reqwest::Method::POST, api, path)
 }
 
-fn request(method: reqwest::Method, base: &str, path: &str) -> Result<Value, ClientError> {
+fn request(method: reqwest::Method, api: &Api, path: &str) -> Result<Value, ClientError> {
+    let base = api.base.as_str();
     let url = format!("{base}{path}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -78,14 +93,19 @@ fn request(method: reqwest::Method, base: &str, path: &str) -> Result<Value, Cli
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ClientError::Local(e.to_string()))?;
-        let resp =
-            http.request(method, &url)
-                .send()
-                .await
-                .map_err(|e| ClientError::Unreachable {
-                    base: base.to_string(),
-                    cause: root_cause(&e),
-                })?;
+        let mut req = http.request(method.clone(), &url);
+        if method == reqwest::Method::POST {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body("{}");
+        }
+        if let Some(token) = &api.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
+            base: base.to_string(),
+            cause: root_cause(&e),
+        })?;
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| unexpected(&url, e))?;
         if !status.is_success() {
@@ -361,11 +381,25 @@ mod tests {
 
     #[test]
     fn the_server_is_found_by_flag_then_config_then_default() {
-        assert_eq!(server(Some("http://h:1/"), None).unwrap(), "http://h:1");
+        assert_eq!(
+            server(Some("http://h:1/"), None).unwrap().base,
+            "http://h:1"
+        );
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("f.toml");
-        std::fs::write(&cfg, "[api]\nlisten = \"127.0.0.1:9123\"\n").unwrap();
-        assert_eq!(server(None, Some(&cfg)).unwrap(), "http://127.0.0.1:9123");
-        assert_eq!(server(None, None).unwrap(), "http://127.0.0.1:8089");
+        std::fs::write(
+            &cfg,
+            "[api]\nlisten = \"127.0.0.1:9123\"\ntoken = \"from-the-config\"\n",
+        )
+        .unwrap();
+        let api = server(None, Some(&cfg)).unwrap();
+        assert_eq!(api.base, "http://127.0.0.1:9123");
+        if std::env::var_os("FLINKD_API_TOKEN").is_none() {
+            assert_eq!(api.token.as_deref(), Some("from-the-config"));
+        }
+        // The flag names the server; the config still gives the token.
+        let api = server(Some("http://h:2"), Some(&cfg)).unwrap();
+        assert_eq!(api.base, "http://h:2");
+        assert_eq!(server(None, None).unwrap().base, "http://127.0.0.1:8089");
     }
 }

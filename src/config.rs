@@ -71,12 +71,23 @@ impl Default for Config {
 pub struct ApiConfig {
     /// Address of the HTTP API; loopback unless you mean otherwise.
     pub listen: SocketAddr,
+    /// A bearer token every request but `/healthz` must carry (`Authorization: Bearer
+    /// …`); required when `listen` is not a loopback address. `flinkd get`, `events` and
+    /// `savepoint` send it (from here, or FLINKD_API_TOKEN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The names a request's Host header may give besides localhost, 127.0.0.1 and
+    /// [::1] (a page on another name, resolved to this host, is refused: DNS
+    /// rebinding). Unchecked when `listen` is not loopback and this is empty.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
+            token: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -410,6 +421,17 @@ impl Config {
 
     /// Rules a type cannot express; the error names the key.
     fn check(&self) -> Result<(), (String, String)> {
+        if !self.api.listen.ip().is_loopback()
+            && self.api.token.as_deref().is_none_or(str::is_empty)
+        {
+            return Err((
+                "api.token".into(),
+                format!(
+                    "required when api.listen ({}) is not a loopback address: anyone who reaches it could drive every Deployment",
+                    self.api.listen
+                ),
+            ));
+        }
         if let Some(cpu) = self.quota.cpu {
             if !(cpu >= 0.0 && cpu.is_finite()) {
                 return Err(("quota.cpu".into(), format!("must be ≥ 0, not {cpu}")));

@@ -97,6 +97,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         let store = actors::store::start(store);
         let metrics = Arc::new(crate::metrics::Metrics::new(config.quota.cpu));
         let http = crate::flink::http_client(config.timing.http_timeout);
+        let guard = Arc::new(crate::api::Guard::new(&config.api));
         let shared = Arc::new(Shared::new(config, store.clone(), http, metrics.clone()));
         let supervisor = Supervisor::new(shared).start();
         crate::api::serve(
@@ -105,6 +106,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 store,
                 supervisor: supervisor.clone(),
                 metrics,
+                guard,
             },
         );
         // Signal handlers are installed before anything else can take time: SIGHUP's

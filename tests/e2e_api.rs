@@ -163,6 +163,8 @@ fn api_and_cli_over_a_running_daemon() {
     let (status, body) = rt.block_on(async {
         let r = reqwest::Client::new()
             .post(format!("{server}/api/v1/namespaces/default/savepoints"))
+            .header("content-type", "application/json")
+            .body("{}")
             .send()
             .await
             .unwrap();

@@ -112,34 +112,37 @@ impl Store {
     /// A Deployment's events, oldest first.
     pub fn events(&self, deployment_id: Uuid) -> Result<Vec<Event>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, job_id, namespace, created_at, name, level, message FROM events
-             WHERE deployment_id = ?1 ORDER BY seq",
+            "SELECT seq, deployment_id, job_id, namespace, created_at, name, level, message
+             FROM events WHERE deployment_id = ?1 ORDER BY seq",
         )?;
-        let rows = stmt.query_map(params![deployment_id.to_string()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (seq, job_id, namespace, created_at, name, level, message) = row?;
-            Ok(Event {
-                seq,
-                deployment_id,
-                job_id: job_id.as_deref().map(parse_id).transpose()?,
+        let rows = stmt.query_map(params![deployment_id.to_string()], event_row)?;
+        rows.map(|row| event_of(row?)).collect()
+    }
+
+    /// At most `limit` events of a namespace (of one Deployment, if given) after the
+    /// sequence number `after`, oldest first: one page of a log too long to read whole.
+    pub fn events_page(
+        &self,
+        namespace: &str,
+        deployment_id: Option<Uuid>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, deployment_id, job_id, namespace, created_at, name, level, message
+             FROM events WHERE namespace = ?1 AND (?2 IS NULL OR deployment_id = ?2) AND seq > ?3
+             ORDER BY seq LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
                 namespace,
-                created_at: parse_ts(&created_at)?,
-                name,
-                level: serde_json::from_value(serde_json::Value::String(level))?,
-                message,
-            })
-        })
-        .collect()
+                deployment_id.map(|d| d.to_string()),
+                after,
+                limit
+            ],
+            event_row,
+        )?;
+        rows.map(|row| event_of(row?)).collect()
     }
 
     /// Records a Deployment's lifecycle state (its phase, counters, deadlines).
@@ -241,4 +244,42 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+type EventRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn event_of(row: EventRow) -> Result<Event, StoreError> {
+    let (seq, deployment_id, job_id, namespace, created_at, name, level, message) = row;
+    Ok(Event {
+        seq,
+        deployment_id: parse_id(&deployment_id)?,
+        job_id: job_id.as_deref().map(parse_id).transpose()?,
+        namespace,
+        created_at: parse_ts(&created_at)?,
+        name,
+        level: serde_json::from_value(serde_json::Value::String(level))?,
+        message,
+    })
 }
