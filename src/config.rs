@@ -234,6 +234,10 @@ pub struct FilesConfig {
     pub max_yaml_size: Bytes,
     /// ...and nests at most this deep.
     pub max_yaml_depth: usize,
+    /// The directory of a torn-down cluster (config, logs) is removed once it has not
+    /// been written for this long.
+    #[serde(with = "humantime_serde")]
+    pub keep_cluster_dirs: Duration,
 }
 
 impl FilesConfig {
@@ -259,6 +263,7 @@ impl Default for FilesConfig {
             max_yaml_nodes: 100_000,
             max_yaml_size: Bytes(16 * 1024 * 1024),
             max_yaml_depth: 64,
+            keep_cluster_dirs: Duration::from_secs(7 * 86_400),
         }
     }
 }

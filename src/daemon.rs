@@ -99,6 +99,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         let http = crate::flink::http_client(config.timing.http_timeout);
         let guard = Arc::new(crate::api::Guard::new(&config.api));
         let shared = Arc::new(Shared::new(config, store.clone(), http, metrics.clone()));
+        actors::pruner::start(shared.clone());
         let supervisor = Supervisor::new(shared).start();
         crate::api::serve(
             listener,

@@ -54,16 +54,20 @@ fn jobs_on_an_existing_cluster_share_one_upload_and_survive_a_restart() {
         assert_eq!(fake[0]["jid"], job.metadata.id.simple().to_string());
     }
 
-    // A restart adopts the jobs: nothing is submitted or uploaded again.
+    // A restart adopts the jobs: nothing is submitted or uploaded again. A new job's
+    // jar is uploaded once more: one found on the cluster by its name alone is not
+    // trusted to hold its content (anyone can upload a jar so named).
     d.stop();
     d.restart();
     d.deploy("ext-d.yaml", &deployment("ext-d", "running", "session"));
     d.wait_status("ext-d", DeploymentState::Running, 30);
-    assert_eq!(server.stats()["jobs"], 4, "{}", d.log());
+    d.deploy("ext-e.yaml", &deployment("ext-e", "running", "session"));
+    d.wait_status("ext-e", DeploymentState::Running, 30);
+    assert_eq!(server.stats()["jobs"], 5, "{}", d.log());
     assert_eq!(
         server.stats()["uploads"],
-        1,
-        "the jar is found on the cluster by its content"
+        2,
+        "uploaded again once after the restart, then shared"
     );
     assert!(
         d.log().contains("adopting the running cluster"),

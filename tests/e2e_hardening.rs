@@ -159,3 +159,36 @@ fn a_teardown_ends_what_user_code_spawned() {
         children.iter().all(|c| !alive(*c)).then_some(())
     });
 }
+
+#[test]
+fn a_torn_down_clusters_directory_is_pruned_and_a_running_ones_kept() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(
+        &e2e::fake_flink_home(),
+        "[files]\nkeep_cluster_dirs = \"2s\"",
+    );
+    d.deploy("k.yaml", &on_the_fake("kept", "  state: running", &[]));
+    d.deploy("g.yaml", &on_the_fake("gone", "  state: running", &[]));
+    d.wait_status("kept", DeploymentState::Running, 30);
+    d.wait_status("gone", DeploymentState::Running, 30);
+    let dir_of = |name: &str| {
+        let job = d.jobs(name)[0].metadata.id;
+        d.path(&format!("state/clusters/{job}"))
+    };
+    let (kept, gone) = (dir_of("kept"), dir_of("gone"));
+    assert!(kept.is_dir() && gone.is_dir());
+    d.deploy("g.yaml", &on_the_fake("gone", "  state: cancelled", &[]));
+    d.wait_status("gone", DeploymentState::Cancelled, 30);
+    d.wait("the ended cluster's directory to go", 20, || {
+        (!gone.exists()).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(
+        kept.join("conf").is_dir(),
+        "a running cluster's directory stays"
+    );
+    assert_eq!(d.status("kept"), Some(DeploymentState::Running));
+    assert!(d
+        .log()
+        .contains("removed the directory of its ended cluster"));
+}

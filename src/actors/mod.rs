@@ -8,6 +8,7 @@
 
 pub mod deployment;
 pub mod job;
+pub mod pruner;
 pub mod store;
 pub mod supervisor;
 

@@ -3,10 +3,12 @@
 //! address it was submitted to, recorded before the submission so that a restart finds
 //! the job there even if the target's address changed since.
 //!
-//! A jar is uploaded once per cluster and content: under the name
-//! `flinkd-<sha256>.jar`, found again by that name (`GET /jars`) after a restart of
-//! flinkd, and shared by every Deployment that runs the same bytes. Concurrent starts of
-//! the same jar wait for one upload.
+//! A jar is uploaded once per cluster and content, under the name
+//! `flinkd-<sha256>.jar`, and shared by every Deployment that runs the same bytes;
+//! concurrent starts of the same jar wait for one upload. Only an upload this daemon
+//! made is trusted to hold those bytes: a jar found on the cluster by its name alone
+//! (anyone with the cluster's REST API can upload one so named) is not, so the first
+//! start of a content after a restart of flinkd uploads it again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -77,8 +79,8 @@ impl JarUploads {
             .clone()
     }
 
-    /// The cluster's id for the jar `jar` whose content hash is `hash`: known, found on
-    /// the cluster, or uploaded now.
+    /// The cluster's id for the jar `jar` whose content hash is `hash`: uploaded by this
+    /// daemon before, or now.
     pub async fn jar_id(
         &self,
         client: &FlinkClient,
@@ -91,11 +93,7 @@ impl JarUploads {
         if let Some(id) = known.as_ref() {
             return Ok(id.clone());
         }
-        let name = upload_name(hash);
-        let id = match client.find_jar(&name).await? {
-            Some(id) => id,
-            None => client.upload_jar_as(jar, &name).await?,
-        };
+        let id = client.upload_jar_as(jar, &upload_name(hash)).await?;
         *known = Some(id.clone());
         Ok(id)
     }

@@ -41,6 +41,7 @@ mod policy;
 pub mod records;
 mod recovery;
 pub mod restore;
+pub mod retention;
 mod running;
 mod savepointing;
 mod starting;

@@ -236,6 +236,13 @@ impl Store {
             .transpose()
     }
 
+    /// The jobs whose clusters are on record (not yet verified gone).
+    pub fn recorded_clusters(&self) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT job_id FROM clusters")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        ids.map(|id| parse_id(&id?)).collect()
+    }
+
     /// Forgets a cluster once it is verified gone.
     pub fn remove_cluster(&mut self, job_id: Uuid) -> Result<(), StoreError> {
         self.conn.execute(
