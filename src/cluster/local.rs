@@ -411,7 +411,7 @@ impl LocalCluster {
             .flat_map(|(text, written)| {
                 text.lines()
                     .filter_map(|l| l.trim().parse::<i32>().ok())
-                    .filter(|p| procs::is_cluster_process(*p, &self.dir, written))
+                    .filter(|p| procs::is_cluster_process(*p, &self.dir, &self.flink_home, written))
                     .collect::<Vec<_>>()
             })
             .collect();

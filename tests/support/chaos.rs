@@ -675,8 +675,25 @@ impl Campaign {
                         .any(|j| j.status.flink_job_id.as_deref() == Some(job.as_str()))
             };
             if !ok {
+                // Its job, by its cluster directory, and what the daemon said of it.
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                let job = cmdline
+                    .split("clusters/")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next())
+                    .unwrap_or("?")
+                    .to_string();
+                let said: Vec<String> = self
+                    .d
+                    .log()
+                    .lines()
+                    .filter(|l| l.contains(&job))
+                    .map(String::from)
+                    .collect();
+                let said = said[said.len().saturating_sub(40)..].join("\n");
                 found.push(format!(
-                    "fake process {pid} (:{port}) is left, hosting {hosts:?}"
+                    "fake process {pid} (:{port}) of job {job} is left, hosting {hosts:?}; the daemon's log of it:\n{said}"
                 ));
             }
         }

@@ -69,17 +69,20 @@ pub(super) fn started_at(s: &Stat) -> Option<SystemTime> {
 }
 
 /// Whether `pid`, recorded in a PID file written at `recorded`, is a live process of
-/// the cluster in `dir`.
-pub(super) fn is_cluster_process(pid: i32, dir: &Path, recorded: SystemTime) -> bool {
+/// the cluster in `dir` started from the distribution at `home` (empty: unknown). Its
+/// command line names the cluster's directory, or, between the start script's fork and
+/// the exec of the JVM, is still the distribution's script's own.
+pub(super) fn is_cluster_process(pid: i32, dir: &Path, home: &Path, recorded: SystemTime) -> bool {
     let Some(s) = stat(pid) else { return false };
     if s.zombie || pid <= 1 || pid == std::process::id() as i32 {
         return false;
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    if !String::from_utf8_lossy(&cmdline).contains(&dir.display().to_string()) {
-        return false;
-    }
-    started_at(&s).is_some_and(|at| at <= recorded + START_SLACK)
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    let scripts = home.join("bin");
+    let named = cmdline.contains(&dir.display().to_string())
+        || (!home.as_os_str().is_empty() && cmdline.contains(&scripts.display().to_string()));
+    named && started_at(&s).is_some_and(|at| at <= recorded + START_SLACK)
 }
 
 fn all() -> Vec<Stat> {

@@ -226,3 +226,33 @@ fn a_log_tail_reads_the_end_only() {
     assert!(tail.ends_with("the last line\n"), "{tail:.80}");
     assert!(tail.len() <= 64 << 10, "{}", tail.len());
 }
+
+/// Between the start script's fork and the exec of the JVM, the process on record is
+/// still the distribution's script: it is the cluster's, and a teardown then stops it
+/// (found by the chaos soak: a JobManager that exec'd after its teardown was left).
+#[test]
+fn a_process_still_in_the_start_script_is_the_clusters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("flink");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::fs::write(home.join("bin/flink-daemon.sh"), "sleep 30\n").unwrap();
+    let mut c = LocalCluster::at(tmp.path().join("clusters/x"));
+    c.flink_home = home.clone();
+    std::fs::create_dir_all(c.pid_dir()).unwrap();
+    let mut script = std::process::Command::new("sh")
+        .arg(home.join("bin/flink-daemon.sh"))
+        .spawn()
+        .unwrap();
+    let pid = script.id() as i32;
+    std::fs::write(
+        c.pid_dir().join("flink-x-standalonesession.pid"),
+        format!("{pid}\n"),
+    )
+    .unwrap();
+    assert_eq!(c.live_pids(), [pid]);
+    // Without the distribution's path (a teardown with no record), only the directory.
+    assert!(LocalCluster::at(c.dir.clone()).live_pids().is_empty());
+    c.stop(Duration::from_secs(2)).unwrap();
+    let _ = script.wait();
+    assert!(c.live_pids().is_empty());
+}
