@@ -100,8 +100,8 @@ impl ApiState {
     }
 }
 
-/// The parts of a Flink setting's key that make its value a secret, as Flink masks
-/// them in its own REST API.
+/// The parts of a Flink setting's key that make its value a secret: Flink's own list
+/// (`GlobalConfiguration`'s sensitive keys) and a few more.
 const SECRET_KEY_PARTS: &[&str] = &[
     "password",
     "secret",
@@ -109,19 +109,17 @@ const SECRET_KEY_PARTS: &[&str] = &[
     "apikey",
     "api-key",
     "auth-params",
+    "service-key",
+    "basic-auth",
     "jaas.config",
+    "http-headers",
+    "fs.azure.account.key",
     "credential",
 ];
 
-/// A Deployment as the API shows it: values of secret settings masked.
-fn masked(mut d: crate::spec::Deployment) -> crate::spec::Deployment {
-    if let Some(conf) = d
-        .spec
-        .template
-        .as_mut()
-        .and_then(|t| t.spec.as_mut())
-        .and_then(|t| t.flink_configuration.as_mut())
-    {
+/// A template as the API shows it: values of secret settings masked.
+fn mask_template(t: &mut crate::spec::DeploymentTemplate) {
+    if let Some(conf) = t.spec.as_mut().and_then(|t| t.flink_configuration.as_mut()) {
         for (key, value) in conf.iter_mut() {
             let key = key.to_ascii_lowercase();
             if SECRET_KEY_PARTS.iter().any(|p| key.contains(p)) {
@@ -129,7 +127,23 @@ fn masked(mut d: crate::spec::Deployment) -> crate::spec::Deployment {
             }
         }
     }
+}
+
+/// A Deployment as the API shows it.
+fn masked(mut d: crate::spec::Deployment) -> crate::spec::Deployment {
+    if let Some(t) = d.spec.template.as_mut() {
+        mask_template(t);
+    }
     d
+}
+
+/// A Job's records as the API shows them.
+fn masked_jobs(st: &Store, id: Uuid) -> Result<Vec<crate::spec::Job>, StoreError> {
+    let mut jobs = st.jobs(id)?;
+    for j in &mut jobs {
+        mask_template(&mut j.spec.template);
+    }
+    Ok(jobs)
 }
 
 async fn deployments(
@@ -202,7 +216,7 @@ async fn jobs(
     Query(f): Query<Filter>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    per_deployment(&s, ns, f, &headers, Store::jobs).await
+    per_deployment(&s, ns, f, &headers, masked_jobs).await
 }
 
 async fn savepoints(
@@ -410,9 +424,12 @@ pub fn serve(listener: tokio::net::TcpListener, state: ApiState) {
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
             tokio::spawn(async move {
                 let _slot = slot;
+                // HTTP/1 only: no protocol sniffing and no HTTP/2 stream without the
+                // header timer, which starts with the connection.
                 let mut http = hyper_util::server::conn::auto::Builder::new(
                     hyper_util::rt::TokioExecutor::new(),
-                );
+                )
+                .http1_only();
                 http.http1()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT);

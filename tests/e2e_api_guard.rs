@@ -229,5 +229,16 @@ fn a_slowloris_and_two_thousand_idle_sockets_do_not_stop_the_api() {
         "{idle} idle sockets; the slowloris cut after {:?}",
         cut.elapsed()
     );
+    // A socket that never sent a byte is closed too: it holds no slot for ever.
+    let mut quiet = &sockets[0];
+    quiet
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let n = quiet.read(&mut buf);
+    assert!(
+        n.is_ok() && began.elapsed() < Duration::from_secs(20),
+        "an idle socket still open after {:?}: {n:?}",
+        began.elapsed()
+    );
     drop(sockets);
 }

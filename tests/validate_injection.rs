@@ -31,7 +31,20 @@ fn a_line_break_in_a_flink_setting_is_refused() {
         "        \"pipeline.name\\nrootLogger.appenderRef.x.ref\": x",
     ));
     assert_eq!(code, 1, "{p:?}");
-    assert_eq!(p, vec!["d.yaml:13:9: spec.template.spec.flinkConfiguration[\"pipeline.name\\nrootLogger.appenderRef.x.ref\"]: the key holds the control character '\\n'; a key and its value are one line of the generated Flink config".to_string()]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("d.yaml:13:9: spec.template.spec.flinkConfiguration[\"pipeline.name\\nrootLogger.appenderRef.x.ref\"]: `pipeline.name\\nrootLogger.appenderRef.x.ref` is not a Flink setting's name"),
+        "{p:?}"
+    );
+    // A key that nests or comments in YAML, or in flink-conf.yaml's line format.
+    for key in [
+        "rest: {bind-address: 0.0.0.0} #",
+        "rest.bind-address: 0.0.0.0 #",
+    ] {
+        let (code, p) = problems_of(&with_config(&format!("        \"{key}\": x")));
+        assert_eq!(code, 1, "{key}: {p:?}");
+        assert!(p[0].contains("is not a Flink setting's name"), "{p:?}");
+    }
 
     let (code, p) = problems_of(&with_config(
         "        pipeline.name: \"x\\nappender.f.fileName: /var/lib/flinkd/flinkd.db\"",

@@ -180,9 +180,14 @@ pub(super) fn check_spec(
                 p.0.push(Segment::Key(key.clone()));
                 report.error(p, m);
             };
-            if let Some(m) =
-                control_character(key, "key").or_else(|| control_character(value, "value"))
-            {
+            if !is_setting_name(key) {
+                at(
+                    &mut report,
+                    format!("`{}` is not a Flink setting's name: letters, digits and . _ - only (one line `key: value` of the generated config, nothing nested)", key.escape_debug()),
+                );
+                continue;
+            }
+            if let Some(m) = control_character(value, "value") {
                 at(&mut report, m);
                 continue;
             }
@@ -307,14 +312,23 @@ impl Report<'_> {
     }
 }
 
-/// Why `text`, a key or value of the generated Flink config, cannot be one: a line
-/// break or another control character would start a line of its own choosing.
+/// Why `text`, a value of the generated Flink config, cannot be one: a line break or
+/// another control character would start a line of its own choosing.
 fn control_character(text: &str, what: &str) -> Option<String> {
     let c = text.chars().find(|c| c.is_control())?;
     Some(format!(
         "the {what} holds the control character {:?}; a key and its value are one line of the generated Flink config",
         c
     ))
+}
+
+/// A Flink setting's name (`state.backend.type`, `rest.flamegraph.enabled`): anything
+/// else could nest, comment out or add lines of the generated config.
+fn is_setting_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// A log4j logger name: a Java package or class name (`""` is the root logger).

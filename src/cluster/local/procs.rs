@@ -1,18 +1,16 @@
 //! Which processes are a local cluster's, read from `/proc`.
 //!
-//! A PID on record is trusted only when its process names the cluster's directory on
-//! its command line *and* started no later than its PID file was written: after a
-//! reboot (or a long time), a recycled PID belongs to a process that started after the
-//! file, and is neither adopted nor signalled. A teardown reaches the whole tree: the
-//! processes user code spawned (children of the JVMs) and the members of the cluster's
-//! process groups, even those already re-parented.
+//! A PID on record is trusted only when its process is this cluster's by what it
+//! carries (its command line names the cluster's directory, or its environment has
+//! the cluster's `FLINK_CONF_DIR`, which flinkd sets for the start scripts and which
+//! the forked shell and the JVM inherit) *and* the PID file was written during this
+//! boot (the cluster directory's `boot_id`, written when it was prepared, is the
+//! kernel's current one): after a reboot, a recycled PID is neither adopted nor
+//! signalled, whatever the clock did. A teardown reaches the whole tree: the processes
+//! user code spawned (children of the JVMs) and the members of the cluster's process
+//! groups, even those already re-parented.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
-
-/// How much later than its PID file a process may seem to start: `/proc` gives the
-/// boot time in whole seconds and start times in clock ticks.
-const START_SLACK: Duration = Duration::from_secs(2);
 
 /// What `/proc/<pid>/stat` says of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,49 +38,31 @@ pub(super) fn stat(pid: i32) -> Option<Stat> {
     })
 }
 
-fn boot_time() -> Option<SystemTime> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let secs: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-fn ticks_per_second() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+/// The kernel's id of this boot.
+pub(super) fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
-        .flatten()
-        .and_then(|t| u64::try_from(t).ok())
-        .filter(|t| *t > 0)
-        .unwrap_or(100)
+        .map(|s| s.trim().to_string())
 }
 
-/// When the process started, by the wall clock.
-pub(super) fn started_at(s: &Stat) -> Option<SystemTime> {
-    let ticks = ticks_per_second();
-    let after = Duration::from_secs(s.start_ticks / ticks)
-        + Duration::from_nanos((s.start_ticks % ticks) * 1_000_000_000 / ticks);
-    Some(boot_time()? + after)
-}
-
-/// Whether `pid`, recorded in a PID file written at `recorded`, is a live process of
-/// the cluster in `dir` started from the distribution at `home` (empty: unknown). Its
-/// command line names the cluster's directory, or, between the start script's fork and
-/// the exec of the JVM, is still the distribution's script's own.
-pub(super) fn is_cluster_process(pid: i32, dir: &Path, home: &Path, recorded: SystemTime) -> bool {
+/// Whether `pid` is a live process of the cluster in `dir` (its boot already checked):
+/// its command line names the directory, or its environment has the cluster's
+/// `FLINK_CONF_DIR` (between the start script's fork and the JVM's exec, the command
+/// line is still the script's).
+pub(super) fn is_cluster_process(pid: i32, dir: &Path) -> bool {
     let Some(s) = stat(pid) else { return false };
     if s.zombie || pid <= 1 || pid == std::process::id() as i32 {
         return false;
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    let scripts = home.join("bin");
-    let named = cmdline.contains(&dir.display().to_string())
-        || (!home.as_os_str().is_empty() && cmdline.contains(&scripts.display().to_string()));
-    named && started_at(&s).is_some_and(|at| at <= recorded + START_SLACK)
+    if String::from_utf8_lossy(&cmdline).contains(&dir.display().to_string()) {
+        return true;
+    }
+    let want = format!("FLINK_CONF_DIR={}", dir.join("conf").display());
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .any(|kv| kv == want.as_bytes())
 }
 
 fn all() -> Vec<Stat> {

@@ -166,20 +166,23 @@ fn a_recycled_pid_is_neither_adopted_nor_killed() {
     let pid = tail.id() as i32;
     let pid_file = c.pid_dir().join("flink-x-standalonesession.pid");
     std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
-    // ...is the cluster's when its PID file was written after it started (as Flink's
-    // scripts write it)...
+    // ...is the cluster's during the boot its directory was prepared in...
+    std::fs::write(
+        c.dir.join("boot_id"),
+        format!("{}\n", procs::boot_id().unwrap()),
+    )
+    .unwrap();
     let until = Instant::now() + Duration::from_secs(5);
     while c.live_pids() != [pid] {
         assert!(Instant::now() < until, "the process is never the cluster's");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // ...and is not once the file is older than the process: a PID recycled since.
-    std::fs::File::options()
-        .write(true)
-        .open(&pid_file)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
-        .unwrap();
+    // ...and not when the directory is of another boot: a PID recycled since a reboot.
+    std::fs::write(
+        c.dir.join("boot_id"),
+        "0b0e7a4c-0000-4000-8000-000000000000\n",
+    )
+    .unwrap();
     assert!(c.live_pids().is_empty());
     assert!(!c.job_manager_alive());
     c.stop(Duration::from_millis(10)).unwrap();
@@ -228,31 +231,37 @@ fn a_log_tail_reads_the_end_only() {
 }
 
 /// Between the start script's fork and the exec of the JVM, the process on record is
-/// still the distribution's script: it is the cluster's, and a teardown then stops it
-/// (found by the chaos soak: a JobManager that exec'd after its teardown was left).
+/// still the distribution's script, its command line naming no cluster: it is the
+/// cluster's by its FLINK_CONF_DIR, and a teardown stops it (found by the chaos soak: a
+/// JobManager that exec'd after its teardown was left).
 #[test]
 fn a_process_still_in_the_start_script_is_the_clusters() {
     let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("flink");
-    std::fs::create_dir_all(home.join("bin")).unwrap();
-    std::fs::write(home.join("bin/flink-daemon.sh"), "sleep 30\n").unwrap();
-    let mut c = LocalCluster::at(tmp.path().join("clusters/x"));
-    c.flink_home = home.clone();
+    let c = LocalCluster::at(tmp.path().join("clusters/x"));
     std::fs::create_dir_all(c.pid_dir()).unwrap();
-    let mut script = std::process::Command::new("sh")
-        .arg(home.join("bin/flink-daemon.sh"))
-        .spawn()
-        .unwrap();
-    let pid = script.id() as i32;
+    let spawn = |conf: &Path| {
+        std::process::Command::new("sh")
+            .args(["-c", "sleep 30"])
+            .env("FLINK_CONF_DIR", conf)
+            .spawn()
+            .unwrap()
+    };
+    let mut ours = spawn(&c.conf_dir());
+    // Another cluster's script, from the same distribution.
+    let mut other = spawn(&tmp.path().join("clusters/y/conf"));
     std::fs::write(
         c.pid_dir().join("flink-x-standalonesession.pid"),
-        format!("{pid}\n"),
+        format!("{}\n{}\n", ours.id(), other.id()),
     )
     .unwrap();
-    assert_eq!(c.live_pids(), [pid]);
-    // Without the distribution's path (a teardown with no record), only the directory.
-    assert!(LocalCluster::at(c.dir.clone()).live_pids().is_empty());
+    assert_eq!(c.live_pids(), [ours.id() as i32]);
     c.stop(Duration::from_secs(2)).unwrap();
-    let _ = script.wait();
+    let _ = ours.wait();
     assert!(c.live_pids().is_empty());
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "another cluster's process was hit"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
 }
