@@ -4,19 +4,7 @@
 
 mod common;
 
-use common::{Dir, VALID};
-
-/// Validates one file holding `text` and returns the problem lines.
-fn problems_of(text: &str) -> (i32, Vec<String>) {
-    let dir = Dir::new();
-    dir.write("d.yaml", text);
-    let run = dir.flinkd(&["validate", "d.yaml"]);
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    (
-        run.code,
-        run.problems().iter().map(|s| s.to_string()).collect(),
-    )
-}
+use common::{problems_of, Dir, VALID};
 
 /// Asserts that `text` is invalid with exactly the one problem `expected`.
 fn assert_one_error(text: &str, expected: &str) {

@@ -5,18 +5,7 @@
 
 mod common;
 
-use common::{Dir, VALID};
-
-fn problems_of(text: &str) -> (i32, Vec<String>) {
-    let dir = Dir::new();
-    dir.write("d.yaml", text);
-    let run = dir.flinkd(&["validate", "d.yaml"]);
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    (
-        run.code,
-        run.problems().iter().map(|s| s.to_string()).collect(),
-    )
-}
+use common::{problems_of, VALID};
 
 fn with_config(lines: &str) -> String {
     VALID.replace(

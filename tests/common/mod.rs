@@ -86,3 +86,16 @@ spec:
         entryClass: org.example.TopSpeed
       parallelism: 2
 ";
+
+/// Validates one file holding `text` (as `d.yaml`) and returns the exit code and the
+/// problem lines; a panic of flinkd is a failure of its own.
+pub fn problems_of(text: &str) -> (i32, Vec<String>) {
+    let dir = Dir::new();
+    dir.write("d.yaml", text);
+    let run = dir.flinkd(&["validate", "d.yaml"]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    (
+        run.code,
+        run.problems().iter().map(|s| s.to_string()).collect(),
+    )
+}

@@ -525,7 +525,13 @@ impl JobActor {
     fn polled(&mut self, p: ops::Polled) {
         let job = self.job;
         let reachable = !matches!(&p.state, Err(e) if e.is_unreachable());
-        self.poll.identified = reachable && (self.poll.identified || p.identified);
+        // Known to be its own while it answers and its JobManager process lives: a
+        // process that took the port after the JobManager died is asked again.
+        let alive = match &self.cluster {
+            Some(Cluster::Local(c)) => c.job_manager_alive(),
+            _ => true,
+        };
+        self.poll.identified = reachable && alive && (self.poll.identified || p.identified);
         let quiet = matches!(p.state, Ok(FlinkJobState::Running))
             && p.restarting_at == self.poll.restarting_at
             && self.poll.restarts.is_some();
