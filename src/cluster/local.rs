@@ -6,7 +6,7 @@
 //! ports. It is started with the distribution's `jobmanager.sh start` and
 //! `taskmanager.sh start` in a process group of its own, and stopped by signalling the
 //! PIDs in its `pid/` directory, each checked first to be a process of *this* cluster
-//! (its command line names the cluster directory), so that a reused PID is never hit.
+//! and of this boot (local/procs.rs), so that a reused PID is never hit.
 //!
 //! [`LocalCluster`] is the handle the store keeps (DESIGN.md, principle 2): it is
 //! written before the cluster starts, so a daemon killed at any moment can find the
@@ -405,7 +405,7 @@ impl LocalCluster {
 
     /// The live processes of one role (`standalonesession`, `taskexecutor`; `""`: all),
     /// by the PID files Flink's scripts write, each checked to be this cluster's
-    /// process and to have started no later than its file was written.
+    /// process during the boot its directory was prepared in.
     fn live_pids_of(&self, role: &str) -> Vec<i32> {
         let mut pids: Vec<i32> = std::fs::read_dir(self.pid_dir())
             .into_iter()
