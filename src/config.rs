@@ -235,7 +235,7 @@ pub struct FilesConfig {
     /// ...and nests at most this deep.
     pub max_yaml_depth: usize,
     /// The directory of a torn-down cluster (config, logs) is removed once it has not
-    /// been written for this long.
+    /// been written for this long (at least 10 s).
     #[serde(with = "humantime_serde")]
     pub keep_cluster_dirs: Duration,
 }

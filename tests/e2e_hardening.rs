@@ -179,7 +179,7 @@ fn a_torn_down_clusters_directory_is_pruned_and_a_running_ones_kept() {
     assert!(kept.is_dir() && gone.is_dir());
     d.deploy("g.yaml", &on_the_fake("gone", "  state: cancelled", &[]));
     d.wait_status("gone", DeploymentState::Cancelled, 30);
-    d.wait("the ended cluster's directory to go", 20, || {
+    d.wait("the ended cluster's directory to go", 30, || {
         (!gone.exists()).then_some(())
     });
     std::thread::sleep(std::time::Duration::from_secs(3));

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::spec::Timestamp;
 
+/// The least a directory is kept, whatever the config says: one being prepared is not
+/// on record yet (its handle is written just after), and must not go meanwhile.
+pub const MIN_KEEP: Duration = Duration::from_secs(10);
+
 /// Whether a cluster directory last written at `written` is removed at `now`;
 /// `recorded`: the store still holds the cluster's handle.
 pub fn prune_cluster_dir(
@@ -15,7 +19,7 @@ pub fn prune_cluster_dir(
     now: Timestamp,
     keep: Duration,
 ) -> bool {
-    !recorded && now - written >= keep
+    !recorded && now - written >= keep.max(MIN_KEEP)
 }
 
 /// How often to look: often enough for the retention, at most every ten minutes.
@@ -43,6 +47,15 @@ mod tests {
         );
         // A clock that went back never prunes.
         assert!(!prune_cluster_dir(false, later(day), at, day));
+        // A directory being prepared (not on record yet) outlives a retention of zero.
+        let zero = Duration::ZERO;
+        assert!(!prune_cluster_dir(
+            false,
+            at,
+            later(Duration::from_secs(9)),
+            zero
+        ));
+        assert!(prune_cluster_dir(false, at, later(MIN_KEEP), zero));
         assert_eq!(prune_interval(day), Duration::from_secs(600));
         assert_eq!(
             prune_interval(Duration::from_secs(1)),
