@@ -4,7 +4,7 @@
 
 mod e2e;
 
-use e2e::Daemon;
+use e2e::{flinkd, Daemon};
 use flinkd::spec::{DeploymentState, SavepointOrigin, SavepointState};
 
 fn deployment(name: &str) -> String {
@@ -19,19 +19,6 @@ fn one_core(name: &str) -> String {
     deployment(name).replace(
         "      artifact:",
         "      resources:\n        jobManager:\n          cpu: 0.5\n        taskManager:\n          cpu: 0.5\n      artifact:",
-    )
-}
-
-fn flinkd(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkd"))
-        .args(args)
-        .env("COLUMNS", "200")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 

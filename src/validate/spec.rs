@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{Entry, MIN_CPU, MIN_JOB_MANAGER_MEMORY, MIN_TASK_MANAGER_MEMORY};
-use crate::cluster::local::OWNED_KEYS;
+use crate::cluster::local::{is_setting_name, OWNED_KEYS};
 use crate::config::Config;
 use crate::defaults::SLOTS_KEY;
 use crate::diagnostic::Diagnostic;
@@ -320,15 +320,6 @@ fn control_character(text: &str, what: &str) -> Option<String> {
         "the {what} holds the control character {:?}; a key and its value are one line of the generated Flink config",
         c
     ))
-}
-
-/// A Flink setting's name (`state.backend.type`, `rest.flamegraph.enabled`): anything
-/// else could nest, comment out or add lines of the generated config.
-fn is_setting_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// A log4j logger name: a Java package or class name (`""` is the root logger).

@@ -28,6 +28,20 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs the CLI on a wide terminal: (exit code, stdout, stderr).
+pub fn flinkd(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flinkd"))
+        .args(args)
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn flink_home() -> PathBuf {
     assert!(
         std::env::var_os("FLINKD_TESTS_NO_JVM").is_none(),
@@ -195,17 +209,7 @@ default_version = "2.3"
 
     /// Runs the CLI against this daemon's API: (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_flinkd"))
-            .args(args)
-            .args(["--server", &self.api])
-            .env("COLUMNS", "200")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        flinkd(&[args, &["--server", &self.api]].concat())
     }
 
     pub fn log(&self) -> String {

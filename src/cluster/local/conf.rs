@@ -11,6 +11,15 @@ use super::ClusterError;
 /// API shows it: `GET /jobmanager/config`).
 pub const IDENTITY_KEY: &str = "flinkd.cluster.identity";
 
+/// A Flink setting's name (`state.backend.type`, `rest.flamegraph.enabled`): anything
+/// else could nest, comment out or add lines of the generated config.
+pub fn is_setting_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// The keys flinkd sets in every cluster's config, which a Deployment's
 /// `flinkConfiguration` may not: they make the cluster this cluster (the ports flinkd
 /// polls, the addresses it binds, the directories it reads and removes).
