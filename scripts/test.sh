@@ -27,14 +27,16 @@ done
 
 logs=$(mktemp -d)
 # Its own session, so that it ends with this script however this script ends.
-FLINKD_TESTS_NO_JVM=1 setsid cargo test --locked --features test-support \
+# --no-fail-fast: a failing test binary does not hide the others' results.
+FLINKD_TESTS_NO_JVM=1 setsid cargo test --locked --no-fail-fast --features test-support \
     --lib --bins --benches "${rest[@]}" >"$logs/fake-only.log" 2>&1 &
 fake_only=$!
 trap 'kill -- -"$fake_only" 2>/dev/null || true; rm -rf "$logs"' EXIT
 
 set +e
-cargo test --locked --features test-support "${real[@]}"
-real_rc=$?
+cargo test --locked --no-fail-fast --features test-support "${real[@]}" 2>&1 |
+    tee "$logs/real-flink.log"
+real_rc=${PIPESTATUS[0]}
 wait "$fake_only"
 fake_only_rc=$?
 set -e
@@ -42,5 +44,10 @@ set -e
 echo
 echo "==== the tests without a JVM (pure core, fake Flink) ===="
 cat "$logs/fake-only.log"
+# Last, where a truncated log still shows it: which tests failed, in which binary.
+for group in real-flink fake-only; do
+    awk -v g="$group" '/^     Running /{bin=$2} / \.\.\. FAILED$/{print "[" g "] FAILED " bin ": " $2}' \
+        "$logs/$group.log"
+done
 echo "==== real Flink: exit $real_rc; without a JVM: exit $fake_only_rc ===="
 [ "$real_rc" -eq 0 ] && [ "$fake_only_rc" -eq 0 ]

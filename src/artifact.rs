@@ -9,9 +9,15 @@
 //! own timeouts, capped in size, each download into a temporary file of its own that
 //! becomes the jar by an atomic rename. A redirect from https to http is refused. With
 //! `artifact.jarSha256`, a jar whose content differs is not run.
+//!
+//! A jar is opened once, and everything after is done through that open file (a
+//! [`Jar`]): where it really is, its size, its hash and the bytes uploaded are all of
+//! the same file, so a path swapped for a symlink after the check uploads nothing else.
 
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -29,6 +35,91 @@ fn unavailable(uri: &str, message: impl Into<String>) -> ArtifactError {
     ArtifactError::Unavailable {
         uri: uri.to_string(),
         message: message.into(),
+    }
+}
+
+/// A jar on this machine, open: what is checked, hashed and uploaded is this file,
+/// whatever its path leads to by then.
+#[derive(Debug, Clone)]
+pub struct Jar {
+    /// Where it was when opened (for messages and upload names).
+    path: PathBuf,
+    file: Arc<std::fs::File>,
+    len: u64,
+}
+
+impl Jar {
+    pub(crate) fn open(path: &Path) -> std::io::Result<Jar> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Without blocking: a FIFO put where a jar was expected must not hang a start.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        Ok(Jar {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            len: meta.len(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The open file's own path, as the kernel knows it (symlinks resolved, at the
+    /// time of asking).
+    fn real_path(&self) -> std::io::Result<PathBuf> {
+        std::fs::read_link(self.fd_path())
+    }
+
+    fn fd_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
+    }
+
+    /// A reader of the same file from its start, with its own offset (uploads of one
+    /// jar to two clusters at once do not share one).
+    pub fn reader(&self) -> std::io::Result<std::fs::File> {
+        std::fs::File::open(self.fd_path())
+    }
+
+    /// Size and modification time: what tells the file changed without reading it.
+    pub fn stamp(&self) -> std::io::Result<(u64, std::time::SystemTime)> {
+        let meta = self.file.metadata()?;
+        Ok((meta.len(), meta.modified()?))
+    }
+
+    /// The SHA-256 of its content, lower-case hex, read in pieces.
+    pub fn sha256(&self) -> std::io::Result<String> {
+        let mut file = self.reader()?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(format!("{:x}", hasher.finalize()));
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+
+    async fn sha256_blocking(&self) -> std::io::Result<String> {
+        let jar = self.clone();
+        tokio::task::spawn_blocking(move || jar.sha256())
+            .await
+            .map_err(std::io::Error::other)?
     }
 }
 
@@ -62,11 +153,18 @@ pub fn local_path(uri: &str, base: &Path) -> Option<PathBuf> {
     Some(crate::paths::resolve(base, Path::new(u)))
 }
 
-/// Whether the local jar at `path` may be used: the file it really is lies under an
-/// allowed directory and outside flinkd's own. Returns the real path.
-fn allowed_local(uri: &str, path: &Path, rules: &JarRules<'_>) -> Result<PathBuf, ArtifactError> {
-    let real = std::fs::canonicalize(path)
-        .map_err(|_| unavailable(uri, format!("no such file: {}", path.display())))?;
+/// The local jar at `path`, if it may be used: the file it really is (the one opened)
+/// lies under an allowed directory and outside flinkd's own, and is within the size cap.
+fn allowed_local(uri: &str, path: &Path, rules: &JarRules<'_>) -> Result<Jar, ArtifactError> {
+    let jar = Jar::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            unavailable(uri, format!("no such file: {}", path.display()))
+        }
+        _ => unavailable(uri, format!("cannot read {}: {e}", path.display())),
+    })?;
+    let real = jar
+        .real_path()
+        .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", path.display())))?;
     let under = |dir: &Path| {
         std::fs::canonicalize(dir)
             .map(|d| real.starts_with(d))
@@ -87,35 +185,13 @@ fn allowed_local(uri: &str, path: &Path, rules: &JarRules<'_>) -> Result<PathBuf
             ),
         ));
     }
-    let meta = std::fs::metadata(&real)
-        .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", real.display())))?;
-    if !meta.is_file() {
-        return Err(unavailable(
-            uri,
-            format!("{} is not a file", real.display()),
-        ));
-    }
-    if meta.len() > rules.max_size.0 {
+    if jar.len() > rules.max_size.0 {
         return Err(unavailable(
             uri,
             format!("larger than {} (files.max_jar_size)", rules.max_size),
         ));
     }
-    Ok(real)
-}
-
-/// The SHA-256 of a file, read in pieces.
-fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(format!("{:x}", hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
-    }
+    Ok(jar)
 }
 
 fn mismatch(uri: &str, expected: &str, actual: &str) -> ArtifactError {
@@ -166,26 +242,25 @@ pub fn download_client(jars: &JarsConfig) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Returns a local file holding the jar, downloading it into `cache` if need be.
+/// The jar of `uri`, open: a local file, or a download into `cache` (reused if there).
 pub async fn fetch(
     uri: &str,
     base: &Path,
     cache: &Path,
     rules: &JarRules<'_>,
-) -> Result<PathBuf, ArtifactError> {
+) -> Result<Jar, ArtifactError> {
     if let Some(path) = local_path(uri, base) {
-        let real = allowed_local(uri, &path, rules)?;
+        let jar = allowed_local(uri, &path, rules)?;
         if let Some(expected) = rules.sha256 {
-            let p = real.clone();
-            let actual = tokio::task::spawn_blocking(move || file_sha256(&p))
+            let actual = jar
+                .sha256_blocking()
                 .await
-                .map_err(|e| unavailable(uri, e.to_string()))?
-                .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", real.display())))?;
+                .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", path.display())))?;
             if actual != expected {
                 return Err(mismatch(uri, expected, &actual));
             }
         }
-        return Ok(real);
+        return Ok(jar);
     }
     let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
@@ -201,17 +276,13 @@ pub async fn fetch(
     }
     let name = format!("{}.jar", &crate::spec::content_hash(uri)[..32]);
     let target = cache.join(&name);
-    if target.is_file() {
+    if let Ok(jar) = Jar::open(&target) {
         match rules.sha256 {
-            None => return Ok(target),
+            None => return Ok(jar),
+            // A cached copy of other content (the URI's content changed): fetched again.
             Some(expected) => {
-                let p = target.clone();
-                let actual = tokio::task::spawn_blocking(move || file_sha256(&p))
-                    .await
-                    .map_err(|e| unavailable(uri, e.to_string()))?;
-                // A cached copy of other content (the URI's content changed): fetched again.
-                if actual.as_deref().ok() == Some(expected) {
-                    return Ok(target);
+                if jar.sha256_blocking().await.ok().as_deref() == Some(expected) {
+                    return Ok(jar);
                 }
             }
         }
@@ -226,51 +297,72 @@ pub async fn fetch(
         .await
         .and_then(|r| r.error_for_status())
         .map_err(|e| unavailable(uri, format!("download failed: {}", error_chain(&e))))?;
-    // A file of this download's own: another fetch of the same URI writes its own.
-    let part = cache.join(format!("{name}.{}.part", uuid::Uuid::new_v4().simple()));
-    let mut file = tokio::fs::File::create(&part)
+    // A file of this download's own: another fetch of the same URI writes its own. It
+    // is removed however the download ends, a cancelled start included.
+    let part = PartFile::new(cache.join(format!("{name}.{}.part", uuid::Uuid::new_v4().simple())));
+    let mut file = tokio::fs::File::create(&part.0)
         .await
-        .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))?;
+        .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.0.display())))?;
+    let cannot_write =
+        |e: std::io::Error| unavailable(uri, format!("cannot write {}: {e}", part.0.display()));
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    let result: Result<(), ArtifactError> = async {
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| unavailable(uri, format!("download failed: {}", error_chain(&e))))?
-        {
-            size += chunk.len() as u64;
-            if size > rules.max_size.0 {
-                return Err(unavailable(
-                    uri,
-                    format!("larger than {} (files.max_jar_size)", rules.max_size),
-                ));
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))?;
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| unavailable(uri, format!("download failed: {}", error_chain(&e))))?
+    {
+        size += chunk.len() as u64;
+        if size > rules.max_size.0 {
+            return Err(unavailable(
+                uri,
+                format!("larger than {} (files.max_jar_size)", rules.max_size),
+            ));
         }
-        let actual = format!("{:x}", hasher.finalize_reset());
-        if let Some(expected) = rules.sha256 {
-            if actual != expected {
-                return Err(mismatch(uri, expected, &actual));
-            }
-        }
-        file.sync_all()
-            .await
-            .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", part.display())))
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(cannot_write)?;
     }
-    .await;
+    let actual = format!("{:x}", hasher.finalize_reset());
+    if let Some(expected) = rules.sha256 {
+        if actual != expected {
+            return Err(mismatch(uri, expected, &actual));
+        }
+    }
+    file.sync_all().await.map_err(cannot_write)?;
     drop(file);
-    if let Err(e) = result {
-        let _ = tokio::fs::remove_file(&part).await;
-        return Err(e);
-    }
-    tokio::fs::rename(&part, &target)
+    // Opened before the rename: the jar is the file just written, whatever replaces
+    // the name later.
+    let written = Jar::open(&part.0).map_err(cannot_write)?;
+    tokio::fs::rename(&part.0, &target)
         .await
         .map_err(|e| unavailable(uri, format!("cannot write {}: {e}", target.display())))?;
-    Ok(target)
+    part.keep();
+    Ok(Jar {
+        path: target,
+        ..written
+    })
+}
+
+/// A download's temporary file, removed when dropped unless kept.
+struct PartFile(PathBuf, bool);
+
+impl PartFile {
+    fn new(path: PathBuf) -> PartFile {
+        PartFile(path, false)
+    }
+
+    /// It became the jar (renamed): nothing to remove.
+    fn keep(mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 /// An error with its causes: reqwest's own says only "error sending request".

@@ -48,6 +48,7 @@ pub fn builtin(flink_version: &str) -> DeploymentSpec {
         deployment_target_name: None,
         max_savepoint_creation_attempts: Some(4),
         max_job_creation_attempts: Some(4),
+        savepoint_interval: None,
         template: Some(DeploymentTemplate {
             metadata: None,
             spec: Some(TemplateSpec {

@@ -22,6 +22,8 @@ pub struct ExpandedSpec {
     pub allow_non_restored_state: bool,
     pub max_savepoint_creation_attempts: u32,
     pub max_job_creation_attempts: u32,
+    /// Periodic savepoints, if set.
+    pub savepoint_interval: Option<std::time::Duration>,
     pub template: ExpandedTemplate,
 }
 
@@ -92,6 +94,14 @@ impl ExpandedSpec {
                 spec.max_job_creation_attempts,
                 "maxJobCreationAttempts",
             )?,
+            savepoint_interval: spec
+                .savepoint_interval
+                .as_deref()
+                .map(|i| {
+                    humantime::parse_duration(i.trim())
+                        .map_err(|_| NotExpanded("savepointInterval"))
+                })
+                .transpose()?,
             template: ExpandedTemplate::of(template)?,
         })
     }

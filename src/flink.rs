@@ -9,7 +9,6 @@
 //! One `reqwest::Client` is shared by every cluster (connection reuse), each request
 //! bounded by the config's `timing.http_timeout`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -444,8 +443,9 @@ impl FlinkClient {
     }
 
     /// `POST /jars/upload`; returns the jar id for [`FlinkClient::run`].
-    pub async fn upload_jar(&self, jar: &Path) -> Result<String, FlinkError> {
+    pub async fn upload_jar(&self, jar: &crate::artifact::Jar) -> Result<String, FlinkError> {
         let name = jar
+            .path()
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("job.jar")
@@ -454,22 +454,27 @@ impl FlinkClient {
     }
 
     /// `POST /jars/upload` under the file name `name`.
-    pub async fn upload_jar_as(&self, jar: &Path, name: &str) -> Result<String, FlinkError> {
+    pub async fn upload_jar_as(
+        &self,
+        jar: &crate::artifact::Jar,
+        name: &str,
+    ) -> Result<String, FlinkError> {
         let local = |e: std::io::Error| FlinkError::Local {
-            path: jar.display().to_string(),
+            path: jar.path().display().to_string(),
             message: e.to_string(),
         };
-        // Streamed from the file: a jar of hundreds of MiB is never whole in memory.
-        let file = tokio::fs::File::open(jar).await.map_err(local)?;
-        let len = file.metadata().await.map_err(local)?.len();
+        // Streamed from the file opened when the jar was checked: a jar of hundreds of
+        // MiB is never whole in memory, and no other file is sent.
+        let file = tokio::fs::File::from_std(jar.reader().map_err(local)?);
         let name = name.to_string();
-        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), len)
-            .file_name(name)
-            .mime_str("application/x-java-archive")
-            .map_err(|e| FlinkError::Local {
-                path: jar.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let part =
+            reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), jar.len())
+                .file_name(name)
+                .mime_str("application/x-java-archive")
+                .map_err(|e| FlinkError::Local {
+                    path: jar.path().display().to_string(),
+                    message: e.to_string(),
+                })?;
         let form = reqwest::multipart::Form::new().part("jarfile", part);
         let endpoint = format!("POST {}", self.url("/jars/upload"));
         let body = self

@@ -150,6 +150,7 @@ string_enum!(
         Suspend = "SUSPEND",
         SuspendAndUpgrade = "SUSPEND_AND_UPGRADE",
         RetainedCheckpoint = "RETAINED_CHECKPOINT",
+        Periodic = "PERIODIC",
     }
 );
 
@@ -289,6 +290,10 @@ pub struct DeploymentSpec {
     pub max_savepoint_creation_attempts: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_job_creation_attempts: Option<i64>,
+    /// flinkd's own: a savepoint of the running job every this long (`1h`, `30m`;
+    /// origin PERIODIC). Off unless set here, in DeploymentDefaults or `[defaults]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_interval: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<DeploymentTemplate>,
 }

@@ -128,7 +128,7 @@ fn api_and_cli_over_a_running_daemon() {
     let (code, out, err) = flinkd(&["savepoint", "alpha", "--server", server]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.trim().starts_with("file:/fake/savepoints/savepoint-"),
+        out.trim().starts_with("file:/") && out.contains("/savepoint-"),
         "{out}"
     );
     let sps = d.savepoints("alpha");

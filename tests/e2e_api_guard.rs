@@ -105,6 +105,45 @@ fn another_host_a_simple_post_and_secrets_get_nothing() {
     let (code, out, err) = d.cli(&["events", "secretive"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("SAVEPOINT"), "{out}");
+
+    // An edit of a secret (an upgrade names the fields it changed), then a broken one
+    // (its error names the field): no secret in the log, the events or the CLI's views.
+    let edited = |secret: &str| {
+        on_the_fake(
+            "secretive",
+            "  state: running",
+            &[("s3.secret-key", secret), ("fs.s3a.access.token", "t0k3n")],
+        )
+    };
+    d.deploy("s.yaml", &edited("hunter3"));
+    d.wait("the upgrade", 30, || {
+        (d.jobs("secretive").len() == 2 && d.status("secretive") == Some(DeploymentState::Running))
+            .then_some(())
+    });
+    d.deploy("s.yaml", &edited("hunter4\\a"));
+    d.wait("the broken file reported", 10, || {
+        d.log().contains("s.yaml:").then_some(())
+    });
+    let (_, yaml, _) = d.cli(&["get", "deployment", "secretive", "-o", "yaml"]);
+    assert!(yaml.contains("s3.secret-key"), "{yaml}");
+    let (_, jobs, _) = d.cli(&["get", "jobs", "secretive", "-o", "yaml"]);
+    let (_, events, _) = d.cli(&["events", "secretive"]);
+    let stored: String = d
+        .events("secretive")
+        .iter()
+        .map(|e| e.message.clone())
+        .collect();
+    for (what, text) in [
+        ("the log", d.log()),
+        ("flinkd get deployment -o yaml", yaml),
+        ("flinkd get jobs -o yaml", jobs),
+        ("flinkd events", events),
+        ("the stored events", stored),
+    ] {
+        for secret in ["hunter", "t0k3n"] {
+            assert!(!text.contains(secret), "{what} holds `{secret}`:\n{text}");
+        }
+    }
 }
 
 #[test]

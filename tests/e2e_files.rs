@@ -213,3 +213,19 @@ fn a_deleted_file_can_cancel_instead() {
     assert_eq!(d.jobs("epsilon")[0].status.state, JobState::Terminated);
     assert!(d.live_cluster_pids().is_empty());
 }
+
+/// A Deployment first written as `cancelled` (or `suspended`) has nothing to do, and
+/// still shows its state: its status is on record from its first step, not from its
+/// first change (a new Deployment's lifecycle starts CANCELLED, so reaching CANCELLED
+/// changes nothing in it).
+#[test]
+fn a_new_deployment_at_rest_shows_its_state() {
+    let _one = e2e::serial();
+    let d = daemon();
+    d.deploy("c.yaml", &deployment("born-cancelled", "cancelled"));
+    d.deploy("s.yaml", &deployment("born-suspended", "suspended"));
+    d.wait_status("born-cancelled", DeploymentState::Cancelled, 10);
+    d.wait_status("born-suspended", DeploymentState::Suspended, 10);
+    assert!(d.jobs("born-cancelled").is_empty());
+    assert!(d.cluster_dirs().is_empty(), "nothing was started");
+}

@@ -53,6 +53,10 @@ pub struct DeploymentActor {
     transitioning_since: Option<std::time::Instant>,
     /// What is wrong with its file now (it goes on with its last valid spec).
     problems: Vec<String>,
+    /// Whether its lifecycle and status are on record. A new Deployment's are not until
+    /// its first step is written, even a step that changes nothing (one created
+    /// CANCELLED is at rest from the start, and must still show it).
+    on_record: bool,
 }
 
 fn now() -> Timestamp {
@@ -77,6 +81,7 @@ impl DeploymentActor {
             }),
             None => Lifecycle::default(),
         };
+        let on_record = loaded.lifecycle.is_some();
         Ok(DeploymentActor {
             shared,
             id,
@@ -96,6 +101,7 @@ impl DeploymentActor {
             told_ready: false,
             transitioning_since: None,
             problems: Vec::new(),
+            on_record,
         })
     }
 
@@ -220,12 +226,16 @@ impl DeploymentActor {
                 events.push(self.event(*name, *level, *job, message.clone(), at));
             }
         }
-        // A step that changed nothing (a quiet poll) costs no write.
-        if self.lifecycle == before.0
+        // A step that changed nothing (a quiet poll) costs no write, once the lifecycle
+        // is on record.
+        if self.on_record
+            && self.lifecycle == before.0
             && changed.jobs.is_empty()
             && changed.savepoints.is_empty()
             && actions.is_empty()
         {
+            // The policy may have moved a deadline (a new savepointInterval).
+            self.schedule_deadline(ctx);
             then(self, Ok(()));
             return;
         }
@@ -267,6 +277,7 @@ impl DeploymentActor {
                 }
                 return;
             }
+            act.on_record = true;
             // Counted once the step is on record.
             act.count(status_before, &actions);
             for a in actions {
@@ -472,7 +483,7 @@ impl DeploymentActor {
         if let Some(h) = self.deadline.take() {
             ctx.cancel_future(h);
         }
-        if let Some(at) = self.lifecycle.next_deadline() {
+        if let Some(at) = self.lifecycle.next_deadline(&self.policy, &self.records) {
             let wait = (at - now()).max(time::Duration::ZERO);
             let wait = Duration::try_from(wait).unwrap_or_default() + Duration::from_millis(10);
             self.deadline = Some(ctx.run_later(wait, |act, ctx| act.step(Input::Reconcile, ctx)));

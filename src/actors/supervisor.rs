@@ -156,20 +156,8 @@ impl Supervisor {
             // of it later.
             Some((debounce / 20).max(Duration::from_millis(2))),
             move |result: DebounceEventResult| {
-                // Reading the directory is itself an event (an access); reacting to it
-                // would rescan forever. Only changes count.
-                let Ok(events) = result else {
-                    return addr.do_send(Rescan(None));
-                };
-                let mut paths: Vec<PathBuf> = events
-                    .iter()
-                    .filter(|e| !matches!(e.kind, notify::EventKind::Access(_)))
-                    .flat_map(|e| e.paths.iter().cloned())
-                    .collect();
-                paths.sort();
-                paths.dedup();
-                if !paths.is_empty() {
-                    addr.do_send(Rescan(Some(paths)));
+                if let Some(rescan) = rescan_of(result) {
+                    addr.do_send(rescan);
                 }
             },
         );
@@ -271,6 +259,28 @@ impl Supervisor {
             .map(|(identity, _)| identity.clone())
             .collect()
     }
+}
+
+/// The read a batch of change notifications calls for, if any.
+fn rescan_of(result: DebounceEventResult) -> Option<Rescan> {
+    let Ok(events) = result else {
+        return Some(Rescan(None));
+    };
+    // Events were lost (the kernel's queue overflowed): which files changed is not
+    // known, so every stamp is compared.
+    if events.iter().any(|e| e.need_rescan()) {
+        return Some(Rescan(None));
+    }
+    // Reading the directory is itself an event (an access); reacting to it would rescan
+    // forever. Only changes count.
+    let mut paths: Vec<PathBuf> = events
+        .iter()
+        .filter(|e| !matches!(e.kind, notify::EventKind::Access(_)))
+        .flat_map(|e| e.paths.iter().cloned())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    (!paths.is_empty()).then_some(Rescan(Some(paths)))
 }
 
 impl Supervisor {
@@ -534,5 +544,54 @@ impl Handler<Reload> for Supervisor {
             .unwrap_or_else(|e| e.into_inner())
             .invalidate();
         self.scan(None, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, EventKind, Flag, ModifyKind};
+    use notify_debouncer_full::DebouncedEvent;
+
+    fn event(kind: EventKind, path: &str) -> DebouncedEvent {
+        DebouncedEvent::new(
+            notify::Event::new(kind).add_path(PathBuf::from(path)),
+            std::time::Instant::now(),
+        )
+    }
+
+    #[test]
+    fn changes_name_their_files_and_accesses_are_ignored() {
+        let events = vec![
+            event(EventKind::Modify(ModifyKind::Any), "/d/b.yaml"),
+            event(EventKind::Access(AccessKind::Any), "/d/c.yaml"),
+            event(EventKind::Modify(ModifyKind::Any), "/d/a.yaml"),
+            event(EventKind::Modify(ModifyKind::Any), "/d/b.yaml"),
+        ];
+        let Some(Rescan(Some(paths))) = rescan_of(Ok(events)) else {
+            panic!("a read of the changed files");
+        };
+        assert_eq!(
+            paths,
+            [PathBuf::from("/d/a.yaml"), PathBuf::from("/d/b.yaml")]
+        );
+        let reads = vec![event(EventKind::Access(AccessKind::Any), "/d/c.yaml")];
+        assert!(
+            rescan_of(Ok(reads)).is_none(),
+            "a read of the directory is no change"
+        );
+    }
+
+    /// An overflowed queue names no file: every stamp is compared, or the change that
+    /// was lost would wait for the periodic rescan.
+    #[test]
+    fn lost_events_and_errors_read_everything() {
+        let lost = DebouncedEvent::new(
+            notify::Event::new(EventKind::Other).set_flag(Flag::Rescan),
+            std::time::Instant::now(),
+        );
+        assert!(matches!(rescan_of(Ok(vec![lost])), Some(Rescan(None))));
+        let error = notify::Error::generic("watch failed");
+        assert!(matches!(rescan_of(Err(vec![error])), Some(Rescan(None))));
     }
 }

@@ -45,6 +45,12 @@ impl Setup {
     }
 
     async fn fetch(&self, uri: &str, max: u64, sha256: Option<&str>) -> Result<PathBuf, String> {
+        self.open(uri, max, sha256)
+            .await
+            .map(|j| j.path().to_path_buf())
+    }
+
+    async fn open(&self, uri: &str, max: u64, sha256: Option<&str>) -> Result<Jar, String> {
         fetch(uri, &self.allowed, &self.cache, &self.rules(max, sha256))
             .await
             .map_err(|e| e.to_string())
@@ -300,4 +306,91 @@ async fn a_slow_200_mib_jar_completes() {
         began.elapsed() > std::time::Duration::from_secs(10),
         "slow enough to prove it"
     );
+}
+
+/// The jar checked is the jar sent: a path swapped for a symlink to flinkd's store after
+/// the check still reads the file that was checked, and a path that already is such a
+/// symlink is refused by where it leads.
+#[tokio::test]
+async fn what_is_checked_is_what_is_uploaded() {
+    let s = Setup::new(false);
+    std::fs::write(s.allowed.join("job.jar"), b"the user's jar").unwrap();
+    std::fs::write(s.state.join("flinkd.db"), b"the store").unwrap();
+    let right = crate::spec::content_hash(b"the user's jar");
+    let jar = s.open("job.jar", 100, Some(&right)).await.unwrap();
+    std::fs::remove_file(s.allowed.join("job.jar")).unwrap();
+    std::os::unix::fs::symlink(s.state.join("flinkd.db"), s.allowed.join("job.jar")).unwrap();
+    let mut sent = Vec::new();
+    jar.reader().unwrap().read_to_end(&mut sent).unwrap();
+    assert_eq!(sent, b"the user's jar");
+    assert_eq!(jar.sha256().unwrap(), right);
+    assert_eq!(jar.len(), 14);
+    let err = s.open("job.jar", 100, None).await.unwrap_err();
+    assert!(err.contains("never under state_dir"), "{err}");
+    // Two readers do not share an offset.
+    let (mut a, mut b) = (jar.reader().unwrap(), jar.reader().unwrap());
+    let mut one = [0u8; 4];
+    a.read_exact(&mut one).unwrap();
+    b.read_exact(&mut one).unwrap();
+    assert_eq!(&one, b"the ");
+}
+
+/// A FIFO where a jar should be is refused, not waited on.
+#[tokio::test]
+async fn a_fifo_is_not_a_jar() {
+    let s = Setup::new(false);
+    let fifo = s.allowed.join("pipe.jar");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        s.open("pipe.jar", 100, None),
+    )
+    .await
+    .expect("answered at once")
+    .unwrap_err();
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+/// A download given up half-way (the start was cancelled) leaves no temporary file.
+#[tokio::test]
+async fn a_cancelled_download_leaves_nothing() {
+    let s = Arc::new(Setup::new(true));
+    let app = Router::new().route(
+        "/slow.jar",
+        get(|| async {
+            let chunks = futures_util::stream::unfold(0u32, |n| async move {
+                if n > 0 {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                }
+                Some((Ok::<_, std::io::Error>(vec![1u8; 1 << 16]), n + 1))
+            });
+            axum::body::Body::from_stream(chunks)
+        }),
+    );
+    let uri = format!("{}/slow.jar", serve(app).await);
+    let fetching = {
+        let s = s.clone();
+        tokio::spawn(async move { s.fetch(&uri, 1 << 30, None).await })
+    };
+    let part = async {
+        loop {
+            let found = std::fs::read_dir(&s.cache)
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| e.path().to_string_lossy().ends_with(".part"))
+                })
+                .unwrap_or(false);
+            if found {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), part)
+        .await
+        .expect("the download began");
+    fetching.abort();
+    let _ = fetching.await;
+    let left: Vec<_> = std::fs::read_dir(&s.cache).unwrap().flatten().collect();
+    assert!(left.is_empty(), "nothing left: {left:?}");
 }

@@ -376,7 +376,15 @@ fn savepoint_op(
     } else if u64::from(n) <= fail_first {
         Err(format!("java.lang.Exception: injected savepoint failure {n}\n\tat org.apache.flink.Fake.savepoint(Fake.java:1)"))
     } else {
-        Ok(format!("file:/fake/savepoints/savepoint-{n}"))
+        // Under the cluster's savepoint directory where it has one (written for real at
+        // completion, as Flink does), else nowhere on disk.
+        let name = format!("savepoint-{}-{n}", &id[..id.len().min(6)]);
+        Ok(match f.conf.get("state.savepoints.dir") {
+            Some(dir) if dir.starts_with("file:") => {
+                format!("{}/{name}", dir.trim_end_matches('/'))
+            }
+            _ => format!("file:/fake/savepoints/{name}"),
+        })
     };
     let request = trigger.unwrap_or_else(|| f.next_id());
     let op = Operation {
@@ -415,6 +423,12 @@ fn complete_operations(f: &mut Fake) {
             other => other,
         };
         if let Ok(location) = &outcome {
+            if let Some(dir) =
+                flinkd::paths::file_uri_path(location).filter(|p| !p.starts_with("/fake"))
+            {
+                let _ = std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::write(dir.join("_metadata"), op.job.as_bytes()));
+            }
             let name = f.jobs.get(&op.job).and_then(|j| log::name_of(&j.args));
             f.note(
                 "savepoint",

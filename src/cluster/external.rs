@@ -11,11 +11,12 @@
 //! start of a content after a restart of flinkd uploads it again.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::artifact::Jar;
 use crate::flink::{FlinkClient, FlinkError};
 
 /// A job's place on an existing cluster: the address, and the job id flinkd gives the
@@ -47,27 +48,27 @@ pub struct JarUploads {
 }
 
 impl JarUploads {
-    /// The SHA-256 of the jar's content.
-    pub async fn content_hash(&self, jar: &Path) -> Result<String, String> {
-        let cannot = |e: std::io::Error| format!("cannot read {}: {e}", jar.display());
-        let meta = tokio::fs::metadata(jar).await.map_err(cannot)?;
-        let stamp = (meta.len(), meta.modified().map_err(cannot)?);
+    /// The SHA-256 of the jar's content, read in pieces from the open file.
+    pub async fn content_hash(&self, jar: &Jar) -> Result<String, String> {
+        let cannot = |e: std::io::Error| format!("cannot read {}: {e}", jar.path().display());
+        let stamp = jar.stamp().map_err(cannot)?;
         let known = {
             let hashes = self.hashes.lock().unwrap_or_else(|e| e.into_inner());
             hashes
-                .get(jar)
+                .get(jar.path())
                 .filter(|(s, _)| *s == stamp)
                 .map(|(_, h)| h.clone())
         };
         if let Some(hash) = known {
             return Ok(hash);
         }
-        let bytes = tokio::fs::read(jar).await.map_err(cannot)?;
-        let hash = tokio::task::spawn_blocking(move || crate::spec::content_hash(bytes))
+        let reading = jar.clone();
+        let hash = tokio::task::spawn_blocking(move || reading.sha256())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .map_err(cannot)?;
         let mut hashes = self.hashes.lock().unwrap_or_else(|e| e.into_inner());
-        hashes.insert(jar.to_path_buf(), (stamp, hash.clone()));
+        hashes.insert(jar.path().to_path_buf(), (stamp, hash.clone()));
         Ok(hash)
     }
 
@@ -85,7 +86,7 @@ impl JarUploads {
         &self,
         client: &FlinkClient,
         url: &str,
-        jar: &Path,
+        jar: &Jar,
         hash: &str,
     ) -> Result<String, FlinkError> {
         let slot = self.slot(url, hash);
@@ -128,20 +129,18 @@ mod tests {
     #[tokio::test]
     async fn a_jar_is_hashed_again_only_when_it_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let jar = dir.path().join("job.jar");
-        std::fs::write(&jar, b"PK one").unwrap();
+        let path = dir.path().join("job.jar");
+        std::fs::write(&path, b"PK one").unwrap();
+        let jar = Jar::open(&path).unwrap();
         let uploads = JarUploads::default();
         let first = uploads.content_hash(&jar).await.unwrap();
         assert_eq!(first, crate::spec::content_hash(b"PK one"));
         assert_eq!(uploads.content_hash(&jar).await.unwrap(), first);
-        std::fs::write(&jar, b"PK second").unwrap();
+        std::fs::write(&path, b"PK second").unwrap();
+        let jar = Jar::open(&path).unwrap();
         assert_eq!(
             uploads.content_hash(&jar).await.unwrap(),
             crate::spec::content_hash(b"PK second")
         );
-        assert!(uploads
-            .content_hash(&dir.path().join("nope.jar"))
-            .await
-            .is_err());
     }
 }

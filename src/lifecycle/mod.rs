@@ -206,8 +206,11 @@ impl Out {
 
 impl Lifecycle {
     /// When the lifecycle next needs an [`Input::Reconcile`] without any other input.
-    pub fn next_deadline(&self) -> Option<Timestamp> {
+    pub fn next_deadline(&self, policy: &Policy, records: &Records) -> Option<Timestamp> {
         match &self.phase {
+            Phase::Running { quota: None, .. } if self.takes_periodic_savepoints() => {
+                self.periodic_due(policy, records)
+            }
             Phase::Starting { deadline, .. } => *deadline,
             Phase::Savepointing {
                 deadline, retry_at, ..
@@ -237,6 +240,12 @@ impl Lifecycle {
     pub fn takes_user_savepoints(&self) -> bool {
         matches!(self.phase, Phase::Running { quota: None, .. })
             && self.status == DeploymentState::Running
+    }
+
+    /// Whether a periodic savepoint is taken when due: as one on request, and not while
+    /// the Deployment is FAILED.
+    pub fn takes_periodic_savepoints(&self) -> bool {
+        self.takes_user_savepoints() && self.held_for_spec.is_none()
     }
 
     /// One step: reacts to `input`, then settles against the latest policy.
@@ -336,7 +345,10 @@ impl Lifecycle {
             }
             Phase::Cancelling { .. } | Phase::TearingDown { .. } => self.ending_due(ctx, out),
             Phase::WaitingForQuota { .. } => self.waiting_for_quota(ctx, out),
-            Phase::Running { .. } => self.upgrade_waiting(ctx, out),
+            Phase::Running { .. } => {
+                self.upgrade_waiting(ctx, out);
+                self.periodic_savepoint(ctx, out);
+            }
             _ => {}
         }
     }

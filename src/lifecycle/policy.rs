@@ -72,6 +72,8 @@ pub struct Policy {
     pub api: FlinkApi,
     /// The CPU cores a job of this spec uses (checked against the quota).
     pub cores: f64,
+    /// A savepoint of the running job every this long, if set.
+    pub savepoint_interval: Option<std::time::Duration>,
 }
 
 fn hash<T: Serialize>(v: &T, suffix: &str) -> String {
@@ -108,6 +110,7 @@ impl Policy {
             hold_key: hash(written, &removed),
             api: FlinkApi::of(&e.template.flink_version),
             cores: e.cores(),
+            savepoint_interval: e.savepoint_interval,
         })
     }
 }

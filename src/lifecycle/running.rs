@@ -145,34 +145,86 @@ impl Lifecycle {
                 self.job_lost(ctx, job, reason, out)
             }
             Input::UserSavepoint if self.takes_user_savepoints() => {
-                if self.savepoint_series != Some(SavepointOrigin::UserRequest) {
-                    self.savepoint_failures = 0;
-                    self.savepoint_series = Some(SavepointOrigin::UserRequest);
-                }
-                out.info(
-                    EventName::CreatingASavepoint,
-                    Some(job.id),
-                    format!(
-                        "taking a savepoint on request (attempt {} of {})",
-                        self.savepoint_failures + 1,
-                        ctx.policy.max_savepoint_creation_attempts
-                    ),
-                );
-                let (savepoint, trigger_id) =
-                    self.new_savepoint(ctx, &job, SavepointOrigin::UserRequest, out);
-                out.push(Action::TriggerSavepoint {
-                    job: job.id,
-                    savepoint,
-                    trigger_id,
-                });
-                self.phase = Phase::UserSavepointing {
-                    job,
-                    savepoint,
-                    deadline: after(ctx.now, ctx.timing.savepoint_timeout),
-                };
+                self.savepoint_while_running(ctx, job, SavepointOrigin::UserRequest, out)
             }
             _ => {}
         }
+    }
+
+    /// A savepoint of the running job, on request or on schedule: the job runs on.
+    /// Each origin is a series of its own against maxSavepointCreationAttempts.
+    pub(super) fn savepoint_while_running(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: JobRef,
+        origin: SavepointOrigin,
+        out: &mut Out,
+    ) {
+        if self.savepoint_series != Some(origin) {
+            self.savepoint_failures = 0;
+            self.savepoint_series = Some(origin);
+        }
+        let why = match origin {
+            SavepointOrigin::Periodic => "on schedule (savepointInterval)",
+            _ => "on request",
+        };
+        out.info(
+            EventName::CreatingASavepoint,
+            Some(job.id),
+            format!(
+                "taking a savepoint {why} (attempt {} of {})",
+                self.savepoint_failures + 1,
+                ctx.policy.max_savepoint_creation_attempts
+            ),
+        );
+        let (savepoint, trigger_id) = self.new_savepoint(ctx, &job, origin, out);
+        out.push(Action::TriggerSavepoint {
+            job: job.id,
+            savepoint,
+            trigger_id,
+        });
+        self.phase = Phase::UserSavepointing {
+            job,
+            savepoint,
+            deadline: after(ctx.now, ctx.timing.savepoint_timeout),
+        };
+    }
+
+    /// When the next periodic savepoint is due: one interval after the newest of the
+    /// job's start and the Deployment's latest savepoint of any origin (so one taken
+    /// on request, for a suspension or while flinkd was down moves the schedule, and a
+    /// restart brings no burst of catch-up savepoints).
+    pub(super) fn periodic_due(&self, policy: &Policy, records: &Records) -> Option<Timestamp> {
+        let interval = policy.savepoint_interval?;
+        let since = self.running_since?;
+        let latest = records
+            .savepoints
+            .iter()
+            .filter(|s| s.origin != SavepointOrigin::RetainedCheckpoint)
+            .map(|s| s.metadata.created_at)
+            .max();
+        Some(after(latest.map_or(since, |l| l.max(since)), interval))
+    }
+
+    /// The periodic savepoint, if it is due and nothing else is under way (skipped, not
+    /// queued, meanwhile).
+    pub(super) fn periodic_savepoint(&mut self, ctx: &mut Ctx<'_>, out: &mut Out) {
+        let Phase::Running { job, quota: None } = self.phase.clone() else {
+            return;
+        };
+        let due = self
+            .periodic_due(ctx.policy, ctx.records)
+            .is_some_and(|at| ctx.now >= at);
+        if due && self.takes_periodic_savepoints() {
+            self.savepoint_while_running(ctx, job, SavepointOrigin::Periodic, out);
+        }
+    }
+
+    /// The origin of the savepoint taken while the job runs.
+    fn running_origin(ctx: &Ctx<'_>, savepoint: Uuid) -> SavepointOrigin {
+        ctx.records
+            .savepoint(savepoint)
+            .map_or(SavepointOrigin::UserRequest, |s| s.origin)
     }
 
     pub(super) fn react_user_savepointing(
@@ -212,7 +264,7 @@ impl Lifecycle {
                 self.savepoint_abandoned(
                     job.id,
                     savepoint,
-                    SavepointOrigin::UserRequest,
+                    Self::running_origin(ctx, savepoint),
                     "JOB_ENDED",
                     &reason,
                     out,
@@ -227,7 +279,7 @@ impl Lifecycle {
                 self.savepoint_abandoned(
                     job.id,
                     savepoint,
-                    SavepointOrigin::UserRequest,
+                    Self::running_origin(ctx, savepoint),
                     "CLUSTER_LOST",
                     &reason,
                     out,
@@ -247,7 +299,7 @@ impl Lifecycle {
         location: &str,
         out: &mut Out,
     ) {
-        let origin = SavepointOrigin::UserRequest;
+        let origin = Self::running_origin(ctx, savepoint);
         self.savepoint_completed(ctx, job.id, savepoint, origin, location, false, out);
         self.phase = Phase::Running { job, quota: None };
     }
@@ -267,7 +319,7 @@ impl Lifecycle {
             ctx,
             job.id,
             savepoint,
-            SavepointOrigin::UserRequest,
+            Self::running_origin(ctx, savepoint),
             &reason,
             hold,
             out,

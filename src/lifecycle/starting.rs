@@ -9,10 +9,11 @@
 //! A start counts against `maxJobCreationAttempts` when it fails (a rejected
 //! submission, a job failing before RUNNING, a cluster that does not come up, its
 //! deadline); RUNNING resets the count. A failure that says the restore point is gone
-//! (a retained checkpoint Flink deleted) is not counted: the next attempt restores from
-//! the next snapshot the strategy allows.
+//! (a retained checkpoint Flink deleted, a savepoint whose files were removed) is not
+//! counted: the next attempt restores from the next older snapshot the strategy
+//! allows, and none is left, the Deployment is FAILED (restore.rs).
 
-use super::restore::{choose_restore, restore_point_missing};
+use super::restore::{choose_restore, describe, restore_point_missing, tried, RestoreChoice};
 use super::*;
 
 impl Lifecycle {
@@ -184,16 +185,37 @@ impl Lifecycle {
         out: &mut Out,
     ) {
         let policy = ctx.policy;
-        let restore =
-            choose_restore(policy.restore, &ctx.records.savepoints, &self.unusable).map(|s| {
-                Restore {
+        let savepoints = &ctx.records.savepoints;
+        let (restore, from) = match choose_restore(policy.restore, savepoints, &self.unusable) {
+            RestoreChoice::From(s) => (
+                Some(Restore {
                     savepoint: s.metadata.id,
                     location: s.location.clone().unwrap_or_default(),
-                }
-            });
-        let from = match &restore {
-            Some(r) => format!("from {}", r.location),
-            None => "with empty state".to_string(),
+                }),
+                format!(", restoring from {}", describe(s, ctx.now)),
+            ),
+            RestoreChoice::Empty => (None, " with empty state".to_string()),
+            RestoreChoice::Exhausted => {
+                // Never empty state in place of state that was there.
+                let tried: Vec<String> = tried(savepoints, &self.unusable)
+                    .into_iter()
+                    .map(|s| describe(s, ctx.now))
+                    .collect();
+                out.error(
+                    EventName::JobCreationFailed,
+                    None,
+                    format!(
+                        "no job started: every snapshot restore strategy {} allows is gone, and a start from empty state would lose it; tried {}. Restore one, or set restoreStrategy NONE to start empty",
+                        policy.restore,
+                        tried.join("; ")
+                    ),
+                );
+                self.status = DeploymentState::Failed;
+                self.held_for_spec = Some(policy.hold_key.clone());
+                self.phase = Phase::Idle;
+                self.set_cores(0.0, out);
+                return;
+            }
         };
         let what = if template_of.is_some() {
             "starting the job that ran again (the latest template needs more cores than it holds)"
@@ -204,7 +226,7 @@ impl Lifecycle {
             EventName::StartingJob,
             Some(job.id),
             format!(
-                "{what} {from} (restore strategy {}, attempt {} of {})",
+                "{what}{from} (restore strategy {}, attempt {} of {})",
                 policy.restore,
                 self.job_creation_failures + 1,
                 policy.max_job_creation_attempts
@@ -301,12 +323,19 @@ impl Lifecycle {
             .filter(|s| restore_point_missing(s, &reason));
         if let Some(sp) = gone {
             self.unusable.push(sp.metadata.id);
+            let next =
+                match choose_restore(ctx.policy.restore, &ctx.records.savepoints, &self.unusable) {
+                    RestoreChoice::From(n) => {
+                        format!("the next attempt restores from {}", describe(n, ctx.now))
+                    }
+                    _ => "no older snapshot is left to restore from".to_string(),
+                };
             out.warn(
                 EventName::JobCreationFailed,
                 Some(job.id),
                 format!(
-                    "the job could not restore from {}: it is gone; the next attempt restores from the next snapshot ({reason})",
-                    sp.location.as_deref().unwrap_or("?")
+                    "the job could not restore from {}: it is gone; {next} ({reason})",
+                    describe(sp, ctx.now)
                 ),
             );
             self.tear_down(

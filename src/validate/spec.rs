@@ -101,6 +101,19 @@ pub(super) fn check_spec(
             format!("must be ≥ 1, not {n}"),
         );
     }
+    if let Some(i) = &spec.savepoint_interval {
+        match humantime::parse_duration(i.trim()) {
+            Ok(d) if d >= MIN_SAVEPOINT_INTERVAL => {}
+            Ok(_) => report.at(
+                "spec.savepointInterval",
+                format!("must be at least {} (a savepoint every few seconds is a checkpoint's job), not `{i}`", humantime::format_duration(MIN_SAVEPOINT_INTERVAL)),
+            ),
+            Err(e) => report.at(
+                "spec.savepointInterval",
+                format!("`{i}` is not a duration such as 30m or 1h: {e}"),
+            ),
+        }
+    }
 
     let t = spec.template.as_ref().and_then(|t| t.spec.as_ref());
     if let Some(t) = t {
@@ -314,6 +327,9 @@ impl Report<'_> {
 
 /// Why `text`, a value of the generated Flink config, cannot be one: a line break or
 /// another control character would start a line of its own choosing.
+/// The shortest `spec.savepointInterval`.
+pub const MIN_SAVEPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn control_character(text: &str, what: &str) -> Option<String> {
     let c = text.chars().find(|c| c.is_control())?;
     Some(format!(

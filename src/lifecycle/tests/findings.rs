@@ -567,7 +567,7 @@ fn f18_a_teardown_that_keeps_failing_is_bounded() {
         });
         // Time moves to each deadline in turn until the teardown is tried again.
         loop {
-            w.now = w.lc.next_deadline().expect("a retry is due");
+            w.now = w.next_deadline().expect("a retry is due");
             if effects(&w.step(Input::Reconcile)) == ["tear down"] {
                 break;
             }

@@ -6,8 +6,10 @@
 //! the same function), ids from a counter, and time that moves only when told.
 
 mod findings;
+mod periodic;
 mod properties;
 mod quota;
+mod restores;
 mod retries;
 mod rules;
 mod task_managers;
@@ -45,6 +47,7 @@ pub fn policy() -> Policy {
             trigger_ids: true,
         },
         cores: 2.0,
+        savepoint_interval: None,
     }
 }
 
@@ -128,6 +131,10 @@ impl World {
     pub fn advance(&mut self, d: Duration) -> Vec<Action> {
         self.now = after(self.now, d);
         self.step(Input::Reconcile)
+    }
+
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.lc.next_deadline(&self.policy, &self.records)
     }
 
     pub fn job(&self) -> Uuid {

@@ -568,7 +568,7 @@ impl Run {
                 Move::CancelOk(0)
             } else if !self.sim.teardowns.is_empty() {
                 Move::TornDown
-            } else if let Some(at) = self.w.lc.next_deadline() {
+            } else if let Some(at) = self.w.next_deadline() {
                 self.w.now = at.max(self.w.now);
                 Move::Advance(0)
             } else {

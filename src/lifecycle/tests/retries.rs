@@ -24,7 +24,7 @@ fn a_refused_attempt_is_tried_again_after_a_doubling_wait() {
         let a = refuse(&mut w);
         assert!(effects(&a).is_empty(), "attempt {n}: no retry at once");
         let wait = base * (1 << (n - 1));
-        assert_eq!(w.lc.next_deadline(), Some(after(w.now, wait)));
+        assert_eq!(w.next_deadline(), Some(after(w.now, wait)));
         // Not before its time...
         assert!(effects(&w.advance(wait - Duration::from_millis(1))).is_empty());
         // ...then the next attempt.
@@ -45,7 +45,7 @@ fn the_wait_is_capped_at_the_longest_poll_interval() {
     }
     refuse(&mut w);
     assert_eq!(
-        w.lc.next_deadline(),
+        w.next_deadline(),
         Some(after(w.now, w.timing.poll_interval_max))
     );
 }

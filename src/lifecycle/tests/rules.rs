@@ -302,7 +302,7 @@ fn cancel_tears_down_after_five_failures_tried_again_a_second_apart() {
         });
         assert!(effects(&a).is_empty(), "not at once (attempt {n})");
         assert_eq!(
-            w.lc.next_deadline(),
+            w.next_deadline(),
             Some(after(w.now, Duration::from_secs(1)))
         );
         let a = w.advance(Duration::from_secs(1));
@@ -455,11 +455,11 @@ fn a_start_that_never_reaches_running_fails_at_its_deadline_counted_from_its_tur
     w.step(Input::Reconcile);
     let job = w.job();
     // Queued for a start slot: no deadline yet.
-    assert_eq!(w.lc.next_deadline(), None);
+    assert_eq!(w.next_deadline(), None);
     assert!(effects(&w.advance(Duration::from_secs(3600))).is_empty());
     w.step(Input::StartBegan { job });
     assert_eq!(
-        w.lc.next_deadline(),
+        w.next_deadline(),
         Some(after(w.now, Duration::from_secs(300)))
     );
     assert!(effects(&w.advance(Duration::from_secs(299))).is_empty());
