@@ -32,7 +32,9 @@
 //! Savepoint requests may carry flinkd's own `triggerId`: asked again under the same id,
 //! the same operation answers. A savepoint of a job that is not RUNNING fails, as in
 //! Flink. The newest completed savepoint of a job is in its checkpoint history
-//! (`latest.savepoint`).
+//! (`latest.savepoint`). A savepoint is written on disk (a directory with `_metadata`)
+//! under the cluster's `state.savepoints.dir` (a standalone fake's `--savepoints-dir`);
+//! without one, its location is a made-up `file:/fake/savepoints/…`.
 //!
 //! A fake FLINK_HOME whose `bin/jobmanager.sh start` launches this binary makes flinkd's
 //! real local target drive it (see tests/e2e_faults.rs).
@@ -639,6 +641,10 @@ async fn main() {
         Some(dir) => read_conf(&dir),
         None => BTreeMap::new(),
     };
+    // A standalone fake (a session cluster) writes its savepoints here, on disk.
+    if let Some(dir) = arg(&args, "--savepoints-dir") {
+        conf.insert("state.savepoints.dir".into(), format!("file://{dir}"));
+    }
     // A TaskManager: a process of the cluster that waits to be stopped; with
     // `fake.taskmanager.spawn`, its user code spawned a process of its own.
     if args.iter().any(|a| a == "--taskmanager") {

@@ -200,7 +200,14 @@ impl Campaign {
     pub fn new(seed: u64, deployments: usize) -> Campaign {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("fake-events.jsonl");
-        let ext = FakeServer::start_logged(&e2e::free_port().to_string(), &[], Some(&log));
+        // The external cluster's savepoints are on disk too: a Deployment moved back to
+        // its local target restores from them (a start finds a missing one gone).
+        let ext_savepoints = dir.path().join("ext-savepoints");
+        let ext = FakeServer::start_logged(
+            &e2e::free_port().to_string(),
+            &["--savepoints-dir", ext_savepoints.to_str().unwrap()],
+            Some(&log),
+        );
         let quota = (deployments as u32).saturating_sub(2).max(1);
         let d = Daemon::start_env(
             &e2e::fake_flink_home(),
