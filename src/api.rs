@@ -180,6 +180,45 @@ async fn deployment(
     }
 }
 
+/// `GET …/deployments/{name}/lifecycle`: the Deployment's lifecycle as the daemon has it
+/// on record (`{"lifecycle": …}`, null before its first step), for `flinkd plan`. Its
+/// shape is flinkd's own and may change between versions.
+async fn lifecycle(
+    State(s): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = Identity {
+        namespace: ns,
+        name,
+    };
+    let label = id.to_string();
+    let found = s
+        .read(move |st| match st.deployment(&id)? {
+            Some(d) if !d.removed => {
+                let uuid = d.deployment.metadata.id.unwrap_or_default();
+                Ok(Some(st.lifecycle(uuid)?))
+            }
+            _ => Ok(None),
+        })
+        .await?;
+    match found {
+        Some(json) => {
+            let value = json
+                .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+                .unwrap_or(serde_json::Value::Null);
+            Ok(respond(
+                &headers,
+                &serde_json::json!({ "lifecycle": value }),
+            ))
+        }
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no Deployment {label}"),
+        )),
+    }
+}
+
 /// The Deployments a filtered list covers: the one named, or all of the namespace.
 fn scope(st: &Store, ns: &str, filter: &Filter) -> Result<Vec<Uuid>, StoreError> {
     let all = st.deployments(Some(ns))?;
@@ -230,7 +269,9 @@ async fn savepoints(
 
 /// `POST .../savepoints?deploymentId=` (or `{"metadata": {"deploymentId": …}}`): a
 /// savepoint of the Deployment's running job, origin USER_REQUEST. Answers 201 with the
-/// Savepoint record (STARTED); poll it for COMPLETED.
+/// Savepoint record (STARTED); poll it for COMPLETED. With `{"spec":
+/// {"savepointLocation": …}}`, a savepoint taken elsewhere is imported instead (origin
+/// IMPORTED, COMPLETED), the newest restore point of the Deployment.
 async fn trigger_savepoint(
     State(s): State<ApiState>,
     Path(ns): Path<String>,
@@ -238,13 +279,19 @@ async fn trigger_savepoint(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let from_body = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v["metadata"]["deploymentId"]
-                .as_str()
-                .and_then(|id| Uuid::parse_str(id).ok())
-        });
+    let body = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+    let from_body = body["metadata"]["deploymentId"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok());
+    let import = body["spec"]["savepointLocation"]
+        .as_str()
+        .map(str::to_string);
+    if let Some(Err(why)) = import.as_deref().map(crate::validate::check_location) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("spec.savepointLocation: {why}"),
+        ));
+    }
     let Some(id) = f.deployment_id.or(from_body) else {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -264,10 +311,18 @@ async fn trigger_savepoint(
             format!("no Deployment with id {id} in this namespace"),
         ));
     }
-    let sp = s
-        .supervisor
-        .send(SavepointFor { deployment: id })
-        .await
+    let asked = match import {
+        Some(location) => {
+            s.supervisor
+                .send(crate::actors::supervisor::ImportFor {
+                    deployment: id,
+                    location,
+                })
+                .await
+        }
+        None => s.supervisor.send(SavepointFor { deployment: id }).await,
+    };
+    let sp = asked
         .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
         .map_err(|e| {
             use crate::actors::deployment::SavepointRefused;
@@ -373,6 +428,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/deployments/{name}",
             get(deployment),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/deployments/{name}/lifecycle",
+            get(lifecycle),
         )
         .route("/api/v1/namespaces/{ns}/jobs", get(jobs))
         .route(

@@ -37,14 +37,25 @@ pub enum Command {
     Get(GetArgs),
     /// Show a Deployment's event log, oldest first.
     Events(EventsArgs),
-    /// Take a savepoint of a running Deployment's job, wait for it, print its location.
+    /// Take a savepoint of a running Deployment's job, wait for it, print its location;
+    /// or import one taken elsewhere (`flinkd savepoint import NAME LOCATION`).
     Savepoint(SavepointArgs),
+    /// What applying these files would do, per Deployment, asked of the running daemon.
+    ///
+    /// Exit code 0: nothing would change; 2: something would; 1: an error.
+    Plan(plan::PlanArgs),
 }
 
+pub mod plan;
+
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SavepointArgs {
+    #[command(subcommand)]
+    pub action: Option<SavepointAction>,
     /// The Deployment.
-    pub name: String,
+    #[arg(required = true)]
+    pub name: Option<String>,
     /// How long to wait for the savepoint.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
@@ -52,12 +63,52 @@ pub struct SavepointArgs {
     pub api: ApiArgs,
 }
 
-pub fn savepoint(args: &SavepointArgs) -> i32 {
-    let a = &args.api;
+#[derive(Debug, Subcommand)]
+pub enum SavepointAction {
+    /// Hand a savepoint taken elsewhere (another platform, another Deployment) to a
+    /// Deployment: recorded with origin IMPORTED, its next start restores from it.
+    Import {
+        /// The Deployment.
+        name: String,
+        /// The savepoint's directory: an absolute path or a URI (file:///…, s3://…).
+        location: String,
+    },
+}
+
+/// `flinkd savepoint import NAME LOCATION`.
+fn import(name: &str, location: &str, a: &ApiArgs) -> i32 {
     let ns = &a.namespace;
     let result = (|| {
         let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
-        let id = id_of(&deployment_ids(&base, ns)?, &args.name, ns)?;
+        let id = id_of(&deployment_ids(&base, ns)?, name, ns)?;
+        let body = serde_json::json!({
+            "metadata": {"deploymentId": id},
+            "spec": {"savepointLocation": location},
+        });
+        let sp =
+            crate::client::post_json(&base, &format!("/api/v1/namespaces/{ns}/savepoints"), &body)?;
+        match a.output {
+            crate::client::Output::Table => {
+                let sp_id = sp["metadata"]["id"].as_str().unwrap_or_default();
+                println!("savepoint {sp_id} of {name} imported from {location}");
+                Ok(())
+            }
+            other => crate::client::print(&sp, other, |_| Ok(String::new())),
+        }
+    })();
+    exit_code(result)
+}
+
+pub fn savepoint(args: &SavepointArgs) -> i32 {
+    let a = &args.api;
+    if let Some(SavepointAction::Import { name, location }) = &args.action {
+        return import(name, location, a);
+    }
+    let ns = &a.namespace;
+    let name = args.name.clone().unwrap_or_default();
+    let result = (|| {
+        let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
+        let id = id_of(&deployment_ids(&base, ns)?, &name, ns)?;
         let started = crate::client::post(
             &base,
             &format!("/api/v1/namespaces/{ns}/savepoints?deploymentId={id}"),
@@ -66,7 +117,7 @@ pub fn savepoint(args: &SavepointArgs) -> i32 {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        eprintln!("savepoint {sp_id} of {} started", args.name);
+        eprintln!("savepoint {sp_id} of {name} started");
         let until = std::time::Instant::now() + args.timeout;
         loop {
             let list = crate::client::get(

@@ -78,10 +78,24 @@ pub fn get(api: &Api, path: &str) -> Result<Value, ClientError> {
 
 /// POSTs to a path of the API (an empty JSON body) and returns its JSON.
 pub fn post(api: &Api, path: &str) -> Result<Value, ClientError> {
-    request(reqwest::Method::POST, api, path)
+    post_json(api, path, &serde_json::json!({}))
+}
+
+/// POSTs `body` to a path of the API and returns its JSON.
+pub fn post_json(api: &Api, path: &str, body: &Value) -> Result<Value, ClientError> {
+    send(reqwest::Method::POST, api, path, Some(body))
 }
 
 fn request(method: reqwest::Method, api: &Api, path: &str) -> Result<Value, ClientError> {
+    send(method, api, path, None)
+}
+
+fn send(
+    method: reqwest::Method,
+    api: &Api,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, ClientError> {
     let base = api.base.as_str();
     let url = format!("{base}{path}");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -94,10 +108,10 @@ fn request(method: reqwest::Method, api: &Api, path: &str) -> Result<Value, Clie
             .build()
             .map_err(|e| ClientError::Local(e.to_string()))?;
         let mut req = http.request(method.clone(), &url);
-        if method == reqwest::Method::POST {
+        if let Some(body) = body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body("{}");
+                .body(body.to_string());
         }
         if let Some(token) = &api.token {
             req = req.bearer_auth(token);

@@ -70,6 +70,8 @@ impl Summary {
                     s.ids.extend(d.metadata.id);
                 }
                 Resource::DeploymentTarget(_) | Resource::DeploymentDefaults(_) => s.context = true,
+                // Names a Deployment, defines none: read alone when it changes.
+                Resource::Savepoint(_) => {}
             }
         }
         s

@@ -42,6 +42,7 @@ fn main() {
         Command::Get(args) => cli::get(args),
         Command::Events(args) => cli::events(args),
         Command::Savepoint(args) => cli::savepoint(args),
+        Command::Plan(args) => cli::plan::run(args),
     };
     std::process::exit(code);
 }

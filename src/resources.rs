@@ -15,7 +15,7 @@ use serde_yaml::Value;
 use crate::diagnostic::Diagnostic;
 use crate::quantity::Bytes;
 use crate::source::{self, FieldPath, Location, Segment, SourceMap};
-use crate::spec::{Deployment, DeploymentDefaults, DeploymentTarget, Kind};
+use crate::spec::{Deployment, DeploymentDefaults, DeploymentTarget, Kind, SavepointImport};
 
 /// Where a resource was read from.
 #[derive(Debug, Clone)]
@@ -49,6 +49,7 @@ pub enum Resource {
     Deployment(Deployment),
     DeploymentTarget(DeploymentTarget),
     DeploymentDefaults(DeploymentDefaults),
+    Savepoint(SavepointImport),
 }
 
 /// What one file held.
@@ -222,7 +223,7 @@ fn parse_document(
         Some(Value::String(s)) => Kind::parse(s).ok_or_else(|| {
             origin.error(
                 kind_path.clone(),
-                format!("unknown kind `{s}`, expected one of Deployment, DeploymentTarget, DeploymentDefaults"),
+                format!("unknown kind `{s}`, expected one of Deployment, DeploymentTarget, DeploymentDefaults, Savepoint"),
             )
         })?,
         Some(_) => return Err(origin.error(kind_path, "must be a string")),
@@ -234,6 +235,7 @@ fn parse_document(
         Kind::Deployment => Resource::Deployment(typed(value, &origin)?),
         Kind::DeploymentTarget => Resource::DeploymentTarget(typed(value, &origin)?),
         Kind::DeploymentDefaults => Resource::DeploymentDefaults(typed(value, &origin)?),
+        Kind::Savepoint => Resource::Savepoint(typed(value, &origin)?),
     };
     Ok((resource, origin))
 }
@@ -325,9 +327,11 @@ fn is_text_field(kind: Kind, path: &FieldPath) -> bool {
         "spec.template.spec.logging.log4j2ConfigurationTemplate",
     ];
     const TARGET: &[&str] = &["spec.kubernetes.namespace"];
+    const SAVEPOINT: &[&str] = &["metadata.deploymentName", "spec.savepointLocation"];
     let kind_specific = match kind {
         Kind::Deployment | Kind::DeploymentDefaults => SPEC,
         Kind::DeploymentTarget => TARGET,
+        Kind::Savepoint => SAVEPOINT,
     };
     COMMON
         .iter()

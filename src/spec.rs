@@ -19,6 +19,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The only `apiVersion` flinkd knows.
+mod import;
+pub use import::{ImportMetadata, ImportSpec, SavepointImport};
+
 pub const API_VERSION: &str = "v1";
 /// The namespace of a resource whose `metadata.namespace` is absent.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -151,6 +154,7 @@ string_enum!(
         SuspendAndUpgrade = "SUSPEND_AND_UPGRADE",
         RetainedCheckpoint = "RETAINED_CHECKPOINT",
         Periodic = "PERIODIC",
+        Imported = "IMPORTED",
     }
 );
 
@@ -182,11 +186,12 @@ string_enum!(
 );
 
 string_enum!(
-    /// The three kinds a file may hold.
+    /// The kinds a file may hold.
     Kind {
         Deployment = "Deployment",
         DeploymentTarget = "DeploymentTarget",
         DeploymentDefaults = "DeploymentDefaults",
+        Savepoint = "Savepoint",
     }
 );
 

@@ -27,7 +27,7 @@ use crate::resources::{FileContents, Origin, Resource};
 use crate::source::FieldPath;
 use crate::spec::{
     Deployment, DeploymentDefaults, DeploymentSpec, DeploymentTarget, Identity, Metadata,
-    API_VERSION, LOCAL_TARGET,
+    SavepointImport, API_VERSION, LOCAL_TARGET,
 };
 
 /// The smallest JobManager and TaskManager processes Flink starts reliably.
@@ -58,6 +58,8 @@ pub struct Checked {
     pub deployments: Vec<Entry<Deployment>>,
     pub targets: Vec<Entry<DeploymentTarget>>,
     pub defaults: Vec<Entry<DeploymentDefaults>>,
+    /// Savepoints taken elsewhere, for the Deployments they name.
+    pub imports: Vec<Entry<SavepointImport>>,
     /// In file order.
     pub diagnostics: Vec<Diagnostic>,
     /// Where each valid Deployment runs.
@@ -79,6 +81,7 @@ impl Checked {
         self.deployments.iter().filter(|e| e.valid).count()
             + self.targets.iter().filter(|e| e.valid).count()
             + self.defaults.iter().filter(|e| e.valid).count()
+            + self.imports.iter().filter(|e| e.valid).count()
     }
 }
 
@@ -92,6 +95,7 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
     let mut deployments = Vec::new();
     let mut targets = Vec::new();
     let mut defaults = Vec::new();
+    let mut imports = Vec::new();
     for f in files {
         out.diagnostics.extend(f.diagnostics);
         for (r, origin) in f.resources {
@@ -99,6 +103,7 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
                 Resource::Deployment(d) => deployments.push((d, origin)),
                 Resource::DeploymentTarget(t) => targets.push((t, origin)),
                 Resource::DeploymentDefaults(d) => defaults.push((d, origin)),
+                Resource::Savepoint(s) => imports.push((s, origin)),
             }
         }
     }
@@ -174,6 +179,7 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
     }
     out.targets = targets;
     out.defaults = defaults;
+    out.imports = mark_valid(imports, &mut out.diagnostics, imports::check_import);
     out.diagnostics.sort_by(|a, b| {
         (&a.file, a.location.line, a.location.col).cmp(&(&b.file, b.location.line, b.location.col))
     });
@@ -472,8 +478,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+mod imports;
 mod spec;
 
+pub use imports::check_location;
 use spec::{check_spec, Provenance};
 
 #[cfg(test)]

@@ -175,3 +175,78 @@ fn messages_of(d: &Daemon, name: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A savepoint directory as Flink leaves one, outside any Deployment's.
+fn foreign_savepoint(d: &Daemon, name: &str) -> String {
+    let dir = d.path(&format!("elsewhere/{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("_metadata"), b"taken elsewhere").unwrap();
+    format!("file://{}", dir.display())
+}
+
+/// A `kind: Savepoint` file written before the Deployment it names: the Deployment's
+/// first job restores from it. Then `flinkd savepoint import` hands over another, newer
+/// than the Deployment's own suspension savepoint: the resume restores from that one.
+#[test]
+fn imported_savepoints_are_the_newest_restore_points() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    let moved = foreign_savepoint(&d, "sp-moved");
+    d.deploy(
+        "moved.yaml",
+        &format!("kind: Savepoint\napiVersion: v1\nmetadata:\n  deploymentName: keeper\nspec:\n  savepointLocation: {moved}\n"),
+    );
+    d.deploy(
+        "broken.yaml",
+        "kind: Savepoint\napiVersion: v1\nmetadata:\n  name: lost\nspec:\n  savepointLocation: relative/dir\n",
+    );
+    d.wait("the waiting import said", 10, || {
+        d.log()
+            .contains("is for a Deployment flinkd does not manage (default/keeper)")
+            .then_some(())
+    });
+    let log = d.log();
+    assert!(
+        log.contains("broken.yaml:3:1: metadata: say which Deployment the savepoint is for")
+            && log.contains("broken.yaml:6:3: spec.savepointLocation: `relative/dir` is neither an absolute path nor a URI"),
+        "{log}"
+    );
+
+    d.deploy("keeper.yaml", &deployment("running"));
+    d.wait_status("keeper", DeploymentState::Running, 30);
+    let sps = d.savepoints("keeper");
+    assert_eq!(sps.len(), 1, "{sps:?}");
+    assert_eq!(sps[0].origin, SavepointOrigin::Imported);
+    assert_eq!(sps[0].location.as_deref(), Some(moved.as_str()));
+    assert_eq!(
+        d.jobs("keeper")[0].spec.restore_savepoint_id,
+        Some(sps[0].metadata.id)
+    );
+    assert!(messages(&d).contains("(IMPORTED, "), "{}", messages(&d));
+
+    suspend(&d);
+    let copied = foreign_savepoint(&d, "sp-copied");
+    let (code, out, err) = d.cli(&["savepoint", "import", "keeper", &copied]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported from"), "{out}");
+    // Again: the same location is one record.
+    let (code, _, err) = d.cli(&["savepoint", "import", "keeper", &copied]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = d.cli(&["savepoint", "import", "keeper", "not/absolute"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("neither an absolute path nor a URI"), "{err}");
+    let imported: Vec<_> = d
+        .savepoints("keeper")
+        .into_iter()
+        .filter(|s| s.origin == SavepointOrigin::Imported)
+        .collect();
+    assert_eq!(imported.len(), 2, "{imported:?}");
+    d.deploy("keeper.yaml", &deployment("running"));
+    d.wait_status("keeper", DeploymentState::Running, 30);
+    let restored = d.jobs("keeper").last().unwrap().spec.restore_savepoint_id;
+    let copied_id = imported
+        .iter()
+        .find(|s| s.location.as_deref() == Some(copied.as_str()))
+        .map(|s| s.metadata.id);
+    assert_eq!(restored, copied_id);
+}

@@ -28,6 +28,7 @@ use crate::spec::{DeploymentSpec, Identity};
 use crate::validate;
 
 mod apply;
+mod imports;
 
 /// A config re-read on SIGHUP, already checked.
 #[derive(Debug, Message)]
@@ -39,6 +40,14 @@ pub struct Reload(pub crate::config::Config);
 #[rtype(result = "Result<crate::spec::Savepoint, SavepointError>")]
 pub struct SavepointFor {
     pub deployment: uuid::Uuid,
+}
+
+/// A savepoint taken elsewhere, for the Deployment with this id.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<crate::spec::Savepoint, SavepointError>")]
+pub struct ImportFor {
+    pub deployment: uuid::Uuid,
+    pub location: String,
 }
 
 /// Why a savepoint on request was not started.
@@ -76,6 +85,8 @@ struct NothingNew;
 
 struct Managed {
     addr: Addr<DeploymentActor>,
+    /// Its `metadata.id`.
+    id: uuid::Uuid,
     /// Hash of the expanded Deployment the actor has, and where it runs.
     hash: String,
     /// Hash of its spec as its file writes it, and where it runs: unchanged while only
@@ -113,6 +124,11 @@ pub struct Supervisor {
     /// What systemd was last told (READY after the first scan, then STATUS changes).
     told: Option<String>,
     rescan_timer: Option<SpawnHandle>,
+    /// The valid `kind: Savepoint` documents of each file, as last read.
+    imports: HashMap<PathBuf, Vec<imports::Import>>,
+    /// Imports handed over, by Deployment id and location (each once per daemon; the
+    /// lifecycle records a location once per Deployment anyway).
+    imported: HashSet<(uuid::Uuid, String)>,
 }
 
 /// What tells a changed Deployment: its expanded spec (or its spec as written) and
@@ -140,6 +156,8 @@ impl Supervisor {
             scan_began: None,
             told: None,
             rescan_timer: None,
+            imports: HashMap::new(),
+            imported: HashSet::new(),
         }
     }
 
@@ -478,6 +496,28 @@ impl Handler<SavepointFor> for Supervisor {
             match addr {
                 Some(a) => Ok(a
                     .send(RequestSavepoint)
+                    .await
+                    .map_err(|e| SavepointError::Internal(e.to_string()))??),
+                None => Err(SavepointError::Unknown(msg.deployment)),
+            }
+        })
+    }
+}
+
+impl Handler<ImportFor> for Supervisor {
+    type Result = ResponseFuture<Result<crate::spec::Savepoint, SavepointError>>;
+
+    fn handle(&mut self, msg: ImportFor, _: &mut Context<Self>) -> Self::Result {
+        let addr = self
+            .addr_of(msg.deployment)
+            .filter(|m| !m.removing)
+            .map(|m| m.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(a) => Ok(a
+                    .send(super::deployment::ImportSavepoint {
+                        location: msg.location,
+                    })
                     .await
                     .map_err(|e| SavepointError::Internal(e.to_string()))??),
                 None => Err(SavepointError::Unknown(msg.deployment)),

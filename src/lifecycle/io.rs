@@ -122,6 +122,11 @@ pub enum Input {
     },
     /// A user asks for a savepoint (origin USER_REQUEST) of the running job.
     UserSavepoint,
+    /// A savepoint taken elsewhere is handed to the Deployment (a `kind: Savepoint`
+    /// file, `flinkd savepoint import`): origin IMPORTED, a restore point from now on.
+    SavepointImported {
+        location: String,
+    },
     /// The Supervisor reserved the cores of this request.
     QuotaGranted {
         request: u64,

@@ -34,9 +34,11 @@
 
 mod ending;
 pub mod events;
+pub mod imports;
 mod io;
 mod legacy;
 mod phase;
+pub mod plan;
 mod policy;
 pub mod records;
 mod recovery;
@@ -249,10 +251,17 @@ impl Lifecycle {
     }
 
     /// One step: reacts to `input`, then settles against the latest policy.
+    ///
+    /// An import only records its savepoint: what it changes (the restore point of a
+    /// start) is settled by the next step, once the record is among `ctx.records` (the
+    /// actor follows it with a Reconcile).
     pub fn step(&mut self, ctx: &mut Ctx<'_>, input: Input) -> Vec<Action> {
         let mut out = Out(Vec::new());
+        let settles = !matches!(input, Input::SavepointImported { .. });
         self.react(ctx, input, &mut out);
-        self.settle(ctx, &mut out);
+        if settles {
+            self.settle(ctx, &mut out);
+        }
         out.0
     }
 
@@ -279,6 +288,7 @@ impl Lifecycle {
         match input {
             Input::Reconcile => self.check_deadlines(ctx, out),
             Input::DefaultsChanged { fields } => self.defaults_changed(fields, out),
+            Input::SavepointImported { location } => self.import(ctx, &location, out),
             Input::Restarted { found } => self.restarted(ctx, found, out),
             Input::Observed {
                 job,

@@ -154,7 +154,9 @@ impl Records {
                             s.clone()
                         }
                         None => {
-                            let mut metadata = Self::metadata(c, *savepoint, Some(*job));
+                            // An imported savepoint is of no job of this Deployment.
+                            let of_job = (!job.is_nil()).then_some(*job);
+                            let mut metadata = Self::metadata(c, *savepoint, of_job);
                             metadata.modified_at = at;
                             let s = Savepoint {
                                 metadata,

@@ -158,6 +158,43 @@ impl Handler<RequestSavepoint> for DeploymentActor {
     }
 }
 
+impl Handler<ImportSavepoint> for DeploymentActor {
+    type Result = ResponseFuture<Result<Savepoint, SavepointRefused>>;
+
+    fn handle(&mut self, msg: ImportSavepoint, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let location = msg.location.trim().to_string();
+        let input = Input::SavepointImported {
+            location: location.clone(),
+        };
+        let me = ctx.address();
+        self.step_then(input, ctx, move |act, written| {
+            // Settled now that the import is among the records.
+            me.do_send(Step(Input::Reconcile));
+            let same = |l: &str| l.trim_end_matches('/') == location.trim_end_matches('/');
+            let answer = written
+                .map_err(|e| SavepointRefused::Internal(e.to_string()))
+                .and_then(|()| {
+                    act.records
+                        .savepoints
+                        .iter()
+                        .rev()
+                        .find(|s| s.location.as_deref().is_some_and(same))
+                        .cloned()
+                        .ok_or_else(|| {
+                            SavepointRefused::NotNow(format!("`{location}` was not imported"))
+                        })
+                });
+            let _ = tx.send(answer);
+        });
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(SavepointRefused::Internal("the Deployment stopped".into()))
+            })
+        })
+    }
+}
+
 impl Handler<JobReport> for DeploymentActor {
     type Result = ();
 

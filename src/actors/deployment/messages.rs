@@ -63,6 +63,14 @@ pub struct FileProblems(pub Vec<String>);
 #[rtype(result = "Result<Savepoint, SavepointRefused>")]
 pub struct RequestSavepoint;
 
+/// A savepoint taken elsewhere is handed to the Deployment (origin IMPORTED); answers
+/// with its record (the one already there, if the location was imported before).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Savepoint, SavepointRefused>")]
+pub struct ImportSavepoint {
+    pub location: String,
+}
+
 /// Why a savepoint on request was not started.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SavepointRefused {

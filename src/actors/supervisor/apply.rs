@@ -128,8 +128,10 @@ impl Supervisor {
             })
             .collect();
         tracing::debug!(changed = changes.len(), diffed = ?began.elapsed(), "directory compared");
+        self.read_imports(&files, scope.as_deref(), &checked);
         let first = std::mem::take(&mut self.first);
         if changes.is_empty() && !first {
+            self.hand_over_imports();
             self.done_scanning(ctx);
             return;
         }
@@ -170,6 +172,7 @@ impl Supervisor {
                         for s in taken_up {
                             act.take_up(s, &files, ctx);
                         }
+                        act.hand_over_imports();
                     }
                     // Nothing of this read is on record: it is not taken as seen,
                     // and the next read is a whole one.
@@ -287,6 +290,7 @@ impl Supervisor {
             identity,
             Managed {
                 addr: addr.clone(),
+                id,
                 hash,
                 written_hash,
                 file,

@@ -6,7 +6,9 @@
 //! the same function), ids from a counter, and time that moves only when told.
 
 mod findings;
+mod imports;
 mod periodic;
+mod plans;
 mod properties;
 mod quota;
 mod restores;

@@ -1,0 +1,74 @@
+// suite: real-flink (scripts/test.sh runs these apart from the fake-only tests)
+//! An imported savepoint on real Flink: one Deployment's job is suspended, its
+//! savepoint handed to a second Deployment by a `kind: Savepoint` file, and the second
+//! one's job goes on counting from where the first stopped.
+
+mod e2e;
+
+use e2e::{counter, read_count, serial, Daemon};
+use flinkd::spec::{DeploymentState, SavepointOrigin, SavepointState};
+
+#[test]
+fn a_savepoint_imported_into_another_deployment_resumes_the_count() {
+    let _one = serial();
+    let d = Daemon::start("");
+    let spec =
+        |state: &str| format!("  state: {state}\n  restoreStrategy:\n    kind: latest_savepoint");
+    let first_out = d.path("first.txt");
+    d.deploy(
+        "first.yaml",
+        &counter("first", &first_out, &spec("running"), "--rate 20"),
+    );
+    d.wait_status("first", DeploymentState::Running, 120);
+    d.wait("a count of 10", 60, || {
+        read_count(&first_out).filter(|c| *c >= 10)
+    });
+    d.deploy(
+        "first.yaml",
+        &counter("first", &first_out, &spec("suspended"), "--rate 20"),
+    );
+    d.wait_status("first", DeploymentState::Suspended, 60);
+    let at_suspend = read_count(&first_out).unwrap();
+    let location = d.savepoints("first")[0].location.clone().unwrap();
+
+    // The Savepoint file first, then the Deployment it names: its first job restores.
+    d.deploy(
+        "moved.yaml",
+        &format!(
+            "kind: Savepoint\napiVersion: v1\nmetadata:\n  deploymentName: second\nspec:\n  savepointLocation: {location}\n"
+        ),
+    );
+    let second_out = d.path("second.txt");
+    d.deploy(
+        "second.yaml",
+        &counter("second", &second_out, &spec("running"), "--rate 20"),
+    );
+    d.wait_status("second", DeploymentState::Running, 120);
+    let sps = d.savepoints("second");
+    assert_eq!(sps.len(), 1, "{sps:?}");
+    assert_eq!(
+        (sps[0].origin, sps[0].state, sps[0].location.as_deref()),
+        (
+            SavepointOrigin::Imported,
+            SavepointState::Completed,
+            Some(location.as_str())
+        )
+    );
+    assert_eq!(
+        d.jobs("second")[0].spec.restore_savepoint_id,
+        Some(sps[0].metadata.id)
+    );
+    let resumed = d.wait("the second Deployment to count", 60, || {
+        read_count(&second_out)
+    });
+    assert!(
+        resumed > at_suspend,
+        "count {resumed} in the second Deployment, from a savepoint taken at {at_suspend}"
+    );
+    d.deploy(
+        "second.yaml",
+        &counter("second", &second_out, "  state: cancelled", "--rate 20"),
+    );
+    d.wait_status("second", DeploymentState::Cancelled, 60);
+    assert!(d.live_cluster_pids().is_empty());
+}
