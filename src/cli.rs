@@ -44,9 +44,12 @@ pub enum Command {
     ///
     /// Exit code 0: nothing would change; 2: something would; 1: an error.
     Plan(plan::PlanArgs),
+    /// What retention would dispose of (`flinkd savepoints prune --dry-run NAME`).
+    Savepoints(savepoints::SavepointsArgs),
 }
 
 pub mod plan;
+pub mod savepoints;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]

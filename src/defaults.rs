@@ -49,6 +49,7 @@ pub fn builtin(flink_version: &str) -> DeploymentSpec {
         max_savepoint_creation_attempts: Some(4),
         max_job_creation_attempts: Some(4),
         savepoint_interval: None,
+        savepoint_retention: None,
         template: Some(DeploymentTemplate {
             metadata: None,
             spec: Some(TemplateSpec {

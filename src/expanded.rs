@@ -24,6 +24,8 @@ pub struct ExpandedSpec {
     pub max_job_creation_attempts: u32,
     /// Periodic savepoints, if set.
     pub savepoint_interval: Option<std::time::Duration>,
+    /// Which snapshots are disposed of, if any.
+    pub retention: Option<Retention>,
     pub template: ExpandedTemplate,
 }
 
@@ -43,6 +45,38 @@ pub struct ExpandedTemplate {
     pub task_manager: Process,
     pub flink_configuration: BTreeMap<String, String>,
     pub log4j_loggers: BTreeMap<String, String>,
+}
+
+/// `spec.savepointRetention`, decided: at least one of `keep` and `max_age`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub keep: Option<u32>,
+    pub max_age: Option<std::time::Duration>,
+    pub dispose_imported: bool,
+}
+
+impl Retention {
+    /// `spec.savepointRetention` decided; `None` keeps everything.
+    pub fn of(r: &crate::spec::SavepointRetention) -> Result<Option<Retention>, NotExpanded> {
+        let keep = r
+            .keep
+            .map(|n| u32::try_from(n).ok().filter(|n| *n >= 1))
+            .map(|n| n.ok_or(NotExpanded("savepointRetention.keep")))
+            .transpose()?;
+        let max_age = r
+            .max_age
+            .as_deref()
+            .map(|a| {
+                humantime::parse_duration(a.trim())
+                    .map_err(|_| NotExpanded("savepointRetention.maxAge"))
+            })
+            .transpose()?;
+        Ok((keep.is_some() || max_age.is_some()).then_some(Retention {
+            keep,
+            max_age,
+            dispose_imported: r.dispose_imported.unwrap_or(false),
+        }))
+    }
 }
 
 /// The CPU and memory of one JobManager or TaskManager.
@@ -102,6 +136,12 @@ impl ExpandedSpec {
                         .map_err(|_| NotExpanded("savepointInterval"))
                 })
                 .transpose()?,
+            retention: spec
+                .savepoint_retention
+                .as_ref()
+                .map(Retention::of)
+                .transpose()?
+                .flatten(),
             template: ExpandedTemplate::of(template)?,
         })
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// A failed call to a Flink REST API.
+mod disposal;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FlinkError {
     /// No answer: connection refused, timeout. The cluster may be down.

@@ -22,6 +22,7 @@ pub mod paths;
 pub mod quantity;
 pub mod quota;
 pub mod resources;
+pub mod snapshot_files;
 pub mod source;
 pub mod spec;
 pub mod store;

@@ -43,6 +43,7 @@ fn main() {
         Command::Events(args) => cli::events(args),
         Command::Savepoint(args) => cli::savepoint(args),
         Command::Plan(args) => cli::plan::run(args),
+        Command::Savepoints(args) => cli::savepoints::run(args),
     };
     std::process::exit(code);
 }

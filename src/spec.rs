@@ -299,6 +299,9 @@ pub struct DeploymentSpec {
     /// origin PERIODIC). Off unless set here, in DeploymentDefaults or `[defaults]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_interval: Option<String>,
+    /// flinkd's own: which snapshots are disposed of (off unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_retention: Option<SavepointRetention>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<DeploymentTemplate>,
 }
@@ -317,6 +320,20 @@ pub struct RestoreStrategy {
     pub kind: Option<RestoreStrategyKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_non_restored_state: Option<bool>,
+}
+
+/// `spec.savepointRetention`: keep the newest `keep` snapshots and those younger than
+/// `maxAge`; the rest are disposed of (files, then records).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SavepointRetention {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
+    /// Imported savepoints are kept unless this says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispose_imported: Option<bool>,
 }
 
 /// `spec.template`: what to run and how.

@@ -57,6 +57,17 @@ fn plan_says_what_an_edit_would_do() {
         out.contains("suspends: a savepoint, then the cluster is stopped"),
         "{out}"
     );
+    // A template edit: a STATEFUL upgrade, with the cores it needs.
+    let upgraded = running.replace(
+        "entryClass: org.example.Job",
+        "entryClass: org.example.Job\n      parallelism: 2",
+    );
+    let (code, out, _) = plan(&d, &[("alpha.yaml", upgraded)]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("needs 3 CPU cores of the quota; upgrade (STATEFUL): a savepoint, then the new template's job restores from it"),
+        "{out}"
+    );
 
     // Suspend for real, so that a snapshot exists; then plans that would lose it.
     d.deploy("alpha.yaml", &deployment("alpha", "  state: suspended\n"));

@@ -250,3 +250,117 @@ fn imported_savepoints_are_the_newest_restore_points() {
         .map(|s| s.metadata.id);
     assert_eq!(restored, copied_id);
 }
+
+fn retained(state: &str) -> String {
+    deployment(state).replace(
+        "  restoreStrategy:\n",
+        "  savepointRetention:\n    keep: 2\n  restoreStrategy:\n",
+    )
+}
+
+/// `savepointRetention.keep: 2`: the oldest of three suspension savepoints is disposed
+/// of, its directory first, then its record; an imported one stays. `flinkd savepoints
+/// prune --dry-run` lists what a tighter policy would take, never the newest (the
+/// running job's restore point) nor the import.
+#[test]
+fn retention_disposes_of_old_savepoints_and_never_a_protected_one() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    d.deploy("keeper.yaml", &retained("running"));
+    d.wait_status("keeper", DeploymentState::Running, 30);
+    let moved = foreign_savepoint(&d, "sp-moved");
+    let (code, _, err) = d.cli(&["savepoint", "import", "keeper", &moved]);
+    assert_eq!(code, 0, "{err}");
+    let mut own = Vec::new();
+    for _ in 0..3 {
+        d.deploy("keeper.yaml", &retained("suspended"));
+        d.wait_status("keeper", DeploymentState::Suspended, 30);
+        let newest = d
+            .savepoints("keeper")
+            .into_iter()
+            .rfind(|s| s.origin == SavepointOrigin::Suspend)
+            .unwrap();
+        own.push(newest.location.clone().unwrap());
+        d.deploy("keeper.yaml", &retained("running"));
+        d.wait_status("keeper", DeploymentState::Running, 30);
+    }
+    let first_dir = flinkd::paths::file_uri_path(&own[0]).unwrap();
+    d.wait("the oldest disposed of", 30, || {
+        let kept: Vec<String> = d
+            .savepoints("keeper")
+            .iter()
+            .filter_map(|s| s.location.clone())
+            .collect();
+        (!kept.contains(&own[0])).then_some(())
+    });
+    assert!(
+        !first_dir.exists(),
+        "its files went first: {}",
+        first_dir.display()
+    );
+    let kept: Vec<String> = d
+        .savepoints("keeper")
+        .iter()
+        .filter_map(|s| s.location.clone())
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    for l in [&own[1], &own[2], &moved] {
+        assert!(kept.contains(l), "{l} kept: {kept:?}");
+        assert!(flinkd::paths::file_uri_path(l)
+            .unwrap()
+            .join("_metadata")
+            .is_file());
+    }
+    assert!(
+        messages(&d).contains("SAVEPOINT_DISPOSED: savepoint"),
+        "{}",
+        messages(&d)
+    );
+
+    let (code, out, err) = d.cli(&["savepoints", "prune", "--dry-run", "keeper", "--keep", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].starts_with("default/keeper: would dispose of savepoint")
+            && lines[0].ends_with(&format!("at {}", own[1])),
+        "{out}"
+    );
+    let (code, _, err) = d.cli(&["savepoints", "prune", "keeper"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--dry-run"), "{err}");
+    assert_eq!(d.savepoints("keeper").len(), 3, "nothing more was removed");
+}
+
+/// A snapshot on another file system is disposed of through Flink (the running job's
+/// cluster), then its record goes.
+#[test]
+fn a_remote_snapshot_is_disposed_of_through_flink() {
+    let _one = e2e::serial();
+    let d = Daemon::start_with(&e2e::fake_flink_home(), "");
+    let text =
+        retained("running").replace("    keep: 2\n", "    keep: 1\n    disposeImported: true\n");
+    d.deploy("keeper.yaml", &text);
+    d.wait_status("keeper", DeploymentState::Running, 30);
+    let (code, _, err) = d.cli(&["savepoint", "import", "keeper", "s3://bucket/remote-sp"]);
+    assert_eq!(code, 0, "{err}");
+    // A newer savepoint: the import is no longer the newest, and goes.
+    let (code, _, err) = d.cli(&["savepoint", "keeper"]);
+    assert_eq!(code, 0, "{err}");
+    d.wait("the import disposed of", 30, || {
+        let left: Vec<_> = d
+            .savepoints("keeper")
+            .into_iter()
+            .filter(|s| s.origin == SavepointOrigin::Imported)
+            .collect();
+        left.is_empty().then_some(())
+    });
+    let said = messages(&d);
+    assert!(
+        said.contains("SAVEPOINT_DISPOSED: savepoint")
+            && said.contains("(IMPORTED, ")
+            && said.contains("at s3://bucket/remote-sp disposed of"),
+        "{said}"
+    );
+    assert_eq!(d.savepoints("keeper").len(), 1, "the newest stays");
+}

@@ -232,6 +232,7 @@ impl DeploymentActor {
             && self.lifecycle == before.0
             && changed.jobs.is_empty()
             && changed.savepoints.is_empty()
+            && changed.forgotten.is_empty()
             && actions.is_empty()
         {
             // The policy may have moved a deadline (a new savepointInterval).
@@ -252,6 +253,9 @@ impl DeploymentActor {
                 }
                 for sp in &changed.savepoints {
                     s.put_savepoint(sp)?;
+                }
+                for id in &changed.forgotten {
+                    s.delete_savepoint(*id)?;
                 }
                 for e in &events {
                     s.append_event(e)?;
@@ -354,8 +358,15 @@ impl DeploymentActor {
                 deployment: self.id,
                 cores,
             }),
+            Action::DisposeSnapshot {
+                savepoint,
+                location,
+            } => self.dispose(savepoint, location, ctx),
             // Records and events were written with the step.
-            Action::RecordJob { .. } | Action::RecordSavepoint { .. } | Action::Event { .. } => {}
+            Action::RecordJob { .. }
+            | Action::RecordSavepoint { .. }
+            | Action::ForgetSavepoint { .. }
+            | Action::Event { .. } => {}
         }
     }
 
@@ -409,6 +420,36 @@ impl DeploymentActor {
             },
             ctx,
         );
+    }
+
+    /// Removes a snapshot's files: a directory of this machine's file system here, one
+    /// elsewhere through Flink (the active job's cluster), or reports why not.
+    fn dispose(&mut self, savepoint: Uuid, location: String, ctx: &mut Context<Self>) {
+        if crate::snapshot_files::is_local(&location) {
+            let me = ctx.address();
+            tokio::task::spawn_blocking(move || {
+                let input = match crate::snapshot_files::remove(&location) {
+                    Ok(()) => Input::SnapshotDisposed { savepoint },
+                    Err(reason) => Input::SnapshotDisposalFailed { savepoint, reason },
+                };
+                me.do_send(JobReport(input));
+            });
+            return;
+        }
+        let active = self
+            .lifecycle
+            .active_job()
+            .and_then(|j| self.job_actors.get(&j).cloned());
+        match active {
+            Some(job) => job.do_send(Command::DisposeSavepoint {
+                savepoint,
+                location,
+            }),
+            None => ctx.notify(JobReport(Input::SnapshotDisposalFailed {
+                savepoint,
+                reason: "it is on another file system, and no job of this Deployment runs to have Flink dispose of it".into(),
+            })),
+        }
     }
 
     /// Sends a command to a job's actor, creating one if there is none.

@@ -127,6 +127,15 @@ pub enum Input {
     SavepointImported {
         location: String,
     },
+    /// A snapshot's files are gone (disposed of, or were already).
+    SnapshotDisposed {
+        savepoint: Uuid,
+    },
+    /// A snapshot's files could not be disposed of.
+    SnapshotDisposalFailed {
+        savepoint: Uuid,
+        reason: String,
+    },
     /// The Supervisor reserved the cores of this request.
     QuotaGranted {
         request: u64,
@@ -238,6 +247,11 @@ pub enum Action {
         /// When it completed (Flink's clock for a retained checkpoint).
         completed_at: Option<Timestamp>,
     },
+    /// Remove a snapshot's files (its directory on this machine, or through Flink's
+    /// savepoint disposal on another file system).
+    DisposeSnapshot { savepoint: Uuid, location: String },
+    /// Remove a Savepoint record (its files are gone).
+    ForgetSavepoint { savepoint: Uuid },
     /// Append to the event log.
     Event {
         name: EventName,

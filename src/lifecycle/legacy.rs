@@ -208,6 +208,8 @@ impl Lifecycle {
             unusable: Vec::new(),
             conditions: Vec::new(),
             task_managers_replaced: None,
+            disposing: Vec::new(),
+            disposal_retry_at: None,
         })
     }
 }

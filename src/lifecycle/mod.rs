@@ -32,6 +32,7 @@
 //!
 //! [`settle`]: Lifecycle::settle
 
+pub mod disposal;
 mod ending;
 pub mod events;
 pub mod imports;
@@ -126,6 +127,12 @@ pub struct Lifecycle {
     /// When lost TaskManagers of the active job were last replaced.
     #[serde(default)]
     pub task_managers_replaced: Option<Replaced>,
+    /// Snapshots whose disposal was asked for and not yet confirmed.
+    #[serde(default)]
+    pub disposing: Vec<Uuid>,
+    /// After a failed disposal, when to try again.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub disposal_retry_at: Option<Timestamp>,
 }
 
 /// Lost TaskManagers of `job` were replaced `at`.
@@ -151,6 +158,8 @@ impl Default for Lifecycle {
             unusable: Vec::new(),
             conditions: Vec::new(),
             task_managers_replaced: None,
+            disposing: Vec::new(),
+            disposal_retry_at: None,
         }
     }
 }
@@ -209,6 +218,16 @@ impl Out {
 impl Lifecycle {
     /// When the lifecycle next needs an [`Input::Reconcile`] without any other input.
     pub fn next_deadline(&self, policy: &Policy, records: &Records) -> Option<Timestamp> {
+        let retry = self
+            .disposal_retry_at
+            .filter(|_| policy.retention.is_some());
+        [self.phase_deadline(policy, records), retry]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn phase_deadline(&self, policy: &Policy, records: &Records) -> Option<Timestamp> {
         match &self.phase {
             Phase::Running { quota: None, .. } if self.takes_periodic_savepoints() => {
                 self.periodic_due(policy, records)
@@ -261,6 +280,7 @@ impl Lifecycle {
         self.react(ctx, input, &mut out);
         if settles {
             self.settle(ctx, &mut out);
+            self.dispose(ctx, &mut out);
         }
         out.0
     }
@@ -289,6 +309,10 @@ impl Lifecycle {
             Input::Reconcile => self.check_deadlines(ctx, out),
             Input::DefaultsChanged { fields } => self.defaults_changed(fields, out),
             Input::SavepointImported { location } => self.import(ctx, &location, out),
+            Input::SnapshotDisposed { savepoint } => self.disposed(ctx, savepoint, out),
+            Input::SnapshotDisposalFailed { savepoint, reason } => {
+                self.disposal_failed(ctx, savepoint, reason, out)
+            }
             Input::Restarted { found } => self.restarted(ctx, found, out),
             Input::Observed {
                 job,

@@ -74,6 +74,8 @@ pub struct Policy {
     pub cores: f64,
     /// A savepoint of the running job every this long, if set.
     pub savepoint_interval: Option<std::time::Duration>,
+    /// Which snapshots are disposed of, if any.
+    pub retention: Option<crate::expanded::Retention>,
 }
 
 fn hash<T: Serialize>(v: &T, suffix: &str) -> String {
@@ -111,6 +113,7 @@ impl Policy {
             api: FlinkApi::of(&e.template.flink_version),
             cores: e.cores(),
             savepoint_interval: e.savepoint_interval,
+            retention: e.retention,
         })
     }
 }

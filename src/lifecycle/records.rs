@@ -33,6 +33,8 @@ pub struct RecordContext<'a> {
 pub struct Changed {
     pub jobs: Vec<Job>,
     pub savepoints: Vec<Savepoint>,
+    /// Savepoint records removed (their files are gone).
+    pub forgotten: Vec<Uuid>,
 }
 
 impl Records {
@@ -174,6 +176,11 @@ impl Records {
                         .savepoints
                         .retain(|x| x.metadata.id != s.metadata.id);
                     changed.savepoints.push(s);
+                }
+                Action::ForgetSavepoint { savepoint } => {
+                    self.savepoints.retain(|s| s.metadata.id != *savepoint);
+                    changed.savepoints.retain(|s| s.metadata.id != *savepoint);
+                    changed.forgotten.push(*savepoint);
                 }
                 _ => {}
             }

@@ -77,11 +77,14 @@ pub fn restore_point_missing(restored_from: &Savepoint, reason: &str) -> bool {
         .trim_start_matches("file:")
         .trim_end_matches('/');
     let names_it = reason.contains(path);
+    // Gone, or there and unreadable (a truncated or foreign `_metadata`).
     let missing = [
         "Cannot find checkpoint or savepoint",
         "FileNotFoundException",
         "does not exist",
         "No such file",
+        "Unexpected magic number",
+        "EOFException",
     ]
     .iter()
     .any(|m| reason.contains(m));
@@ -227,6 +230,19 @@ mod tests {
         assert_eq!(age_of(Duration::from_secs(42)), "42s");
         assert_eq!(age_of(Duration::from_secs(300)), "5m");
         assert_eq!(age_of(Duration::from_secs(3 * 86_400)), "3d");
+    }
+
+    #[test]
+    fn an_unreadable_snapshot_is_as_good_as_gone() {
+        let s = sp(1, SavepointOrigin::Suspend, 1, "file:/var/sp/savepoint-1");
+        assert!(restore_point_missing(
+            &s,
+            "Flink rejected the job: java.io.IOException: Unexpected magic number 0 in file:/var/sp/savepoint-1/_metadata"
+        ));
+        assert!(!restore_point_missing(
+            &s,
+            "Flink rejected the job: java.io.EOFException in file:/var/sp/other/_metadata"
+        ));
     }
 
     #[test]

@@ -61,6 +61,15 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a Savepoint record (after its files were disposed of).
+    pub fn delete_savepoint(&mut self, id: Uuid) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM savepoints WHERE id = ?1",
+            params![id.to_string()],
+        )?;
+        Ok(())
+    }
+
     /// A Deployment's Savepoints, oldest first.
     pub fn savepoints(&self, deployment_id: Uuid) -> Result<Vec<Savepoint>, StoreError> {
         self.bodies(

@@ -101,6 +101,28 @@ pub(super) fn check_spec(
             format!("must be ≥ 1, not {n}"),
         );
     }
+    if let Some(r) = &spec.savepoint_retention {
+        if let Some(n) = r.keep.filter(|n| *n < 1) {
+            report.at(
+                "spec.savepointRetention.keep",
+                format!("must be ≥ 1 (the newest snapshot is always kept), not {n}"),
+            );
+        }
+        if let Some(a) = &r.max_age {
+            if let Err(e) = humantime::parse_duration(a.trim()) {
+                report.at(
+                    "spec.savepointRetention.maxAge",
+                    format!("`{a}` is not a duration such as 30d or 12h: {e}"),
+                );
+            }
+        }
+        if r.keep.is_none() && r.max_age.is_none() {
+            report.warn(
+                "spec.savepointRetention",
+                "neither keep nor maxAge is set: every snapshot is kept",
+            );
+        }
+    }
     if let Some(i) = &spec.savepoint_interval {
         match humantime::parse_duration(i.trim()) {
             Ok(d) if d >= MIN_SAVEPOINT_INTERVAL => {}
@@ -318,6 +340,11 @@ impl Report<'_> {
         self.error(FieldPath::parse(dotted), message);
     }
 
+    fn warn(&mut self, dotted: &str, message: &str) {
+        let path = FieldPath::parse(dotted);
+        self.out.push(self.origin.warning(path, message));
+    }
+
     fn error(&mut self, path: FieldPath, message: String) {
         let note = self.provenance.note(&path);
         self.out
@@ -325,11 +352,11 @@ impl Report<'_> {
     }
 }
 
-/// Why `text`, a value of the generated Flink config, cannot be one: a line break or
-/// another control character would start a line of its own choosing.
 /// The shortest `spec.savepointInterval`.
 pub const MIN_SAVEPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Why `text`, a value of the generated Flink config, cannot be one: a line break or
+/// another control character would start a line of its own choosing.
 fn control_character(text: &str, what: &str) -> Option<String> {
     let c = text.chars().find(|c| c.is_control())?;
     Some(format!(

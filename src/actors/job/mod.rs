@@ -69,6 +69,11 @@ pub enum Command {
     },
     /// The config changed: poll at its interval from now on.
     Reschedule,
+    /// Have the cluster dispose of a snapshot on a file system flinkd cannot reach.
+    DisposeSavepoint {
+        savepoint: Uuid,
+        location: String,
+    },
 }
 
 /// Where the actor is: one state at a time.
@@ -172,6 +177,25 @@ impl JobActor {
 
     fn report(&self, input: Input) {
         self.parent.do_send(JobReport(input));
+    }
+
+    /// Flink's savepoint disposal, through this job's cluster.
+    fn dispose_savepoint(&self, savepoint: Uuid, location: String) {
+        let Some(client) = self.client() else {
+            return self.report(Input::SnapshotDisposalFailed {
+                savepoint,
+                reason: "the job's cluster is not known yet".into(),
+            });
+        };
+        let parent = self.parent.clone();
+        let wait = self.shared.config().timing.savepoint_timeout;
+        tokio::spawn(async move {
+            let input = match client.dispose_savepoint(&location, wait).await {
+                Ok(()) => Input::SnapshotDisposed { savepoint },
+                Err(reason) => Input::SnapshotDisposalFailed { savepoint, reason },
+            };
+            parent.do_send(JobReport(input));
+        });
     }
 
     fn begin_start(&mut self, plan: StartPlan, resume: Option<Cluster>, ctx: &mut Context<Self>) {
@@ -447,6 +471,10 @@ impl Handler<Command> for JobActor {
             Command::Cancel => self.cancel(),
             Command::ReplaceTaskManagers => self.replace_task_managers(),
             Command::Reschedule => self.schedule_poll(ctx),
+            Command::DisposeSavepoint {
+                savepoint,
+                location,
+            } => self.dispose_savepoint(savepoint, location),
             Command::TearDown { confirm } => self.tear_down(confirm, ctx),
         }
     }

@@ -66,30 +66,6 @@ impl From<String> for StartError {
     }
 }
 
-/// Why the snapshot at `location` cannot be restored from, if its `_metadata` file is
-/// not on this machine's file system (a location of another file system is not looked
-/// at). The message names the location as missing: the lifecycle takes the snapshot as
-/// gone and falls back to the next older one (lifecycle/restore.rs).
-pub fn snapshot_missing(location: &str) -> Option<String> {
-    let path = if location.starts_with('/') {
-        PathBuf::from(location)
-    } else {
-        crate::paths::file_uri_path(location)?
-    };
-    let metadata = if path.file_name().is_some_and(|n| n == "_metadata") {
-        path
-    } else {
-        path.join("_metadata")
-    };
-    match std::fs::metadata(&metadata) {
-        Ok(m) if m.is_file() => None,
-        _ => Some(format!(
-            "the snapshot {location} is not there: {} does not exist",
-            metadata.display()
-        )),
-    }
-}
-
 /// Whether Flink says it already has a job under that id.
 fn is_duplicate(e: &FlinkError) -> bool {
     let text = e.to_string();
@@ -127,7 +103,7 @@ pub async fn run(
     // A local cluster reads its snapshot from this machine: one that is not there fails
     // the start before a cluster is started for it.
     if let (Placement::Local, Some(location)) = (&plan.placement, &plan.savepoint_path) {
-        if let Some(missing) = snapshot_missing(location) {
+        if let Some(missing) = crate::snapshot_files::missing(location) {
             return Err(missing.into());
         }
     }

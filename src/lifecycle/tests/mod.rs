@@ -12,6 +12,7 @@ mod plans;
 mod properties;
 mod quota;
 mod restores;
+mod retention;
 mod retries;
 mod rules;
 mod task_managers;
@@ -50,6 +51,7 @@ pub fn policy() -> Policy {
         },
         cores: 2.0,
         savepoint_interval: None,
+        retention: None,
     }
 }
 

@@ -179,6 +179,8 @@ enum Move {
     Quota,
     Crash(u8),
     UserSavepoint,
+    /// A savepoint taken elsewhere is handed over (then the actor's Reconcile).
+    Import(u8),
     Checkpoint,
     Defaults,
     Stale,
@@ -204,6 +206,7 @@ fn moves() -> impl Strategy<Value = Move> {
         4 => Just(Move::Quota),
         1 => (0u8..3).prop_map(Move::Crash),
         1 => Just(Move::UserSavepoint),
+        1 => (0u8..4).prop_map(Move::Import),
         1 => Just(Move::Checkpoint),
         1 => Just(Move::Defaults),
         1 => Just(Move::Stale),
@@ -521,6 +524,12 @@ impl Run {
                 self.step(input)?;
             }
             Move::UserSavepoint => self.step(Input::UserSavepoint)?,
+            Move::Import(n) => {
+                self.step(Input::SavepointImported {
+                    location: format!("file:/imported/{n}"),
+                })?;
+                self.step(Input::Reconcile)?;
+            }
             Move::Checkpoint => {
                 let Some(j) = self.sim.running else {
                     return Ok(());
