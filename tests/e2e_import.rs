@@ -29,7 +29,13 @@ fn a_savepoint_imported_into_another_deployment_resumes_the_count() {
     );
     d.wait_status("first", DeploymentState::Suspended, 60);
     let at_suspend = read_count(&first_out).unwrap();
-    let location = d.savepoints("first")[0].location.clone().unwrap();
+    // The suspension's savepoint (a retained checkpoint may be on record too).
+    let location = d
+        .savepoints("first")
+        .into_iter()
+        .find(|s| s.origin == SavepointOrigin::Suspend)
+        .and_then(|s| s.location)
+        .expect("the suspension's savepoint");
 
     // The Savepoint file first, then the Deployment it names: its first job restores.
     d.deploy(

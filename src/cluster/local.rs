@@ -467,7 +467,16 @@ impl LocalCluster {
     /// gone.
     pub fn stop(&self, grace: Duration) -> Result<(), ClusterError> {
         let pids = self.live_pids();
-        let tree = procs::tree(&pids);
+        let mut tree = procs::tree(&pids);
+        // What the JVMs spawned is found by its environment too: a JVM that died
+        // before the teardown left its children to init, outside any tree.
+        if self.of_this_boot() {
+            for s in procs::with_cluster_env(&self.dir) {
+                if !pids.contains(&s.pid) && !tree.iter().any(|t| t.pid == s.pid) {
+                    tree.push(s);
+                }
+            }
+        }
         for p in &pids {
             let _ = kill(Pid::from_raw(*p), Signal::SIGTERM);
         }

@@ -65,6 +65,25 @@ pub(super) fn is_cluster_process(pid: i32, dir: &Path) -> bool {
         .any(|kv| kv == want.as_bytes())
 }
 
+/// The live processes whose environment has the cluster's `FLINK_CONF_DIR`: its
+/// JVMs, and what user code in them spawned (an environment is inherited), found even
+/// once the JVMs are gone and their children were handed to init. A process of
+/// another user, whose environment cannot be read, is not one.
+pub(super) fn with_cluster_env(dir: &Path) -> Vec<Stat> {
+    let want = format!("FLINK_CONF_DIR={}", dir.join("conf").display());
+    let me = std::process::id() as i32;
+    all()
+        .into_iter()
+        .filter(|s| !s.zombie && s.pid > 1 && s.pid != me)
+        .filter(|s| {
+            std::fs::read(format!("/proc/{}/environ", s.pid))
+                .unwrap_or_default()
+                .split(|b| *b == 0)
+                .any(|kv| kv == want.as_bytes())
+        })
+        .collect()
+}
+
 fn all() -> Vec<Stat> {
     std::fs::read_dir("/proc")
         .into_iter()

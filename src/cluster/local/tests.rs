@@ -194,6 +194,41 @@ fn a_recycled_pid_is_neither_adopted_nor_killed() {
     let _ = tail.wait();
 }
 
+/// The JVMs are gone (killed before the teardown), and what their user code spawned was
+/// handed to init, in a session of its own: the teardown still finds it by the
+/// cluster's FLINK_CONF_DIR in its environment, and ends it; a process of another
+/// cluster is left alone.
+#[test]
+fn user_code_left_behind_by_dead_jvms_is_ended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = LocalCluster::at(tmp.path().join("c"));
+    let other = LocalCluster::at(tmp.path().join("other"));
+    std::fs::create_dir_all(c.pid_dir()).unwrap();
+    let spawn = |cluster: &LocalCluster| {
+        std::process::Command::new("setsid")
+            .args(["sleep", "60"])
+            .env("FLINK_CONF_DIR", cluster.conf_dir())
+            .spawn()
+            .unwrap()
+    };
+    let mut orphan = spawn(&c);
+    let mut stranger = spawn(&other);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(c.live_pids().is_empty(), "no JVM is left");
+    c.stop(Duration::from_millis(10)).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while orphan.try_wait().unwrap().is_none() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(orphan.try_wait().unwrap().is_some(), "the orphan was ended");
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "another cluster's is not"
+    );
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+}
+
 #[test]
 fn the_tree_holds_the_children_and_the_group() {
     let mut sh = std::process::Command::new("sh")
