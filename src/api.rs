@@ -28,6 +28,7 @@ use crate::spec::{DeploymentState, Identity, JobState, SavepointState};
 use crate::store::{Store, StoreError};
 
 mod guard;
+pub mod proxy;
 pub use guard::Guard;
 
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct ApiState {
     pub supervisor: Addr<Supervisor>,
     pub metrics: std::sync::Arc<Metrics>,
     pub guard: std::sync::Arc<Guard>,
+    /// For the Flink UI proxy.
+    pub http: reqwest::Client,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,8 +174,20 @@ async fn deployment(
         name,
     };
     let label = id.to_string();
+    let ui = proxy::cluster_url(&s, id.clone())
+        .await?
+        .map(|url| crate::spec::FlinkUi {
+            url,
+            proxy: proxy::path_of(&id),
+        });
     match s.read(move |st| st.deployment(&id)).await? {
-        Some(d) if !d.removed => Ok(respond(&headers, &masked(d.deployment))),
+        Some(d) if !d.removed => {
+            let mut d = masked(d.deployment);
+            if let Some(status) = d.status.as_mut() {
+                status.flink_ui = ui;
+            }
+            Ok(respond(&headers, &d))
+        }
         _ => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no Deployment {label}"),
@@ -432,6 +447,12 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/deployments/{name}/lifecycle",
             get(lifecycle),
+        )
+        .route("/flink/{ns}/{name}", axum::routing::any(proxy::bare))
+        .route("/flink/{ns}/{name}/", axum::routing::any(proxy::root))
+        .route(
+            "/flink/{ns}/{name}/{*rest}",
+            axum::routing::any(proxy::rest),
         )
         .route("/api/v1/namespaces/{ns}/jobs", get(jobs))
         .route(

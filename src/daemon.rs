@@ -108,6 +108,12 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 supervisor: supervisor.clone(),
                 metrics,
                 guard,
+                http: reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .timeout(std::time::Duration::from_secs(60))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default(),
             },
         );
         // Signal handlers are installed before anything else can take time: SIGHUP's

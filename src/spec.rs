@@ -442,6 +442,17 @@ pub struct DeploymentStatus {
     /// the Deployment goes on with its last valid spec meanwhile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Where the current job's Flink web UI is (filled in by the API as it answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flink_ui: Option<FlinkUi>,
+}
+
+/// `status.flinkUi`: the cluster's own address, and the same UI through flinkd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlinkUi {
+    pub url: String,
+    pub proxy: String,
 }
 
 /// `status.running`, present while the Deployment is RUNNING.

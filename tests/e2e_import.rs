@@ -67,6 +67,21 @@ fn a_savepoint_imported_into_another_deployment_resumes_the_count() {
     let resumed = d.wait("the second Deployment to count", 60, || {
         read_count(&second_out)
     });
+    // Its cluster's Flink web UI, through flinkd: the REST API and the dashboard's page.
+    let overview = e2e::get_json(&format!("{}/flink/default/second/overview", d.api))
+        .expect("the cluster's /overview through the proxy");
+    assert_eq!(overview["taskmanagers"], 1, "{overview}");
+    assert!(
+        overview["flink-version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("2.")),
+        "{overview}"
+    );
+    let page = page_of(&format!("{}/flink/default/second/", d.api));
+    assert!(
+        page.contains("<html") && page.to_lowercase().contains("flink"),
+        "{page}"
+    );
     assert!(
         resumed > at_suspend,
         "count {resumed} in the second Deployment, from a savepoint taken at {at_suspend}"
@@ -77,4 +92,13 @@ fn a_savepoint_imported_into_another_deployment_resumes_the_count() {
     );
     d.wait_status("second", DeploymentState::Cancelled, 60);
     assert!(d.live_cluster_pids().is_empty());
+}
+
+/// `GET url` as text.
+fn page_of(url: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }

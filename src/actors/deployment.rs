@@ -138,6 +138,7 @@ impl DeploymentActor {
             _ => None,
         };
         DeploymentStatus {
+            flink_ui: None,
             state: lc.status,
             running,
             problems: self.problems.clone(),

@@ -192,6 +192,7 @@ mod tests {
                     s.put_status(
                         uuid::Uuid::new_v4(),
                         &crate::spec::DeploymentStatus {
+                            flink_ui: None,
                             state: crate::spec::DeploymentState::Running,
                             running: None,
                             problems: Vec::new(),

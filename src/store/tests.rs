@@ -95,6 +95,7 @@ fn everything_survives_reopening() {
         s.put_status(
             id,
             &DeploymentStatus {
+                flink_ui: None,
                 state: DeploymentState::Transitioning,
                 running: None,
                 problems: Vec::new(),
@@ -242,6 +243,7 @@ fn atomically_is_all_or_nothing() {
         s.put_status(
             Uuid::new_v4(),
             &DeploymentStatus {
+                flink_ui: None,
                 state: DeploymentState::Running,
                 running: None,
                 problems: Vec::new(),
