@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package with dpkg-deb: target/debian/flinkd_<version>_<arch>.deb
 # holds /usr/bin/flinkd, the systemd unit, /etc/flinkd/flinkd.toml (a conffile),
-# /etc/flinkd/deployments/ and the docs; installing it creates the `flinkd` system user
+# /etc/flinkd/deployments/, the docs, the man page and bash/zsh/fish completions; installing it creates the `flinkd` system user
 # and /var/lib/flinkd (0700). Prints the package's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,13 @@ install -D -m 0640 packaging/flinkd.toml "$root/etc/flinkd/flinkd.toml"
 install -d -m 0750 "$root/etc/flinkd/deployments"
 install -D -m 0644 README.md "$root/usr/share/doc/flinkd/README.md"
 install -D -m 0644 config/flinkd.toml "$root/usr/share/doc/flinkd/flinkd.toml.example"
+# The man page and the shell completions, generated from the clap definitions.
+install -d "$root/usr/share/man/man1" "$root/usr/share/bash-completion/completions" \
+    "$root/usr/share/zsh/vendor-completions" "$root/usr/share/fish/vendor_completions.d"
+target/release/flinkd man | gzip -9n > "$root/usr/share/man/man1/flinkd.1.gz"
+target/release/flinkd completions bash > "$root/usr/share/bash-completion/completions/flinkd"
+target/release/flinkd completions zsh > "$root/usr/share/zsh/vendor-completions/_flinkd"
+target/release/flinkd completions fish > "$root/usr/share/fish/vendor_completions.d/flinkd.fish"
 install -d "$root/DEBIAN"
 size=$(du -sk "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<CONTROL

@@ -46,6 +46,29 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// What retention would dispose of (`flinkd savepoints prune --dry-run NAME`).
     Savepoints(savepoints::SavepointsArgs),
+    /// Print a shell completion script: `flinkd completions bash > /etc/bash_completion.d/flinkd`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff): `flinkd man | man -l -`.
+    Man,
+}
+
+/// `flinkd completions SHELL`, from the clap definitions.
+pub fn completions(shell: clap_complete::Shell) -> i32 {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "flinkd", &mut std::io::stdout());
+    EXIT_OK
+}
+
+/// `flinkd man`: the man page, from the clap definitions.
+pub fn man() -> i32 {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(command).render(&mut out) {
+        eprintln!("flinkd: {e}");
+        return EXIT_INVALID;
+    }
+    let _ = std::io::stdout().write_all(&out);
+    EXIT_OK
 }
 
 pub mod plan;

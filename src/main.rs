@@ -44,6 +44,8 @@ fn main() {
         Command::Savepoint(args) => cli::savepoint(args),
         Command::Plan(args) => cli::plan::run(args),
         Command::Savepoints(args) => cli::savepoints::run(args),
+        Command::Completions { shell } => cli::completions(*shell),
+        Command::Man => cli::man(),
     };
     std::process::exit(code);
 }

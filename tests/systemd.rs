@@ -288,6 +288,15 @@ fn the_debian_package_installs_what_the_unit_needs() {
     assert_eq!(state.permissions().mode() & 0o777, 0o700);
     assert!(Path::new("/etc/flinkd/deployments").is_dir());
     assert!(Path::new("/lib/systemd/system/flinkd.service").is_file());
+    for generated in [
+        "/usr/share/man/man1/flinkd.1.gz",
+        "/usr/share/bash-completion/completions/flinkd",
+        "/usr/share/zsh/vendor-completions/_flinkd",
+        "/usr/share/fish/vendor_completions.d/flinkd.fish",
+    ] {
+        let size = std::fs::metadata(generated).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 100, "{generated} is installed ({size} bytes)");
+    }
     let version = Command::new("/usr/bin/flinkd")
         .arg("--version")
         .output()
