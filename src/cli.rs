@@ -50,6 +50,9 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff): `flinkd man | man -l -`.
     Man,
+    /// One Deployment in full: spec, status, conditions, job, savepoints, restore
+    /// source, events.
+    Describe(describe::DescribeArgs),
 }
 
 /// `flinkd completions SHELL`, from the clap definitions.
@@ -71,6 +74,7 @@ pub fn man() -> i32 {
     EXIT_OK
 }
 
+pub mod describe;
 pub mod plan;
 pub mod savepoints;
 

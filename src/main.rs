@@ -46,6 +46,7 @@ fn main() {
         Command::Savepoints(args) => cli::savepoints::run(args),
         Command::Completions { shell } => cli::completions(*shell),
         Command::Man => cli::man(),
+        Command::Describe(args) => cli::describe::run(args),
     };
     std::process::exit(code);
 }
