@@ -28,6 +28,7 @@ use crate::spec::{DeploymentState, Identity, JobState, SavepointState};
 use crate::store::{Store, StoreError};
 
 mod guard;
+mod logs;
 pub mod proxy;
 pub use guard::Guard;
 
@@ -447,6 +448,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/deployments/{name}/lifecycle",
             get(lifecycle),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/deployments/{name}/logs",
+            get(logs::logs),
         )
         .route("/flink/{ns}/{name}", axum::routing::any(proxy::bare))
         .route("/flink/{ns}/{name}/", axum::routing::any(proxy::root))

@@ -53,6 +53,8 @@ pub enum Command {
     /// One Deployment in full: spec, status, conditions, job, savepoints, restore
     /// source, events.
     Describe(describe::DescribeArgs),
+    /// The current job's JobManager or TaskManager log; `-f` follows it.
+    Logs(logs::LogsArgs),
 }
 
 /// `flinkd completions SHELL`, from the clap definitions.
@@ -75,6 +77,7 @@ pub fn man() -> i32 {
 }
 
 pub mod describe;
+pub mod logs;
 pub mod plan;
 pub mod savepoints;
 

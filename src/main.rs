@@ -47,6 +47,7 @@ fn main() {
         Command::Completions { shell } => cli::completions(*shell),
         Command::Man => cli::man(),
         Command::Describe(args) => cli::describe::run(args),
+        Command::Logs(args) => cli::logs::run(args),
     };
     std::process::exit(code);
 }

@@ -25,6 +25,9 @@ const SUBCOMMANDS: &[&str] = &[
     "plan",
     "savepoints",
     "completions",
+    "man",
+    "describe",
+    "logs",
 ];
 
 #[test]

@@ -78,6 +78,28 @@ fn a_savepoint_imported_into_another_deployment_resumes_the_count() {
         "{overview}"
     );
     let page = page_of(&format!("{}/flink/default/second/", d.api));
+    // Its logs: the JobManager's, a TaskManager's, and followed as they grow.
+    let (code, jm, err) = d.cli(&["logs", "second"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(jm.contains("StandaloneSessionClusterEntrypoint"), "{jm}");
+    let (code, tm, err) = d.cli(&["logs", "second", "--taskmanager", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(tm.contains("TaskExecutor"), "{tm}");
+    let followed = d.path("followed.log");
+    let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_flinkd"))
+        .args(["logs", "second", "-f", "--server", &d.api])
+        .stdout(std::fs::File::create(&followed).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(follower.try_wait().unwrap().is_none(), "-f keeps following");
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let text = std::fs::read_to_string(&followed).unwrap();
+    assert!(
+        text.contains("StandaloneSessionClusterEntrypoint"),
+        "{text}"
+    );
     assert!(
         page.contains("<html") && page.to_lowercase().contains("flink"),
         "{page}"

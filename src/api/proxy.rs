@@ -26,6 +26,14 @@ pub(super) async fn cluster_url(
     s: &ApiState,
     identity: Identity,
 ) -> Result<Option<String>, ApiError> {
+    Ok(current_cluster(s, identity).await?.map(|c| c.rest_url()))
+}
+
+/// The cluster of the Deployment's current job, if it has one.
+pub(super) async fn current_cluster(
+    s: &ApiState,
+    identity: Identity,
+) -> Result<Option<Cluster>, ApiError> {
     s.read(move |st| {
         let Some(d) = st.deployment(&identity)?.filter(|d| !d.removed) else {
             return Ok(None);
@@ -38,7 +46,7 @@ pub(super) async fn cluster_url(
             )
         });
         let Some(job) = current else { return Ok(None) };
-        Ok(Cluster::of_job(st, job.metadata.id)?.map(|c| c.rest_url()))
+        Cluster::of_job(st, job.metadata.id)
     })
     .await
 }
