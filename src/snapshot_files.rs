@@ -31,12 +31,18 @@ pub fn is_local(location: &str) -> bool {
 /// the next older one (lifecycle/restore.rs).
 pub fn missing(location: &str) -> Option<String> {
     let metadata = local_dir(location)?.join("_metadata");
+    // Only "not there" is gone: a permission or I/O error is left for Flink to say
+    // (taking it as gone would restore older state in its place).
     match std::fs::metadata(&metadata) {
-        Ok(m) if m.is_file() => None,
-        _ => Some(format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
             "the snapshot {location} is not there: {} does not exist",
             metadata.display()
         )),
+        Ok(m) if !m.is_file() => Some(format!(
+            "the snapshot {location} is not there: {} does not exist (not a file)",
+            metadata.display()
+        )),
+        _ => None,
     }
 }
 

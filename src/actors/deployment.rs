@@ -423,10 +423,12 @@ impl DeploymentActor {
         );
     }
 
-    /// Removes a snapshot's files: a directory of this machine's file system here, one
-    /// elsewhere through Flink (the active job's cluster), or reports why not.
+    /// Removes a snapshot's files: a directory of this machine's file system here (for
+    /// the local target: an external cluster's `file:` paths are its own machine's),
+    /// one elsewhere through Flink (the active job's cluster), or reports why not.
     fn dispose(&mut self, savepoint: Uuid, location: String, ctx: &mut Context<Self>) {
-        if crate::snapshot_files::is_local(&location) {
+        let here = matches!(self.source.placement, crate::cluster::Placement::Local);
+        if here && crate::snapshot_files::is_local(&location) {
             let me = ctx.address();
             tokio::task::spawn_blocking(move || {
                 let input = match crate::snapshot_files::remove(&location) {
@@ -440,7 +442,8 @@ impl DeploymentActor {
         let active = self
             .lifecycle
             .active_job()
-            .and_then(|j| self.job_actors.get(&j).cloned());
+            .and_then(|j| self.job_actors.get(&j).cloned())
+            .filter(|a| a.connected());
         match active {
             Some(job) => job.do_send(Command::DisposeSavepoint {
                 savepoint,

@@ -42,7 +42,17 @@ fn local_file(dir: &FsPath, taskmanager: Option<u32>) -> Option<PathBuf> {
                 .is_some_and(|n| n.contains(role) && n.ends_with(".log"))
         })
         .collect();
-    files.sort();
+    // In Flink's numbering (`…-taskexecutor-10-…` after `…-2-…`), not as text.
+    let number = |p: &PathBuf| -> u64 {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split_once(role))
+            .map(|(_, rest)| rest.trim_start_matches('-'))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    files.sort_by_key(|p| (number(p), p.clone()));
     files.into_iter().nth(taskmanager.unwrap_or(0) as usize)
 }
 
@@ -168,6 +178,8 @@ mod tests {
             "flink-u-standalonesession-0-h.log",
             "flink-u-taskexecutor-0-h.log",
             "flink-u-taskexecutor-1-h.log",
+            "flink-u-taskexecutor-10-h.log",
+            "flink-u-taskexecutor-2-h.log",
             "flink-u-standalonesession-0-h.out",
         ] {
             std::fs::write(dir.join(n), n).unwrap();
@@ -182,7 +194,15 @@ mod tests {
             name(local_file(dir, Some(1))).as_deref(),
             Some("flink-u-taskexecutor-1-h.log")
         );
-        assert_eq!(local_file(dir, Some(2)), None);
+        assert_eq!(
+            name(local_file(dir, Some(2))).as_deref(),
+            Some("flink-u-taskexecutor-2-h.log")
+        );
+        assert_eq!(
+            name(local_file(dir, Some(3))).as_deref(),
+            Some("flink-u-taskexecutor-10-h.log")
+        );
+        assert_eq!(local_file(dir, Some(4)), None);
         let big = vec![b'x'; (PIECE * 3) as usize];
         let (text, next) = piece(&big, None);
         assert_eq!((text.len() as u64, next), (PIECE, PIECE * 3));

@@ -66,10 +66,31 @@ pub(super) async fn root(
 
 pub(super) async fn rest(
     state: State<ApiState>,
-    Path((ns, name, rest)): Path<(String, String, String)>,
+    Path((ns, name, _)): Path<(String, String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    forward(state, ns, name, rest, req).await
+    // The path as sent, still percent-encoded (decoding would change what it names),
+    // after `/flink/{ns}/{name}/`.
+    let raw = req
+        .uri()
+        .path()
+        .splitn(5, '/')
+        .nth(4)
+        .unwrap_or_default()
+        .to_string();
+    if raw.split('/').any(is_dot_segment) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "`.` and `..` segments do not leave the Deployment's Flink UI".into(),
+        ));
+    }
+    forward(state, ns, name, raw, req).await
+}
+
+/// A segment that would climb out of the cluster's address (`..`, also encoded).
+fn is_dot_segment(segment: &str) -> bool {
+    let s = segment.to_ascii_lowercase().replace("%2e", ".");
+    s == "." || s == ".."
 }
 
 /// Headers that belong to one connection, not to the request or answer passed on.
@@ -138,7 +159,10 @@ async fn forward(
         })?;
     let mut response = Response::builder().status(answer.status());
     for (k, v) in answer.headers() {
-        if !HOP_BY_HOP.contains(&k.as_str()) {
+        // Flink allows any origin by default; through flinkd, no other site's page
+        // may read a cluster's configuration, logs or exceptions.
+        let cors = k.as_str().starts_with("access-control-");
+        if !HOP_BY_HOP.contains(&k.as_str()) && !cors {
             response = response.header(k, v);
         }
     }
@@ -151,4 +175,19 @@ async fn forward(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_are_refused_encoded_or_not() {
+        for s in [".", "..", "%2e%2e", "%2E.", ".%2e"] {
+            assert!(is_dot_segment(s), "{s}");
+        }
+        for s in ["jobs", "..x", "a.b", "%2e%2ex", ""] {
+            assert!(!is_dot_segment(s), "{s}");
+        }
+    }
 }

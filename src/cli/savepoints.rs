@@ -114,7 +114,10 @@ fn prune(
         _ => Lifecycle::default(),
     };
     let records = Records { jobs, savepoints };
-    let protected = lifecycle.protected_snapshots(&records);
+    let restore = crate::expanded::ExpandedSpec::of(&d.spec)
+        .map(|e| e.restore)
+        .unwrap_or(crate::spec::RestoreStrategyKind::LatestState);
+    let protected = lifecycle.protected_snapshots(restore, &records);
     let gone = disposable(&retention, &records.savepoints, &protected, now);
     if gone.is_empty() {
         println!("{ns}/{name}: retention would dispose of nothing");

@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use super::restore::describe;
+use super::restore::{choose_restore, describe, RestoreChoice};
 use super::*;
 use crate::expanded::Retention;
-use crate::spec::Savepoint;
+use crate::spec::{RestoreStrategyKind, Savepoint};
 
 /// The most disposals under way at once.
 const IN_FLIGHT: usize = 16;
@@ -57,14 +57,37 @@ pub fn disposable<'a>(
 impl Lifecycle {
     /// What a step must not dispose of: the active job's restore point, and what is
     /// being disposed of already.
-    pub fn protected_snapshots(&self, records: &Records) -> Vec<Uuid> {
-        let restored = self
-            .phase
-            .job()
+    ///
+    /// Also kept: the snapshot a start would restore from now (the restore strategy's
+    /// pick, so `keep: 1` under LATEST_SAVEPOINT keeps the newest savepoint, not just a
+    /// newer checkpoint), and the retained checkpoints of the job that runs (Flink's
+    /// own, which a failover of that job restores from).
+    pub fn protected_snapshots(
+        &self,
+        restore: RestoreStrategyKind,
+        records: &Records,
+    ) -> Vec<Uuid> {
+        let active = self.phase.job();
+        let restored = active
             .and_then(|j| records.job(j))
             .and_then(|j| j.spec.restore_savepoint_id);
+        let next = match choose_restore(restore, &records.savepoints, &self.unusable) {
+            RestoreChoice::From(s) => Some(s.metadata.id),
+            _ => None,
+        };
+        let own_checkpoints = records
+            .savepoints
+            .iter()
+            .filter(|s| {
+                s.origin == SavepointOrigin::RetainedCheckpoint
+                    && active.is_some()
+                    && s.metadata.job_id == active
+            })
+            .map(|s| s.metadata.id);
         restored
             .into_iter()
+            .chain(next)
+            .chain(own_checkpoints)
             .chain(self.disposing.iter().copied())
             .collect()
     }
@@ -78,7 +101,18 @@ impl Lifecycle {
             return;
         }
         self.disposal_retry_at = None;
-        let protected = self.protected_snapshots(ctx.records);
+        let mut protected = self.protected_snapshots(ctx.policy.restore, ctx.records);
+        // What this very step decided: a start's restore point (its Job record is not
+        // among the records yet), and a record it forgets (already disposed of).
+        for a in &out.0 {
+            match a {
+                Action::StartJob {
+                    restore: Some(r), ..
+                } => protected.push(r.savepoint),
+                Action::ForgetSavepoint { savepoint } => protected.push(*savepoint),
+                _ => {}
+            }
+        }
         let room = IN_FLIGHT.saturating_sub(self.disposing.len());
         for s in disposable(retention, &ctx.records.savepoints, &protected, ctx.now)
             .into_iter()

@@ -92,6 +92,20 @@ pub fn plan(
                     from_empty(why, &mut warnings);
                 }
             },
+            Action::TriggerSavepoint { .. }
+                if matches!(lc.phase, Phase::UserSavepointing { .. }) =>
+            {
+                steps.push("a periodic savepoint is due (the job runs on)".into());
+            }
+            Action::DisposeSnapshot {
+                savepoint,
+                location,
+            } => steps.push(format!(
+                "disposes of {} (savepointRetention)",
+                records
+                    .savepoint(*savepoint)
+                    .map_or(location.clone(), |s| describe(s, now))
+            )),
             Action::StopWithSavepoint { .. } | Action::TriggerSavepoint { .. } => {
                 let what = match policy.desired {
                     DesiredState::Running => {

@@ -16,6 +16,9 @@ use super::*;
 
 impl Lifecycle {
     pub(super) fn restarted(&mut self, ctx: &mut Ctx<'_>, found: Option<Found>, out: &mut Out) {
+        // Disposals the previous daemon asked for got no answer: asked again (removing
+        // files already gone is a disposal done).
+        self.disposing.clear();
         match self.phase.clone() {
             Phase::Idle => {}
             Phase::WaitingForQuota { wait, recover } => {

@@ -115,3 +115,42 @@ fn a_plan_touches_nothing() {
     assert_eq!(w.lc, lc);
     assert_eq!(w.records.savepoints, records.savepoints);
 }
+
+/// A retention the spec adds disposes of snapshots: said, and a change; a periodic
+/// savepoint due is not an upgrade.
+#[test]
+fn disposals_and_periodic_savepoints_are_named() {
+    let mut w = World::running();
+    for i in 0..2 {
+        w.now = after(w.now, Duration::from_secs(60));
+        w.change(|p| p.desired = DesiredState::Suspended);
+        w.complete_savepoint(&format!("file:/sp/{i}"));
+        w.tear_down();
+        w.change(|p| p.desired = DesiredState::Running);
+        w.run_job();
+    }
+    let p = plan_of(&w, |p| {
+        p.retention = Some(crate::expanded::Retention {
+            keep: Some(1),
+            max_age: None,
+            dispose_imported: false,
+        })
+    });
+    assert!(!p.unchanged);
+    assert!(
+        p.steps
+            .iter()
+            .any(|s| s.starts_with("disposes of savepoint")
+                && s.ends_with("at file:/sp/0 (savepointRetention)")),
+        "{p:?}"
+    );
+    w.now = after(w.now, Duration::from_secs(7200));
+    let p = plan_of(&w, |p| {
+        p.savepoint_interval = Some(Duration::from_secs(3600))
+    });
+    assert_eq!(
+        p.steps,
+        ["a periodic savepoint is due (the job runs on)"],
+        "{p:?}"
+    );
+}

@@ -158,3 +158,52 @@ fn off_unless_set() {
     let a = cycles(&mut w, 5);
     assert!(disposals(&a).is_empty());
 }
+
+/// LATEST_SAVEPOINT with keep 1 while the job checkpoints: the newest savepoint stays
+/// (the restore strategy's pick), as do the running job's own checkpoints.
+#[test]
+fn the_restore_strategys_pick_and_the_running_jobs_checkpoints_stay() {
+    let mut w = World::running();
+    w.policy.restore = RestoreStrategyKind::LatestSavepoint;
+    cycles(&mut w, 2);
+    w.policy.retention = keep(1);
+    let job = w.job();
+    w.now = after(w.now, Duration::from_secs(60));
+    let a = w.step(Input::Observed {
+        job,
+        observation: Default::default(),
+        checkpoint: Some(CheckpointSeen {
+            location: "file:/chk/j/chk-5".into(),
+            completed_at: w.now,
+        }),
+    });
+    // The checkpoint is the newest: sp/0 goes; sp/1 (the strategy's pick, and the
+    // job's restore point) and the checkpoint stay.
+    assert_eq!(disposals(&a), ["file:/sp/0"], "{a:?}");
+    // After the job is gone and a newer savepoint exists, the checkpoint may go.
+    w.now = after(w.now, Duration::from_secs(60));
+    w.change(|p| p.desired = DesiredState::Suspended);
+    w.complete_savepoint("file:/sp/last");
+    let a = w.tear_down();
+    let gone = disposals(&a);
+    assert!(gone.contains(&"file:/chk/j/chk-5".to_string()), "{gone:?}");
+    assert!(!gone.contains(&"file:/sp/last".to_string()));
+}
+
+/// A disposal done is not asked for again in the same step; a restart asks again for
+/// those the previous daemon never heard back about.
+#[test]
+fn a_disposal_is_asked_once_and_again_after_a_restart() {
+    let mut w = World::running();
+    w.policy.retention = keep(1);
+    let a = cycles(&mut w, 2);
+    assert_eq!(disposals(&a), ["file:/sp/0"]);
+    let old = w.completed_savepoints()[0].metadata.id;
+    let a = w.step(Input::SnapshotDisposed { savepoint: old });
+    assert!(disposals(&a).is_empty(), "not asked again: {a:?}");
+    // Another old one, asked for, then the daemon restarts before the answer.
+    cycles(&mut w, 1);
+    assert_eq!(w.lc.disposing.len(), 1);
+    let a = w.restart(Some(Found::Cluster));
+    assert_eq!(disposals(&a).len(), 1, "asked again: {a:?}");
+}
