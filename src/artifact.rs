@@ -251,16 +251,19 @@ pub async fn fetch(
 ) -> Result<Jar, ArtifactError> {
     if let Some(path) = local_path(uri, base) {
         let jar = allowed_local(uri, &path, rules)?;
-        if let Some(expected) = rules.sha256 {
-            let actual = jar
-                .sha256_blocking()
-                .await
-                .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", path.display())))?;
-            if actual != expected {
-                return Err(mismatch(uri, expected, &actual));
-            }
-        }
-        return Ok(jar);
+        let Some(expected) = rules.sha256 else {
+            return Ok(jar);
+        };
+        // Pinned by its hash: the bytes checked are copied, as they are read, into a
+        // file of flinkd's own, and that copy is what is uploaded; a rewrite of the
+        // user's file after the check changes nothing sent.
+        let cache = cache.to_path_buf();
+        let want = expected.to_string();
+        let (copy, actual) = tokio::task::spawn_blocking(move || private_copy(&jar, &cache, &want))
+            .await
+            .map_err(|e| unavailable(uri, e.to_string()))?
+            .map_err(|e| unavailable(uri, format!("cannot read {}: {e}", path.display())))?;
+        return copy.ok_or_else(|| mismatch(uri, expected, &actual));
     }
     let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
@@ -341,6 +344,43 @@ pub async fn fetch(
         path: target,
         ..written
     })
+}
+
+/// Copies the jar into `cache` while hashing what is copied: the copy (named by its
+/// hash; none, and nothing kept, if the hash is not `expected`) and the hash.
+fn private_copy(jar: &Jar, cache: &Path, expected: &str) -> std::io::Result<(Option<Jar>, String)> {
+    use std::io::Write;
+    std::fs::create_dir_all(cache)?;
+    let part = PartFile::new(cache.join(format!("{}.part", uuid::Uuid::new_v4().simple())));
+    let mut out = std::fs::File::create(&part.0)?;
+    let mut from = jar.reader()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+    }
+    out.sync_all()?;
+    drop(out);
+    let hash = format!("{:x}", hasher.finalize());
+    if hash != expected {
+        return Ok((None, hash));
+    }
+    let copy = Jar::open(&part.0)?;
+    let target = cache.join(format!("local-{hash}.jar"));
+    std::fs::rename(&part.0, &target)?;
+    part.keep();
+    Ok((
+        Some(Jar {
+            path: jar.path.clone(),
+            ..copy
+        }),
+        hash,
+    ))
 }
 
 /// A download's temporary file, removed when dropped unless kept.

@@ -164,10 +164,16 @@ async fn a_checksum_that_does_not_match_names_both_hashes() {
         err.contains(&format!("its SHA-256 is {right}, not {wrong}")),
         "{err}"
     );
+    // (The local jar's checked copy is there; nothing of the download.)
+    let kept: Vec<String> = std::fs::read_dir(&s.cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
-        std::fs::read_dir(&s.cache).unwrap().count(),
-        0,
-        "nothing kept"
+        kept,
+        [format!("local-{right}.jar")],
+        "nothing of the download kept"
     );
     let jar = s.fetch(&uri, 100, Some(&right)).await.unwrap();
     assert_eq!(std::fs::read(jar).unwrap(), b"the jar");
@@ -393,4 +399,27 @@ async fn a_cancelled_download_leaves_nothing() {
     let _ = fetching.await;
     let left: Vec<_> = std::fs::read_dir(&s.cache).unwrap().flatten().collect();
     assert!(left.is_empty(), "nothing left: {left:?}");
+}
+
+/// Pinned by its hash, a local jar is uploaded from a copy made while it was checked: a
+/// rewrite of the user's file in place, after the check, sends nothing of its own.
+#[tokio::test]
+async fn a_pinned_jar_is_sent_as_checked_even_if_rewritten_in_place() {
+    let s = Setup::new(false);
+    let path = s.allowed.join("job.jar");
+    std::fs::write(&path, b"the checked jar").unwrap();
+    let right = crate::spec::content_hash(b"the checked jar");
+    let jar = s.open("job.jar", 100, Some(&right)).await.unwrap();
+    // Same inode, other bytes.
+    std::fs::write(&path, b"something else!").unwrap();
+    let mut sent = Vec::new();
+    jar.reader().unwrap().read_to_end(&mut sent).unwrap();
+    assert_eq!(sent, b"the checked jar");
+    assert_eq!(jar.path(), path.as_path(), "named as the user wrote it");
+    let left: Vec<_> = std::fs::read_dir(&s.cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "one copy, no temporary file: {left:?}");
 }
