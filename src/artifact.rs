@@ -353,7 +353,8 @@ fn private_copy(jar: &Jar, cache: &Path, expected: &str) -> std::io::Result<(Opt
     std::fs::create_dir_all(cache)?;
     let part = PartFile::new(cache.join(format!("{}.part", uuid::Uuid::new_v4().simple())));
     let mut out = std::fs::File::create(&part.0)?;
-    let mut from = jar.reader()?;
+    // No more than the size checked: a file growing meanwhile cannot fill the disk.
+    let mut from = jar.reader()?.take(jar.len());
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

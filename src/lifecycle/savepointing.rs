@@ -377,6 +377,31 @@ impl Lifecycle {
         else {
             return;
         };
+        // Flink refused to begin: its tasks are not all running (it restarts the job, a
+        // TaskManager is being replaced). No savepoint was attempted, so none counts;
+        // asked again after the longest poll interval, until the job is back or ends.
+        if !timed_out && job_restarting(&reason) {
+            self.savepoint_abandoned(job.id, savepoint, origin, "SAVEPOINT_REFUSED", &reason, out);
+            let wait = ctx.timing.poll_interval_max.max(ctx.timing.retry_interval);
+            out.warn(
+                EventName::SavepointFailed,
+                Some(job.id),
+                format!(
+                    "Flink refused the savepoint while the job is not running all its tasks; asked again in {} (not counted as an attempt): {reason}",
+                    span(wait)
+                ),
+            );
+            self.phase = Phase::Savepointing {
+                job,
+                savepoint,
+                origin,
+                hold,
+                earlier,
+                deadline,
+                retry_at: Some(after(ctx.now, wait)),
+            };
+            return;
+        }
         let exhausted = self.count_savepoint_failure(
             ctx,
             job.id,
@@ -523,4 +548,16 @@ impl Lifecycle {
             .filter(|l| l.completed_at >= asked)
             .map(|l| l.location)
     }
+}
+
+/// Whether Flink refused a savepoint because the job is not running all its tasks (it
+/// is restarting, or waits for a TaskManager): nothing was attempted.
+pub fn job_restarting(reason: &str) -> bool {
+    [
+        "Not all required tasks are currently running",
+        "is not being executed at the moment",
+        "FailoverRegion is restarting",
+    ]
+    .iter()
+    .any(|m| reason.contains(m))
 }

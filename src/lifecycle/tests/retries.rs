@@ -105,3 +105,34 @@ fn a_job_lost_during_the_wait_fails_the_suspension() {
     w.tear_down();
     assert_eq!(w.status(), DeploymentState::Failed);
 }
+
+/// A job Flink is restarting (a TaskManager replaced) refuses every stop with a
+/// savepoint until its tasks run again: those refusals are not attempts, and the
+/// suspension completes once the job is back, however long that takes.
+#[test]
+fn refusals_while_the_job_restarts_are_not_attempts() {
+    let mut w = World::running();
+    w.policy.max_savepoint_creation_attempts = 2;
+    w.change(|p| p.desired = DesiredState::Suspended);
+    for _ in 0..6 {
+        let job = w.job();
+        let savepoint = w.savepoint_in_flight();
+        let a = w.step(Input::SavepointFailed {
+            job,
+            savepoint,
+            reason: "Checkpoint triggering task Source (1/1) of job j is not being executed at the moment. Aborting checkpoint. Failure reason: Not all required tasks are currently running.".into(),
+        });
+        assert!(effects(&a).is_empty(), "no retry at once");
+        assert_eq!(
+            w.next_deadline(),
+            Some(after(w.now, w.timing.poll_interval_max))
+        );
+        let a = w.advance(w.timing.poll_interval_max);
+        assert_eq!(effects(&a), ["stop with savepoint"]);
+    }
+    assert_eq!(w.lc.savepoint_failures, 0);
+    assert_eq!(w.status(), DeploymentState::Transitioning);
+    w.complete_savepoint("file:/sp/1");
+    w.tear_down();
+    assert_eq!(w.status(), DeploymentState::Suspended);
+}
