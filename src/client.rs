@@ -215,6 +215,16 @@ pub fn terminal_width() -> Option<u16> {
         .or(Some(120))
 }
 
+/// The `items` of a list answer that read as `T`; others are left out.
+pub fn items_read<T: serde::de::DeserializeOwned>(v: &Value) -> Vec<T> {
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| serde_json::from_value(i.clone()).ok())
+        .collect()
+}
+
 fn items<T: serde::de::DeserializeOwned>(v: &Value) -> Result<Vec<T>, ClientError> {
     let items = v.get("items").cloned().unwrap_or(Value::Array(Vec::new()));
     serde_json::from_value(items).map_err(|e| unexpected("the list", e))

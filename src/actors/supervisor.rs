@@ -484,23 +484,39 @@ impl Handler<DeploymentReport> for Supervisor {
     }
 }
 
-impl Handler<SavepointFor> for Supervisor {
-    type Result = ResponseFuture<Result<crate::spec::Savepoint, SavepointError>>;
-
-    fn handle(&mut self, msg: SavepointFor, _: &mut Context<Self>) -> Self::Result {
+impl Supervisor {
+    /// Asks the managed Deployment with this id (not winding down) for a savepoint, on
+    /// request or imported.
+    fn ask_for_savepoint<M>(
+        &self,
+        deployment: uuid::Uuid,
+        msg: M,
+    ) -> ResponseFuture<Result<crate::spec::Savepoint, SavepointError>>
+    where
+        M: Message<Result = Result<crate::spec::Savepoint, SavepointRefused>> + Send + 'static,
+        DeploymentActor: Handler<M>,
+    {
         let addr = self
-            .addr_of(msg.deployment)
+            .addr_of(deployment)
             .filter(|m| !m.removing)
             .map(|m| m.addr.clone());
         Box::pin(async move {
             match addr {
                 Some(a) => Ok(a
-                    .send(RequestSavepoint)
+                    .send(msg)
                     .await
                     .map_err(|e| SavepointError::Internal(e.to_string()))??),
-                None => Err(SavepointError::Unknown(msg.deployment)),
+                None => Err(SavepointError::Unknown(deployment)),
             }
         })
+    }
+}
+
+impl Handler<SavepointFor> for Supervisor {
+    type Result = ResponseFuture<Result<crate::spec::Savepoint, SavepointError>>;
+
+    fn handle(&mut self, msg: SavepointFor, _: &mut Context<Self>) -> Self::Result {
+        self.ask_for_savepoint(msg.deployment, RequestSavepoint)
     }
 }
 
@@ -508,21 +524,10 @@ impl Handler<ImportFor> for Supervisor {
     type Result = ResponseFuture<Result<crate::spec::Savepoint, SavepointError>>;
 
     fn handle(&mut self, msg: ImportFor, _: &mut Context<Self>) -> Self::Result {
-        let addr = self
-            .addr_of(msg.deployment)
-            .filter(|m| !m.removing)
-            .map(|m| m.addr.clone());
-        Box::pin(async move {
-            match addr {
-                Some(a) => Ok(a
-                    .send(super::deployment::ImportSavepoint {
-                        location: msg.location,
-                    })
-                    .await
-                    .map_err(|e| SavepointError::Internal(e.to_string()))??),
-                None => Err(SavepointError::Unknown(msg.deployment)),
-            }
-        })
+        let import = super::deployment::ImportSavepoint {
+            location: msg.location,
+        };
+        self.ask_for_savepoint(msg.deployment, import)
     }
 }
 

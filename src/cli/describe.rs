@@ -45,15 +45,6 @@ pub fn run(args: &DescribeArgs) -> i32 {
     }
 }
 
-fn items<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Vec<T> {
-    v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| serde_json::from_value(i.clone()).ok())
-        .collect()
-}
-
 fn events(api: &Api, ns: &str, id: uuid::Uuid) -> Result<Vec<Event>, ClientError> {
     let mut out: Vec<Event> = Vec::new();
     let mut after = 0;
@@ -62,7 +53,7 @@ fn events(api: &Api, ns: &str, id: uuid::Uuid) -> Result<Vec<Event>, ClientError
             api,
             &format!("/api/v1/namespaces/{ns}/events?deploymentId={id}&after={after}"),
         )?;
-        out.extend(items::<Event>(&v));
+        out.extend(client::items_read::<Event>(&v));
         // Only the latest are shown: older pages are let go.
         if out.len() > LATEST {
             out.drain(..out.len() - LATEST);
@@ -83,11 +74,11 @@ fn text(name: &str, a: &ApiArgs) -> Result<String, ClientError> {
     )?)
     .map_err(|e| ClientError::Failed(format!("the daemon's Deployment {name}: {e}")))?;
     let id = d.metadata.id.unwrap_or_default();
-    let jobs: Vec<Job> = items(&client::get(
+    let jobs: Vec<Job> = client::items_read(&client::get(
         &api,
         &format!("/api/v1/namespaces/{ns}/jobs?deploymentId={id}"),
     )?);
-    let savepoints: Vec<Savepoint> = items(&client::get(
+    let savepoints: Vec<Savepoint> = client::items_read(&client::get(
         &api,
         &format!("/api/v1/namespaces/{ns}/savepoints?deploymentId={id}"),
     )?);

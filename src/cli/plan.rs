@@ -4,8 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use super::{read_path, ApiArgs, EXIT_INVALID};
 use crate::client::{self, Api, ClientError};
 use crate::config::Config;
@@ -60,21 +58,14 @@ fn known(api: &Api, ns: &str, name: &str) -> Result<Option<Known>, ClientError> 
         api,
         &format!("/api/v1/namespaces/{ns}/deployments/{name}/lifecycle"),
     )?;
-    let items = |kind: &str| -> Result<Vec<Value>, ClientError> {
-        let v = client::get(
+    let list = |kind: &str| {
+        client::get(
             api,
             &format!("/api/v1/namespaces/{ns}/{kind}?deploymentId={id}"),
-        )?;
-        Ok(v["items"].as_array().cloned().unwrap_or_default())
+        )
     };
-    let savepoints: Vec<Savepoint> = items("savepoints")?
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
-    let jobs: Vec<Job> = items("jobs")?
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
+    let savepoints: Vec<Savepoint> = client::items_read(&list("savepoints")?);
+    let jobs: Vec<Job> = client::items_read(&list("jobs")?);
     Ok(Some(Known {
         lifecycle: (!lc["lifecycle"].is_null()).then(|| lc["lifecycle"].to_string()),
         id,

@@ -57,15 +57,6 @@ pub fn run(args: &SavepointsArgs) -> i32 {
     }
 }
 
-fn items<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Vec<T> {
-    v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| serde_json::from_value(i.clone()).ok())
-        .collect()
-}
-
 fn prune(
     name: &str,
     keep: Option<i64>,
@@ -94,11 +85,11 @@ fn prune(
         println!("{ns}/{name}: no savepointRetention: every snapshot is kept");
         return Ok(());
     };
-    let savepoints: Vec<Savepoint> = items(&client::get(
+    let savepoints: Vec<Savepoint> = client::items_read(&client::get(
         &api,
         &format!("/api/v1/namespaces/{ns}/savepoints?deploymentId={id}"),
     )?);
-    let jobs: Vec<Job> = items(&client::get(
+    let jobs: Vec<Job> = client::items_read(&client::get(
         &api,
         &format!("/api/v1/namespaces/{ns}/jobs?deploymentId={id}"),
     )?);
