@@ -314,17 +314,21 @@ impl Lifecycle {
         reason: String,
         out: &mut Out,
     ) {
-        let hold = ctx.policy.hold_key.clone();
-        self.count_savepoint_failure(
-            ctx,
-            job.id,
-            savepoint,
-            Self::running_origin(ctx, savepoint),
-            &reason,
-            hold,
-            out,
-        );
+        let origin = Self::running_origin(ctx, savepoint);
+        let job_id = job.id;
         self.phase = Phase::Running { job, quota: None };
+        // Refused while the job is not running all its tasks: nothing was attempted.
+        if super::savepointing::job_restarting(&reason) {
+            self.savepoint_abandoned(job_id, savepoint, origin, "SAVEPOINT_REFUSED", &reason, out);
+            out.warn(
+                EventName::SavepointFailed,
+                Some(job_id),
+                format!("Flink refused the savepoint while the job is not running all its tasks (not counted as an attempt; ask again once it runs): {reason}"),
+            );
+            return;
+        }
+        let hold = ctx.policy.hold_key.clone();
+        self.count_savepoint_failure(ctx, job_id, savepoint, origin, &reason, hold, out);
     }
 
     /// A running job failed for good, or its cluster is gone: a new Job per the restore

@@ -12,11 +12,11 @@
 //! work (start scripts, waiting for PIDs) runs on tokio's blocking pool.
 
 mod ops;
+mod scripts;
 mod start;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,7 +137,7 @@ pub struct JobActor {
     savepoints: HashMap<Uuid, (tokio::task::JoinHandle<()>, Arc<ops::Trigger>)>,
     /// The cluster's start scripts are running: a teardown waits for them, or a
     /// TaskManager they start after it could outlive the cluster.
-    scripts_running: Arc<AtomicBool>,
+    scripts: scripts::Scripts,
     poll: Polling,
     /// The last questions (savepoints, newest checkpoint) were asked.
     asked_last: bool,
@@ -155,7 +155,7 @@ impl JobActor {
             start: None,
             cancel: None,
             savepoints: HashMap::new(),
-            scripts_running: Arc::new(AtomicBool::new(false)),
+            scripts: scripts::Scripts::default(),
             poll: Polling::default(),
             asked_last: false,
         }
@@ -208,7 +208,7 @@ impl JobActor {
         let parent = self.parent.clone();
         let job = self.job;
         let dir = self.cluster_dir();
-        let scripts = self.scripts_running.clone();
+        let scripts = self.scripts.clone();
         self.start = Some(tokio::spawn(async move {
             // Starts take turns past a bound: a thousand at once would only queue at
             // the clusters. The start deadline counts from the turn.
@@ -339,15 +339,23 @@ impl JobActor {
         }
     }
 
-    /// Starts TaskManagers of its own cluster in place of those that died.
+    /// Starts TaskManagers of its own cluster in place of those that died. It holds
+    /// the flag a teardown waits on, so that no TaskManager starts behind the stop of
+    /// its cluster; one replacement at a time.
     fn replace_task_managers(&mut self) {
         let Some(Cluster::Local(c)) = self.cluster.clone() else {
             return;
         };
+        let Some(turn) = self.scripts.take() else {
+            return;
+        };
         let job = self.job;
-        tokio::task::spawn_blocking(move || match c.replace_task_managers() {
-            Ok(n) => tracing::info!(%job, "{n} TaskManagers started in place of those gone"),
-            Err(e) => tracing::warn!(%job, "cannot replace the lost TaskManagers: {e}"),
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            match c.replace_task_managers() {
+                Ok(n) => tracing::info!(%job, "{n} TaskManagers started in place of those gone"),
+                Err(e) => tracing::warn!(%job, "cannot replace the lost TaskManagers: {e}"),
+            }
         });
     }
 
@@ -407,7 +415,7 @@ impl JobActor {
             self.job,
             self.cluster.clone(),
             self.cluster_dir(),
-            self.scripts_running.clone(),
+            self.scripts.clone(),
             confirm,
         );
         tokio::spawn(async move {

@@ -3,8 +3,8 @@
 //! task and reports to the DeploymentActor; none of them gives up on its own (the
 //! lifecycle's deadlines do that).
 
+use super::scripts::{Scripts, SCRIPTS_BOUND};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -390,7 +390,7 @@ pub async fn remove_cluster(
     job: Uuid,
     cluster: Option<Cluster>,
     dir: PathBuf,
-    scripts: Arc<AtomicBool>,
+    scripts: Scripts,
     confirm: Option<Duration>,
 ) -> Result<(), RemoveError> {
     let grace = shared.config().timing.cluster_stop_grace;
@@ -405,11 +405,8 @@ pub async fn remove_cluster(
                 _ => LocalCluster::at(dir),
             };
             tokio::task::spawn_blocking(move || {
-                // Start scripts end within their own 60 s bound.
-                let until = std::time::Instant::now() + Duration::from_secs(65);
-                while scripts.load(Ordering::SeqCst) && std::time::Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                // Held through the stop: no TaskManager replacement starts meanwhile.
+                let _turn = scripts.wait_and_take(SCRIPTS_BOUND);
                 cluster.stop(grace)
             })
             .await

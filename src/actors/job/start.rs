@@ -6,8 +6,8 @@
 //! reused while it answers, and a job Flink already has under the id is not submitted
 //! again. A submission Flink says it already has is taken as made.
 
+use super::scripts::{Scripts, SCRIPTS_BOUND};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,7 +97,7 @@ pub async fn run(
     plan: StartPlan,
     resume: Option<Cluster>,
     me: &Addr<JobActor>,
-    scripts: Arc<AtomicBool>,
+    scripts: Scripts,
 ) -> Result<Started, StartError> {
     let flink_job_id = job.simple().to_string();
     // A local cluster reads its snapshot from this machine: one that is not there fails
@@ -245,7 +245,7 @@ async fn start_local(
     dir: PathBuf,
     plan: &StartPlan,
     me: &Addr<JobActor>,
-    scripts: Arc<AtomicBool>,
+    scripts: Scripts,
 ) -> Result<LocalCluster, StartError> {
     let deployment_dir = shared
         .config()
@@ -277,12 +277,11 @@ async fn start_local(
     .await?;
     me.do_send(Done::Prepared(Cluster::Local(cluster.clone())));
     let starting = cluster.clone();
-    scripts.store(true, Ordering::SeqCst);
-    // The scripts run to their end even if this task is aborted; the flag says when.
+    // The scripts run to their end even if this task is aborted; their turn says when.
+    let turn = scripts.take();
     tokio::task::spawn_blocking(move || {
-        let result = starting.start();
-        scripts.store(false, Ordering::SeqCst);
-        result
+        let _turn = turn.or_else(|| scripts.wait_and_take(SCRIPTS_BOUND));
+        starting.start()
     })
     .await
     .map_err(|e| e.to_string())?

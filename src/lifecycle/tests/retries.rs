@@ -136,3 +136,36 @@ fn refusals_while_the_job_restarts_are_not_attempts() {
     w.tear_down();
     assert_eq!(w.status(), DeploymentState::Suspended);
 }
+
+/// The same for a savepoint asked for while the job runs (a user's, a periodic one):
+/// refused while the job restarts, it fails without counting, and the Deployment is
+/// never FAILED for it.
+#[test]
+fn a_running_savepoint_refused_while_the_job_restarts_is_not_an_attempt() {
+    let mut w = World::running();
+    w.policy.max_savepoint_creation_attempts = 1;
+    for _ in 0..3 {
+        w.step(Input::UserSavepoint);
+        let job = w.job();
+        let savepoint = w.savepoint_in_flight();
+        let a = w.step(Input::SavepointFailed {
+            job,
+            savepoint,
+            reason: "Not all required tasks are currently running.".into(),
+        });
+        assert_eq!(event_names(&a), ["SAVEPOINT_FAILED"]);
+        assert_eq!(w.savepoint(savepoint).state, SavepointState::Failed);
+        assert_eq!(w.lc.savepoint_failures, 0);
+        assert_eq!(w.status(), DeploymentState::Running);
+    }
+    // Any other failure counts: at the limit of one, the Deployment is FAILED.
+    w.step(Input::UserSavepoint);
+    let job = w.job();
+    let savepoint = w.savepoint_in_flight();
+    w.step(Input::SavepointFailed {
+        job,
+        savepoint,
+        reason: "disk full".into(),
+    });
+    assert_eq!(w.status(), DeploymentState::Failed);
+}
