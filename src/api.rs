@@ -30,6 +30,7 @@ use crate::store::{Store, StoreError};
 mod guard;
 mod logs;
 pub mod proxy;
+pub mod watch;
 pub use guard::Guard;
 
 #[derive(Clone)]
@@ -150,11 +151,22 @@ fn masked_jobs(st: &Store, id: Uuid) -> Result<Vec<crate::spec::Job>, StoreError
     Ok(jobs)
 }
 
+/// `?watch=true` of the Deployments list.
+#[derive(Debug, Deserialize)]
+pub struct WatchQuery {
+    #[serde(default)]
+    pub watch: bool,
+}
+
 async fn deployments(
     State(s): State<ApiState>,
     Path(ns): Path<String>,
+    Query(w): Query<WatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if w.watch {
+        return Ok(watch::stream(s, ns).into_response());
+    }
     let items = s
         .read(move |st| st.deployments(Some(&ns)))
         .await?

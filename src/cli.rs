@@ -80,6 +80,7 @@ pub mod describe;
 pub mod logs;
 pub mod plan;
 pub mod savepoints;
+pub mod watch;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -121,7 +122,7 @@ fn import(name: &str, location: &str, a: &ApiArgs) -> i32 {
         let sp =
             crate::client::post_json(&base, &format!("/api/v1/namespaces/{ns}/savepoints"), &body)?;
         match a.output {
-            crate::client::Output::Table => {
+            o if o.is_table() => {
                 let sp_id = sp["metadata"]["id"].as_str().unwrap_or_default();
                 println!("savepoint {sp_id} of {name} imported from {location}");
                 Ok(())
@@ -167,7 +168,7 @@ pub fn savepoint(args: &SavepointArgs) -> i32 {
                 Some("COMPLETED") => {
                     let this = this.unwrap_or_default();
                     return match a.output {
-                        crate::client::Output::Table => {
+                        o if o.is_table() => {
                             println!("{}", this["location"].as_str().unwrap_or_default());
                             Ok(())
                         }
@@ -217,6 +218,9 @@ pub struct ApiArgs {
 pub struct GetArgs {
     #[command(subcommand)]
     pub what: GetWhat,
+    /// After the list, print each change as it happens, until interrupted.
+    #[arg(long, short = 'w', global = true)]
+    pub watch: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -290,19 +294,26 @@ pub fn get(args: &GetArgs) -> i32 {
     let a = &args.api;
     let ns = &a.namespace;
     let now = time::OffsetDateTime::now_utc();
+    if args.watch {
+        return exit_code(get_watch(args));
+    }
     let result = (|| {
         let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
         match &args.what {
             GetWhat::Deployments => {
                 let v = crate::client::get(&base, &format!("/api/v1/namespaces/{ns}/deployments"))?;
-                crate::client::print(&v, a.output, |v| crate::client::deployments_table(v, now))
+                crate::client::print(&v, a.output, |v| {
+                    crate::client::deployments_table(v, now, a.output.wide())
+                })
             }
             GetWhat::Deployment { name } => {
                 let v = crate::client::get(
                     &base,
                     &format!("/api/v1/namespaces/{ns}/deployments/{name}"),
                 )?;
-                crate::client::print(&v, a.output, |v| crate::client::deployments_table(v, now))
+                crate::client::print(&v, a.output, |v| {
+                    crate::client::deployments_table(v, now, a.output.wide())
+                })
             }
             GetWhat::Jobs { deployment } | GetWhat::Savepoints { deployment } => {
                 let ids = deployment_ids(&base, ns)?;
@@ -322,7 +333,7 @@ pub fn get(args: &GetArgs) -> i32 {
                         &format!("/api/v1/namespaces/{ns}/jobs{filter}"),
                     )?;
                     crate::client::print(&v, a.output, |v| {
-                        crate::client::jobs_table(v, &names, now)
+                        crate::client::jobs_table(v, &names, now, a.output.wide())
                     })
                 } else {
                     let v = crate::client::get(
@@ -330,13 +341,73 @@ pub fn get(args: &GetArgs) -> i32 {
                         &format!("/api/v1/namespaces/{ns}/savepoints{filter}"),
                     )?;
                     crate::client::print(&v, a.output, |v| {
-                        crate::client::savepoints_table(v, &names, now)
+                        crate::client::savepoints_table(v, &names, now, a.output.wide())
                     })
                 }
             }
         }
     })();
     exit_code(result)
+}
+
+/// `flinkd get … -w`.
+fn get_watch(args: &GetArgs) -> Result<(), crate::client::ClientError> {
+    let a = &args.api;
+    let ns = &a.namespace;
+    let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
+    let wide = a.output.wide();
+    // Ages in the rows are as of the moment each is printed.
+    let now = time::OffsetDateTime::now_utc;
+    match &args.what {
+        GetWhat::Deployments | GetWhat::Deployment { .. } => {
+            let only = match &args.what {
+                GetWhat::Deployment { name } => Some(name.as_str()),
+                _ => None,
+            };
+            if let Some(name) = only {
+                // No such Deployment: said at once, not watched for.
+                crate::client::get(
+                    &base,
+                    &format!("/api/v1/namespaces/{ns}/deployments/{name}"),
+                )?;
+            }
+            let table = |v: &serde_json::Value| crate::client::deployments_table(v, now(), wide);
+            let mut printer = watch::Printer::new(a.output, &table);
+            watch::deployments(&base, ns, only, &mut printer)
+        }
+        GetWhat::Jobs { deployment } | GetWhat::Savepoints { deployment } => {
+            let ids = deployment_ids(&base, ns)?;
+            let filter = match deployment {
+                Some(name) => format!("?deploymentId={}", id_of(&ids, name, ns)?),
+                None => String::new(),
+            };
+            let names = |id: uuid::Uuid| {
+                ids.iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_else(|| id.to_string())
+            };
+            if matches!(args.what, GetWhat::Jobs { .. }) {
+                let table =
+                    |v: &serde_json::Value| crate::client::jobs_table(v, &names, now(), wide);
+                let mut printer = watch::Printer::new(a.output, &table);
+                watch::poll(
+                    &base,
+                    &format!("/api/v1/namespaces/{ns}/jobs{filter}"),
+                    &mut printer,
+                )
+            } else {
+                let table =
+                    |v: &serde_json::Value| crate::client::savepoints_table(v, &names, now(), wide);
+                let mut printer = watch::Printer::new(a.output, &table);
+                watch::poll(
+                    &base,
+                    &format!("/api/v1/namespaces/{ns}/savepoints{filter}"),
+                    &mut printer,
+                )
+            }
+        }
+    }
 }
 
 pub fn events(args: &EventsArgs) -> i32 {

@@ -40,9 +40,24 @@ fn unexpected(what: &str, e: impl std::fmt::Display) -> ClientError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
+    /// The columns a person scans for.
     Table,
+    /// The table with more columns.
+    Wide,
     Yaml,
     Json,
+}
+
+impl Output {
+    /// Whether it prints a table (of either width).
+    pub fn is_table(self) -> bool {
+        matches!(self, Output::Table | Output::Wide)
+    }
+
+    /// Whether a table has its wide columns.
+    pub fn wide(self) -> bool {
+        self == Output::Wide
+    }
 }
 
 /// Where the daemon's API is, and the token it wants.
@@ -133,6 +148,101 @@ fn send(
     })
 }
 
+/// One server-sent event: its `event:` kind and its `data:` (lines joined by `\n`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub kind: String,
+    pub data: String,
+}
+
+/// Reads server-sent events from the bytes of a stream as they come: complete events
+/// out, the rest kept for the next bytes.
+#[derive(Debug, Default)]
+pub struct SseReader {
+    buf: String,
+    kind: String,
+    data: Vec<String>,
+}
+
+impl SseReader {
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        self.buf.push_str(&String::from_utf8_lossy(bytes));
+        let mut out = Vec::new();
+        while let Some(end) = self.buf.find('\n') {
+            let line: String = self.buf.drain(..=end).collect();
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                if !self.kind.is_empty() || !self.data.is_empty() {
+                    out.push(SseEvent {
+                        kind: std::mem::take(&mut self.kind),
+                        data: std::mem::take(&mut self.data).join("\n"),
+                    });
+                }
+            } else if let Some(v) = line.strip_prefix("event:") {
+                self.kind = v.trim_start().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                self.data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
+            }
+            // Comments (`:`), ids and retry hints are not used.
+        }
+        out
+    }
+}
+
+/// GETs a path that answers with server-sent events and hands each to `on_event`
+/// until it returns false (Ok) or the stream ends (an error: the daemon went away).
+pub fn watch(
+    api: &Api,
+    path: &str,
+    mut on_event: impl FnMut(SseEvent) -> bool,
+) -> Result<(), ClientError> {
+    use futures_util::StreamExt;
+    let base = api.base.as_str();
+    let url = format!("{base}{path}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Local(e.to_string()))?;
+    rt.block_on(async {
+        // No overall timeout: a watch lasts; the connection's is bounded.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Local(e.to_string()))?;
+        let mut req = http.get(&url);
+        if let Some(token) = &api.token {
+            req = req.bearer_auth(token);
+        }
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
+            base: base.to_string(),
+            cause: root_cause(&e),
+        };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body: Value = resp.json().await.unwrap_or_default();
+            let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            return Err(ClientError::Refused {
+                status: status.as_u16(),
+                message: msg.to_string(),
+            });
+        }
+        let mut body = resp.bytes_stream();
+        let mut reader = SseReader::default();
+        while let Some(chunk) = body.next().await {
+            for event in reader.feed(&chunk.map_err(unreachable)?) {
+                if !on_event(event) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(ClientError::Unreachable {
+            base: base.to_string(),
+            cause: "the daemon ended the watch".into(),
+        })
+    })
+}
+
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
@@ -152,7 +262,7 @@ pub fn print(
             serde_json::to_string_pretty(value).map_err(|e| unexpected("JSON", e))? + "\n"
         }
         Output::Yaml => serde_yaml::to_string(value).map_err(|e| unexpected("YAML", e))?,
-        Output::Table => table(value)?,
+        Output::Table | Output::Wide => table(value)?,
     };
     print!("{text}");
     Ok(())
@@ -234,7 +344,59 @@ fn short(id: impl ToString) -> String {
     id.to_string().chars().take(8).collect()
 }
 
-pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, ClientError> {
+/// The conditions of a Deployment's status that are True, by name (`-` for none).
+fn true_conditions(d: &Deployment) -> String {
+    let names: Vec<String> = d
+        .status
+        .as_ref()
+        .and_then(|s| s.running.as_ref())
+        .map(|r| {
+            r.conditions
+                .iter()
+                .filter(|c| c.status == crate::spec::ConditionStatus::True)
+                .map(|c| c.kind.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        "-".into()
+    } else {
+        names.join(",")
+    }
+}
+
+/// The wide columns of a Deployment: upgrade and restore strategies, parallelism,
+/// conditions that are True, and its Flink UI through flinkd.
+fn deployment_wide(d: &Deployment) -> Vec<String> {
+    let or_dash = |s: Option<String>| s.filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into());
+    let spec = d.spec.template.as_ref().and_then(|t| t.spec.as_ref());
+    vec![
+        or_dash(
+            d.spec
+                .upgrade_strategy
+                .as_ref()
+                .and_then(|u| u.kind)
+                .map(|k| k.to_string()),
+        ),
+        or_dash(
+            d.spec
+                .restore_strategy
+                .as_ref()
+                .and_then(|r| r.kind)
+                .map(|k| k.to_string()),
+        ),
+        or_dash(spec.and_then(|s| s.parallelism).map(|p| p.to_string())),
+        true_conditions(d),
+        or_dash(
+            d.status
+                .as_ref()
+                .and_then(|s| s.flink_ui.as_ref())
+                .map(|u| u.proxy.clone()),
+        ),
+    ]
+}
+
+pub fn deployments_table(v: &Value, now: Timestamp, wide: bool) -> Result<String, ClientError> {
     let list: Vec<Deployment> = if v.get("items").is_some() {
         items(v)?
     } else {
@@ -244,7 +406,7 @@ pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, ClientErro
         .iter()
         .map(|d| {
             let status = d.status.as_ref();
-            vec![
+            let mut row = vec![
                 d.metadata.name.clone(),
                 d.spec.state.map(|s| s.to_string()).unwrap_or_default(),
                 status
@@ -267,27 +429,47 @@ pub fn deployments_table(v: &Value, now: Timestamp) -> Result<String, ClientErro
                     .filter(|p| !p.is_empty())
                     .map(|p| format!("file not valid, its last valid spec kept: {p}"))
                     .unwrap_or_default(),
-            ]
+            ];
+            if wide {
+                // Before the note, which may be long.
+                let note = row.pop().unwrap_or_default();
+                row.extend(deployment_wide(d));
+                row.push(note);
+            }
+            row
         })
         .collect::<Vec<_>>();
-    Ok(table(
-        &["NAME", "DESIRED", "STATUS", "JOB", "CHANGED", "JAR", "NOTE"],
-        &rows,
-        terminal_width(),
-    ))
+    let mut header = vec!["NAME", "DESIRED", "STATUS", "JOB", "CHANGED", "JAR"];
+    if wide {
+        header.extend([
+            "UPGRADE",
+            "RESTORE",
+            "PARALLELISM",
+            "CONDITIONS",
+            "FLINK UI",
+        ]);
+    }
+    header.push("NOTE");
+    Ok(table(&header, &rows, terminal_width()))
 }
 
 pub fn jobs_table(
     v: &Value,
     names: &dyn Fn(uuid::Uuid) -> String,
     now: Timestamp,
+    wide: bool,
 ) -> Result<String, ClientError> {
     let list: Vec<Job> = items(v)?;
     let rows = list
         .iter()
         .map(|j| {
-            vec![
-                short(j.metadata.id),
+            let id = if wide {
+                j.metadata.id.to_string()
+            } else {
+                short(j.metadata.id)
+            };
+            let mut row = vec![
+                id,
                 names(j.metadata.deployment_id),
                 j.status.state.to_string(),
                 j.status.flink_job_id.clone().unwrap_or_else(|| "-".into()),
@@ -303,27 +485,47 @@ pub fn jobs_table(
                             .map(|l| format!("restored from {l}"))
                     })
                     .unwrap_or_default(),
-            ]
+            ];
+            if wide {
+                let note = row.pop().unwrap_or_default();
+                row.push(age(j.status.started_at, now));
+                row.push(age(j.status.terminated_at, now));
+                row.push(
+                    j.spec
+                        .savepoint_location
+                        .clone()
+                        .unwrap_or_else(|| "-".into()),
+                );
+                row.push(note);
+            }
+            row
         })
         .collect::<Vec<_>>();
-    Ok(table(
-        &["JOB", "DEPLOYMENT", "STATE", "FLINK JOB", "CREATED", "NOTE"],
-        &rows,
-        terminal_width(),
-    ))
+    let mut header = vec!["JOB", "DEPLOYMENT", "STATE", "FLINK JOB", "CREATED"];
+    if wide {
+        header.extend(["STARTED", "ENDED", "RESTORED FROM"]);
+    }
+    header.push("NOTE");
+    Ok(table(&header, &rows, terminal_width()))
 }
 
 pub fn savepoints_table(
     v: &Value,
     names: &dyn Fn(uuid::Uuid) -> String,
     now: Timestamp,
+    wide: bool,
 ) -> Result<String, ClientError> {
     let list: Vec<Savepoint> = items(v)?;
     let rows = list
         .iter()
         .map(|s| {
-            vec![
-                short(s.metadata.id),
+            let id = if wide {
+                s.metadata.id.to_string()
+            } else {
+                short(s.metadata.id)
+            };
+            let mut row = vec![
+                id,
                 names(s.metadata.deployment_id),
                 s.origin.to_string(),
                 s.state.to_string(),
@@ -332,21 +534,22 @@ pub fn savepoints_table(
                     .clone()
                     .or_else(|| s.failure.as_ref().map(|f| f.message.clone()))
                     .unwrap_or_default(),
-            ]
+            ];
+            if wide {
+                let location = row.pop().unwrap_or_default();
+                row.push(s.metadata.job_id.map_or_else(|| "-".into(), short));
+                row.push(age(Some(s.metadata.modified_at), now));
+                row.push(location);
+            }
+            row
         })
         .collect::<Vec<_>>();
-    Ok(table(
-        &[
-            "SAVEPOINT",
-            "DEPLOYMENT",
-            "ORIGIN",
-            "STATE",
-            "CREATED",
-            "LOCATION",
-        ],
-        &rows,
-        terminal_width(),
-    ))
+    let mut header = vec!["SAVEPOINT", "DEPLOYMENT", "ORIGIN", "STATE", "CREATED"];
+    if wide {
+        header.extend(["JOB", "CHANGED"]);
+    }
+    header.push("LOCATION");
+    Ok(table(&header, &rows, terminal_width()))
 }
 
 pub fn events_table(v: &Value) -> Result<String, ClientError> {
@@ -374,6 +577,29 @@ pub fn events_table(v: &Value) -> Result<String, ClientError> {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn server_sent_events_are_read_across_chunks() {
+        let mut r = SseReader::default();
+        assert!(r.feed(b"event: ADDED\ndata: {\"a\"").is_empty());
+        let got = r.feed(b":1}\n\n: keep-alive\n\nevent: SYNCED\ndata: \n\nevent: MOD");
+        assert_eq!(
+            got,
+            [
+                SseEvent {
+                    kind: "ADDED".into(),
+                    data: "{\"a\":1}".into()
+                },
+                SseEvent {
+                    kind: "SYNCED".into(),
+                    data: String::new()
+                }
+            ]
+        );
+        let got = r.feed(b"IFIED\r\ndata: x\r\ndata: y\r\n\r\n");
+        assert_eq!(got[0].kind, "MODIFIED");
+        assert_eq!(got[0].data, "x\ny");
+    }
 
     #[test]
     fn ages() {
