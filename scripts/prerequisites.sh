@@ -2,9 +2,14 @@
 # Installs what flinkd and its tests need and is missing, on Debian: a JDK 17+ (for
 # Flink and for compiling the example jobs), a C compiler and make (for the bundled
 # SQLite and jemalloc), and a Flink distribution from PyPI, linked at .flinkd/flink-2.3
-# where config/flinkd.toml expects it. Safe to run again.
+# where config/flinkd.toml expects it. With --tests, also what only the test suite
+# needs: Debian's Chromium and ChromeDriver, for the web console's browser test. Safe
+# to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+tests=false
+[ "${1:-}" = "--tests" ] && tests=true
 
 FLINK_VERSION="${FLINK_VERSION:-2.3.0}"
 
@@ -18,6 +23,10 @@ missing=()
 # A C compiler and make build the bundled SQLite and jemalloc.
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v make >/dev/null 2>&1 || missing+=(make)
+if $tests; then
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "prerequisites: installing ${missing[*]}" >&2
     sudo=""

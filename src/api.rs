@@ -27,6 +27,7 @@ use crate::actors::supervisor::{SavepointFor, Supervisor};
 use crate::spec::{DeploymentState, Identity, JobState, SavepointState};
 use crate::store::{Store, StoreError};
 
+mod console;
 mod guard;
 mod logs;
 pub mod proxy;
@@ -164,11 +165,29 @@ async fn deployments(
     Query(w): Query<WatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    list_deployments(s, Some(ns), w, headers).await
+}
+
+/// `GET /api/v1/deployments`: the Deployments of every namespace (for the console).
+async fn all_deployments(
+    State(s): State<ApiState>,
+    Query(w): Query<WatchQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    list_deployments(s, None, w, headers).await
+}
+
+async fn list_deployments(
+    s: ApiState,
+    ns: Option<String>,
+    w: WatchQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if w.watch {
         return Ok(watch::stream(s, ns).into_response());
     }
     let items = s
-        .read(move |st| st.deployments(Some(&ns)))
+        .read(move |st| st.deployments(ns.as_deref()))
         .await?
         .into_iter()
         .filter(|d| !d.removed)
@@ -452,6 +471,10 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/", get(console::index))
+        .route("/console/{asset}", get(console::asset))
+        .route("/favicon.ico", get(console::favicon))
+        .route("/api/v1/deployments", get(all_deployments))
         .route("/api/v1/namespaces/{ns}/deployments", get(deployments))
         .route(
             "/api/v1/namespaces/{ns}/deployments/{name}",

@@ -62,12 +62,18 @@ impl Guard {
             }
         }
         if let Some(token) = &self.token {
-            let given = headers
+            let bearer = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|h| h.to_str().ok())
                 .and_then(|h| h.strip_prefix("Bearer "));
-            let open = request.uri().path() == "/healthz";
-            if !open && !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+            // A read may carry the token in the console's cookie instead (a link to
+            // the Flink UI sends no header); a POST never.
+            let read = matches!(*request.method(), Method::GET | Method::HEAD);
+            let cookie = read.then(|| cookie_token(headers)).flatten();
+            let path = request.uri().path();
+            let open = path == "/healthz" || super::console::is_asset(path);
+            let right = |g: &str| same(g.as_bytes(), token.as_bytes());
+            if !open && !bearer.is_some_and(right) && !cookie.is_some_and(right) {
                 return Some(ApiError(
                     StatusCode::UNAUTHORIZED,
                     "a bearer token is required ([api] token; flinkd reads FLINKD_API_TOKEN)"
@@ -89,6 +95,21 @@ impl Guard {
         }
         None
     }
+}
+
+/// The name of the cookie the web console keeps the token in.
+pub const TOKEN_COOKIE: &str = "flinkd_token";
+
+/// The token in the console's cookie, if the request has one.
+fn cookie_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == TOKEN_COOKIE)
+        .map(|(_, v)| v)
 }
 
 /// The name of a Host header's value, without its port.
@@ -203,6 +224,34 @@ mod tests {
             status(&g, with("", "/healthz")),
             None,
             "probes need no token"
+        );
+        // The console's page and assets hold no data: open; what they read is not.
+        assert_eq!(status(&g, with("", "/")), None);
+        assert_eq!(status(&g, with("", "/console/app.js")), None);
+        assert_eq!(
+            status(&g, with("", "/console/other")),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        // The console's cookie carries the token for reads, never for a POST.
+        let cookie = |method: Method, value: &str| {
+            request(
+                "10.1.2.3:8089",
+                method,
+                "/api/v1/namespaces/default/savepoints",
+                &[("cookie", value), ("content-type", "application/json")],
+            )
+        };
+        assert_eq!(
+            status(&g, cookie(Method::GET, "a=b; flinkd_token=s3cret")),
+            None
+        );
+        assert_eq!(
+            status(&g, cookie(Method::GET, "flinkd_token=wrong")),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            status(&g, cookie(Method::POST, "flinkd_token=s3cret")),
+            Some(StatusCode::UNAUTHORIZED)
         );
     }
 }

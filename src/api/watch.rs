@@ -1,4 +1,5 @@
-//! `GET …/deployments?watch=true`: the namespace's Deployments as they change, as
+//! `GET …/deployments?watch=true` (and `/api/v1/deployments?watch=true`, of every
+//! namespace): the namespace's Deployments as they change, as
 //! server-sent events (`text/event-stream`). Each event is `event: ADDED`, `MODIFIED`
 //! or `DELETED` with the Deployment (as the list shows it) as its `data`; first every
 //! Deployment there is, as ADDED, then an `event: SYNCED` with no data. The store is
@@ -53,31 +54,38 @@ pub fn changes(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>
     out
 }
 
-/// The namespace's Deployments by name, each as JSON.
-async fn snapshot(s: &ApiState, ns: &str) -> Result<BTreeMap<String, String>, ApiError> {
-    let ns = ns.to_string();
-    let list = s.read(move |st| st.deployments(Some(&ns))).await?;
+/// The namespace's Deployments (all of every namespace: `None`) by `namespace/name`,
+/// each as JSON.
+async fn snapshot(s: &ApiState, ns: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
+    let ns = ns.map(str::to_string);
+    let list = s.read(move |st| st.deployments(ns.as_deref())).await?;
     Ok(list
         .into_iter()
         .filter(|d| !d.removed)
         .map(|d| {
             let d = masked(d.deployment);
             let json = serde_json::to_string(&d).unwrap_or_default();
-            (d.metadata.name, json)
+            (
+                format!("{}/{}", d.metadata.namespace(), d.metadata.name),
+                json,
+            )
         })
         .collect())
 }
 
 struct Watch {
     state: ApiState,
-    ns: String,
+    ns: Option<String>,
     seen: BTreeMap<String, String>,
     pending: std::collections::VecDeque<Event>,
     first: bool,
 }
 
-/// The event stream of a watch of namespace `ns`.
-pub fn stream(state: ApiState, ns: String) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// The event stream of a watch of namespace `ns` (every namespace: `None`).
+pub fn stream(
+    state: ApiState,
+    ns: Option<String>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let watch = Watch {
         state,
         ns,
@@ -94,7 +102,7 @@ pub fn stream(state: ApiState, ns: String) -> Sse<impl Stream<Item = Result<Even
                 tokio::time::sleep(WATCH_EVERY).await;
             }
             // A store that does not answer: tried again at the next read.
-            let Ok(now) = snapshot(&w.state, &w.ns).await else {
+            let Ok(now) = snapshot(&w.state, w.ns.as_deref()).await else {
                 continue;
             };
             for c in changes(&w.seen, &now) {

@@ -23,7 +23,9 @@
 //!   after N ms (longer than flinkd's HTTP timeout: an answer that never comes);
 //! - `fake.startup.impostor: x`: the JobManager answers without the cluster's identity
 //!   in `GET /jobmanager/config` (another process took its port);
-//! - `fake.taskmanager.spawn: x`: each TaskManager spawns a `sleep` (user code's child).
+//! - `fake.taskmanager.spawn: x`: each TaskManager spawns a `sleep` (user code's child);
+//! - `fake.job.restarts: N`: the job's exception history holds N restarts, one a second
+//!   up to the moment asked (JobFailing and JobUnstable from 3).
 //!
 //! `POST /savepoint-disposal` disposes of a savepoint at once (logged as `dispose`).
 //!
@@ -348,10 +350,20 @@ async fn cancel(
     }
 }
 
-async fn exceptions(Path(_id): Path<String>) -> Json<Value> {
-    Json(
-        json!({"root-exception": "java.lang.RuntimeException: injected job failure\n\tat org.apache.flink.Fake.run(Fake.java:1)"}),
-    )
+/// The root exception, and with `fake.job.restarts: N` an exception history of N
+/// restarts, one a second up to now (a job failing over in a loop).
+async fn exceptions(State(s): State<Shared>, Path(_id): Path<String>) -> Json<Value> {
+    let restarts = lock(&s).setting("fake.job.restarts").unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let entries: Vec<Value> = (0..restarts)
+        .map(|i| json!({"timestamp": now.saturating_sub(i * 1000), "exceptionName": "java.lang.RuntimeException"}))
+        .collect();
+    Json(json!({
+        "root-exception": "java.lang.RuntimeException: injected job failure\n\tat org.apache.flink.Fake.run(Fake.java:1)",
+        "exceptionHistory": {"entries": entries, "truncated": false},
+    }))
 }
 
 fn read_conf(dir: &str) -> BTreeMap<String, String> {
