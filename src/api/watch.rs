@@ -78,7 +78,10 @@ struct Watch {
     ns: Option<String>,
     seen: BTreeMap<String, String>,
     pending: std::collections::VecDeque<Event>,
+    /// Whether SYNCED is still to be sent (after the first read that answers).
     first: bool,
+    /// Whether the store was read before: every read but the first waits.
+    tried: bool,
 }
 
 /// The event stream of a watch of namespace `ns` (every namespace: `None`).
@@ -92,16 +95,19 @@ pub fn stream(
         seen: BTreeMap::new(),
         pending: Default::default(),
         first: true,
+        tried: false,
     };
     let events = stream::unfold(watch, |mut w| async move {
         loop {
             if let Some(event) = w.pending.pop_front() {
                 return Some((Ok(event), w));
             }
-            if !w.first {
+            if w.tried {
                 tokio::time::sleep(WATCH_EVERY).await;
             }
-            // A store that does not answer: tried again at the next read.
+            w.tried = true;
+            // A store that does not answer: tried again at the next read (after the
+            // same wait, the first read too).
             let Ok(now) = snapshot(&w.state, w.ns.as_deref()).await else {
                 continue;
             };

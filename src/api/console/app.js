@@ -6,6 +6,7 @@
 
 const POLL_MS = 2000;
 const RECONNECT_MS = 2000;
+const MAX_EVENTS = 1000;
 const CONDITIONS = ["ClusterUnreachable", "JobFailing", "JobUnstable"];
 
 const state = {
@@ -327,6 +328,8 @@ async function refreshPage() {
     for (;;) {
       const e = await api(base + "/events" + q + "&after=" + page.lastSeq);
       page.events.push(...e.items);
+      // The newest MAX_EVENTS are shown; `flinkd events NAME` has them all.
+      if (page.events.length > MAX_EVENTS) page.events.splice(0, page.events.length - MAX_EVENTS);
       if (e.items.length) page.lastSeq = e.items[e.items.length - 1].seq;
       if (e.next === undefined || e.next === null) break;
     }
