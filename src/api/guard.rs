@@ -70,6 +70,10 @@ impl Guard {
             // the Flink UI sends no header); a POST never.
             let read = matches!(*request.method(), Method::GET | Method::HEAD);
             let cookie = read.then(|| cookie_token(headers)).flatten();
+            // The console writes it percent-encoded (encodeURIComponent).
+            let cookie =
+                cookie.map(|c| percent_encoding::percent_decode_str(c).decode_utf8_lossy());
+            let cookie = cookie.as_deref();
             let path = request.uri().path();
             let open = path == "/healthz" || super::console::is_asset(path);
             let right = |g: &str| same(g.as_bytes(), token.as_bytes());
@@ -244,6 +248,12 @@ mod tests {
         assert_eq!(
             status(&g, cookie(Method::GET, "a=b; flinkd_token=s3cret")),
             None
+        );
+        let g2 = Guard::new(&api("0.0.0.0:8089", Some("a+b/c=d"), &[]));
+        assert_eq!(
+            status(&g2, cookie(Method::GET, "flinkd_token=a%2Bb%2Fc%3Dd")),
+            None,
+            "decoded as the console encoded it"
         );
         assert_eq!(
             status(&g, cookie(Method::GET, "flinkd_token=wrong")),
