@@ -299,55 +299,69 @@ pub fn get(args: &GetArgs) -> i32 {
     }
     let result = (|| {
         let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
-        match &args.what {
-            GetWhat::Deployments => {
-                let v = crate::client::get(&base, &format!("/api/v1/namespaces/{ns}/deployments"))?;
-                crate::client::print(&v, a.output, |v| {
-                    crate::client::deployments_table(v, now, a.output.wide())
-                })
-            }
-            GetWhat::Deployment { name } => {
-                let v = crate::client::get(
-                    &base,
-                    &format!("/api/v1/namespaces/{ns}/deployments/{name}"),
-                )?;
-                crate::client::print(&v, a.output, |v| {
-                    crate::client::deployments_table(v, now, a.output.wide())
-                })
-            }
-            GetWhat::Jobs { deployment } | GetWhat::Savepoints { deployment } => {
-                let ids = deployment_ids(&base, ns)?;
-                let filter = match deployment {
-                    Some(name) => format!("?deploymentId={}", id_of(&ids, name, ns)?),
-                    None => String::new(),
-                };
-                let names = |id: uuid::Uuid| {
-                    ids.iter()
-                        .find(|(i, _)| *i == id)
-                        .map(|(_, n)| n.clone())
-                        .unwrap_or_else(|| id.to_string())
-                };
-                if matches!(args.what, GetWhat::Jobs { .. }) {
-                    let v = crate::client::get(
-                        &base,
-                        &format!("/api/v1/namespaces/{ns}/jobs{filter}"),
-                    )?;
-                    crate::client::print(&v, a.output, |v| {
-                        crate::client::jobs_table(v, &names, now, a.output.wide())
-                    })
-                } else {
-                    let v = crate::client::get(
-                        &base,
-                        &format!("/api/v1/namespaces/{ns}/savepoints{filter}"),
-                    )?;
-                    crate::client::print(&v, a.output, |v| {
-                        crate::client::savepoints_table(v, &names, now, a.output.wide())
-                    })
-                }
-            }
-        }
+        let l = listing(&base, ns, &args.what)?;
+        let v = crate::client::get(&base, &l.path)?;
+        crate::client::print(&v, a.output, |v| (l.table)(v, now, a.output.wide()))
     })();
     exit_code(result)
+}
+
+/// A table of an API answer, as of a moment, narrow or wide.
+type Table = Box<
+    dyn Fn(
+        &serde_json::Value,
+        time::OffsetDateTime,
+        bool,
+    ) -> Result<String, crate::client::ClientError>,
+>;
+
+/// What `flinkd get` asks the API for: the path, and the table of its answer.
+struct Listing {
+    path: String,
+    table: Table,
+}
+
+fn listing(
+    base: &crate::client::Api,
+    ns: &str,
+    what: &GetWhat,
+) -> Result<Listing, crate::client::ClientError> {
+    let deployments = |path: String| Listing {
+        path,
+        table: Box::new(crate::client::deployments_table),
+    };
+    let (kind, deployment) = match what {
+        GetWhat::Deployments => {
+            return Ok(deployments(format!("/api/v1/namespaces/{ns}/deployments")));
+        }
+        GetWhat::Deployment { name } => {
+            return Ok(deployments(format!(
+                "/api/v1/namespaces/{ns}/deployments/{name}"
+            )));
+        }
+        GetWhat::Jobs { deployment } => ("jobs", deployment),
+        GetWhat::Savepoints { deployment } => ("savepoints", deployment),
+    };
+    let ids = deployment_ids(base, ns)?;
+    let filter = match deployment {
+        Some(name) => format!("?deploymentId={}", id_of(&ids, name, ns)?),
+        None => String::new(),
+    };
+    let names = move |id: uuid::Uuid| {
+        ids.iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let table: Table = if kind == "jobs" {
+        Box::new(move |v, now, wide| crate::client::jobs_table(v, &names, now, wide))
+    } else {
+        Box::new(move |v, now, wide| crate::client::savepoints_table(v, &names, now, wide))
+    };
+    Ok(Listing {
+        path: format!("/api/v1/namespaces/{ns}/{kind}{filter}"),
+        table,
+    })
 }
 
 /// `flinkd get … -w`.
@@ -356,56 +370,19 @@ fn get_watch(args: &GetArgs) -> Result<(), crate::client::ClientError> {
     let ns = &a.namespace;
     let base = crate::client::server(a.server.as_deref(), a.config.as_ref())?;
     let wide = a.output.wide();
+    let l = listing(&base, ns, &args.what)?;
     // Ages in the rows are as of the moment each is printed.
-    let now = time::OffsetDateTime::now_utc;
+    let table = |v: &serde_json::Value| (l.table)(v, time::OffsetDateTime::now_utc(), wide);
+    let mut printer = watch::Printer::new(a.output, &table);
     match &args.what {
-        GetWhat::Deployments | GetWhat::Deployment { .. } => {
-            let only = match &args.what {
-                GetWhat::Deployment { name } => Some(name.as_str()),
-                _ => None,
-            };
-            if let Some(name) = only {
-                // No such Deployment: said at once, not watched for.
-                crate::client::get(
-                    &base,
-                    &format!("/api/v1/namespaces/{ns}/deployments/{name}"),
-                )?;
-            }
-            let table = |v: &serde_json::Value| crate::client::deployments_table(v, now(), wide);
-            let mut printer = watch::Printer::new(a.output, &table);
-            watch::deployments(&base, ns, only, &mut printer)
+        GetWhat::Deployments => watch::deployments(&base, ns, None, &mut printer),
+        GetWhat::Deployment { name } => {
+            // No such Deployment: said at once, not watched for.
+            crate::client::get(&base, &l.path)?;
+            watch::deployments(&base, ns, Some(name), &mut printer)
         }
-        GetWhat::Jobs { deployment } | GetWhat::Savepoints { deployment } => {
-            let ids = deployment_ids(&base, ns)?;
-            let filter = match deployment {
-                Some(name) => format!("?deploymentId={}", id_of(&ids, name, ns)?),
-                None => String::new(),
-            };
-            let names = |id: uuid::Uuid| {
-                ids.iter()
-                    .find(|(i, _)| *i == id)
-                    .map(|(_, n)| n.clone())
-                    .unwrap_or_else(|| id.to_string())
-            };
-            if matches!(args.what, GetWhat::Jobs { .. }) {
-                let table =
-                    |v: &serde_json::Value| crate::client::jobs_table(v, &names, now(), wide);
-                let mut printer = watch::Printer::new(a.output, &table);
-                watch::poll(
-                    &base,
-                    &format!("/api/v1/namespaces/{ns}/jobs{filter}"),
-                    &mut printer,
-                )
-            } else {
-                let table =
-                    |v: &serde_json::Value| crate::client::savepoints_table(v, &names, now(), wide);
-                let mut printer = watch::Printer::new(a.output, &table);
-                watch::poll(
-                    &base,
-                    &format!("/api/v1/namespaces/{ns}/savepoints{filter}"),
-                    &mut printer,
-                )
-            }
+        GetWhat::Jobs { .. } | GetWhat::Savepoints { .. } => {
+            watch::poll(&base, &l.path, &mut printer)
         }
     }
 }

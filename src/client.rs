@@ -111,6 +111,25 @@ fn send(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Value, ClientError> {
+    let url = format!("{}{path}", api.base);
+    let timeout = Some(Duration::from_secs(30));
+    exchange(api, method, path, body, timeout, async |resp| {
+        resp.json().await.map_err(|e| unexpected(&url, e))
+    })
+}
+
+/// Sends a request to the API (with its token) on a runtime of its own and hands a
+/// successful answer to `read`. A daemon that does not answer is Unreachable; an
+/// error answer is Refused with the API's message. `timeout`: the whole exchange's
+/// bound; none for a watch, which lasts (only its connecting is bounded, at 10 s).
+fn exchange<T>(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+    timeout: Option<Duration>,
+    read: impl AsyncFnOnce(reqwest::Response) -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
     let base = api.base.as_str();
     let url = format!("{base}{path}");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -118,11 +137,14 @@ fn send(
         .build()
         .map_err(|e| ClientError::Local(e.to_string()))?;
     rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+        let http = match timeout {
+            Some(t) => reqwest::Client::builder().timeout(t),
+            None => reqwest::Client::builder().connect_timeout(Duration::from_secs(10)),
+        };
+        let http = http
             .build()
             .map_err(|e| ClientError::Local(e.to_string()))?;
-        let mut req = http.request(method.clone(), &url);
+        let mut req = http.request(method, &url);
         if let Some(body) = body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -136,15 +158,15 @@ fn send(
             cause: root_cause(&e),
         })?;
         let status = resp.status();
-        let body: Value = resp.json().await.map_err(|e| unexpected(&url, e))?;
         if !status.is_success() {
+            let body: Value = resp.json().await.map_err(|e| unexpected(&url, e))?;
             let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
             return Err(ClientError::Refused {
                 status: status.as_u16(),
                 message: msg.to_string(),
             });
         }
-        Ok(body)
+        read(resp).await
     })
 }
 
@@ -198,48 +220,22 @@ pub fn watch(
 ) -> Result<(), ClientError> {
     use futures_util::StreamExt;
     let base = api.base.as_str();
-    let url = format!("{base}{path}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ClientError::Local(e.to_string()))?;
-    rt.block_on(async {
-        // No overall timeout: a watch lasts; the connection's is bounded.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ClientError::Local(e.to_string()))?;
-        let mut req = http.get(&url);
-        if let Some(token) = &api.token {
-            req = req.bearer_auth(token);
-        }
-        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
-            base: base.to_string(),
-            cause: root_cause(&e),
-        };
-        let resp = req.send().await.map_err(unreachable)?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body: Value = resp.json().await.unwrap_or_default();
-            let msg = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
-            return Err(ClientError::Refused {
-                status: status.as_u16(),
-                message: msg.to_string(),
-            });
-        }
+    let unreachable = |cause: String| ClientError::Unreachable {
+        base: base.to_string(),
+        cause,
+    };
+    exchange(api, reqwest::Method::GET, path, None, None, async |resp| {
         let mut body = resp.bytes_stream();
         let mut reader = SseReader::default();
         while let Some(chunk) = body.next().await {
-            for event in reader.feed(&chunk.map_err(unreachable)?) {
+            let chunk = chunk.map_err(|e| unreachable(root_cause(&e)))?;
+            for event in reader.feed(&chunk) {
                 if !on_event(event) {
                     return Ok(());
                 }
             }
         }
-        Err(ClientError::Unreachable {
-            base: base.to_string(),
-            cause: "the daemon ended the watch".into(),
-        })
+        Err(unreachable("the daemon ended the watch".into()))
     })
 }
 
