@@ -106,6 +106,22 @@ pub struct FlinkConfig {
     pub default_version: String,
     /// `flinkVersion` → FLINK_HOME of a distribution of that version.
     pub versions: BTreeMap<String, PathBuf>,
+    /// How a local cluster's JVMs are started.
+    pub start: StartMode,
+    /// Class-data sharing for directly started JVMs.
+    pub class_data_sharing: bool,
+}
+
+/// How a local cluster's JVMs are started (`[flink] start`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartMode {
+    /// Directly, with the arguments Flink's scripts would compute (computed once per
+    /// distribution, JDK and settings, and cached); the scripts where that is not plain.
+    #[default]
+    Direct,
+    /// Always with Flink's `jobmanager.sh` and `taskmanager.sh`.
+    Scripts,
 }
 
 impl Default for FlinkConfig {
@@ -113,6 +129,8 @@ impl Default for FlinkConfig {
         FlinkConfig {
             default_version: "2.3".to_string(),
             versions: BTreeMap::new(),
+            start: StartMode::Direct,
+            class_data_sharing: true,
         }
     }
 }
@@ -511,6 +529,21 @@ impl Config {
     }
 
     /// The SQLite file of the store.
+    /// How local clusters' JVMs are started, with the cache of their sizing.
+    pub fn launcher(&self) -> crate::cluster::local::Launcher {
+        match self.flink.start {
+            StartMode::Direct => {
+                let l = crate::cluster::local::Launcher::direct(self.state_dir.join("launch"));
+                if self.flink.class_data_sharing {
+                    l
+                } else {
+                    l.without_class_data_sharing()
+                }
+            }
+            StartMode::Scripts => crate::cluster::local::Launcher::scripts(),
+        }
+    }
+
     pub fn store_path(&self) -> PathBuf {
         self.state_dir.join("flinkd.db")
     }

@@ -3,8 +3,9 @@
 //! A cluster lives in `state_dir/clusters/<job id>/` with its own generated `conf/`
 //! (the distribution's config with flinkd's settings and the Deployment's
 //! `flinkConfiguration` merged), `log/`, `pid/`, `tmp/` and upload directory, and its own
-//! ports. It is started with the distribution's `jobmanager.sh start` and
-//! `taskmanager.sh start` in a process group of its own, and stopped by signalling the
+//! ports. Its JVMs are started in a process group of their own, directly with what the
+//! distribution's `jobmanager.sh start` and `taskmanager.sh start` would run
+//! (local/launch.rs, local/cds.rs), or with the scripts, and stopped by signalling the
 //! PIDs in its `pid/` directory, each checked first to be a process of *this* cluster
 //! and of this boot (local/procs.rs), so that a reused PID is never hit.
 //!
@@ -22,7 +23,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+mod cds;
 mod conf;
+mod launch;
 mod procs;
 
 use super::ClusterError;
@@ -30,6 +33,8 @@ use crate::expanded::ExpandedTemplate;
 use crate::quantity::Bytes;
 use conf::{flatten, write_log4j, yaml_scalar, FLINKD_DEFAULTS};
 pub use conf::{is_setting_name, IDENTITY_KEY, OWNED_KEYS};
+pub use launch::{Launcher, StartedWith};
+use launch::{Plain, Role};
 
 /// How to find and stop one local cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,8 +307,54 @@ impl LocalCluster {
         Ok(cluster)
     }
 
-    /// Starts the JobManager and the TaskManagers, in one new process group.
-    pub fn start(&self) -> Result<(), ClusterError> {
+    /// Starts the JobManager and the TaskManagers, in one new process group: the JVMs
+    /// directly where the launcher may and the start is plain (launch.rs), else with
+    /// Flink's scripts.
+    pub fn start(&self, launcher: &Launcher) -> Result<StartedWith, ClusterError> {
+        let plain = match launcher.direct.then(|| Plain::check(self)) {
+            Some(Ok(plain)) => plain,
+            Some(Err(why)) => {
+                self.start_with_scripts()?;
+                return Ok(StartedWith::Scripts { why });
+            }
+            None => {
+                self.start_with_scripts()?;
+                return Ok(StartedWith::Scripts {
+                    why: "[flink] start = \"scripts\"".into(),
+                });
+            }
+        };
+        let cache = launcher.cache_dir.as_deref();
+        // The sizings are asked for side by side when neither is cached.
+        let (jm, tm) = std::thread::scope(|s| {
+            let tm = s.spawn(|| plain.sizing_of(self, Role::TaskManager, cache));
+            let jm = plain.sizing_of(self, Role::JobManager, cache);
+            (
+                jm,
+                tm.join()
+                    .unwrap_or_else(|_| Err("the sizing thread panicked".into())),
+            )
+        });
+        let (jm, tm) = match (jm, tm) {
+            (Ok(jm), Ok(tm)) => (jm, tm),
+            (Err(why), _) | (_, Err(why)) => {
+                self.start_with_scripts()?;
+                return Ok(StartedWith::Scripts { why });
+            }
+        };
+        let computed = jm.1 || tm.1;
+        let cds = launcher.cds_dir();
+        let cds = cds.as_deref();
+        // The new group's id is the JobManager's PID; the TaskManagers join it.
+        let group = plain.spawn(self, Role::JobManager, &jm.0, cds, 0)? as i32;
+        for _ in 0..self.task_managers {
+            plain.spawn(self, Role::TaskManager, &tm.0, cds, group)?;
+        }
+        Ok(StartedWith::Direct { computed })
+    }
+
+    /// Starts the JobManager and the TaskManagers with Flink's scripts.
+    fn start_with_scripts(&self) -> Result<(), ClusterError> {
         let mut scripts = Vec::new();
         let jm = self.script("jobmanager.sh", "jobmanager", 0)?;
         // The new group's id is the JobManager script's PID; the TaskManagers join it.
@@ -439,9 +490,23 @@ impl LocalCluster {
     }
 
     /// Starts TaskManagers in place of those that are gone (none if none is), each in
-    /// a process group of its own; returns how many it started.
-    pub fn replace_task_managers(&self) -> Result<u32, ClusterError> {
+    /// a process group of its own (directly or with the script, as [`Self::start`]);
+    /// returns how many it started.
+    pub fn replace_task_managers(&self, launcher: &Launcher) -> Result<u32, ClusterError> {
         let (lost, _) = self.task_managers_lost();
+        if lost == 0 {
+            return Ok(0);
+        }
+        let cache = launcher.cache_dir.as_deref();
+        if let Some(Ok(plain)) = launcher.direct.then(|| Plain::check(self)) {
+            if let Ok((sizing, _)) = plain.sizing_of(self, Role::TaskManager, cache) {
+                let cds = launcher.cds_dir();
+                for _ in 0..lost {
+                    plain.spawn(self, Role::TaskManager, &sizing, cds.as_deref(), 0)?;
+                }
+                return Ok(lost);
+            }
+        }
         let mut scripts = Vec::new();
         for _ in 0..lost {
             let n = std::fs::read_dir(self.log_dir()).map_or(0, |d| d.count());
@@ -498,6 +563,7 @@ impl LocalCluster {
         }
         let left = self.live_pids();
         if left.is_empty() {
+            cds::keep_archives(self);
             Ok(())
         } else {
             Err(ClusterError::Stop(format!(

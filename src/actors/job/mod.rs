@@ -350,9 +350,10 @@ impl JobActor {
             return;
         };
         let job = self.job;
+        let launcher = self.shared.config().launcher();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            match c.replace_task_managers() {
+            match c.replace_task_managers(&launcher) {
                 Ok(n) => tracing::info!(%job, "{n} TaskManagers started in place of those gone"),
                 Err(e) => tracing::warn!(%job, "cannot replace the lost TaskManagers: {e}"),
             }

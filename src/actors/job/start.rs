@@ -18,7 +18,7 @@ use super::{Done, JobActor};
 use crate::actors::store::Exec;
 use crate::actors::Shared;
 use crate::cluster::external::{self, ExternalCluster};
-use crate::cluster::local::{ClusterPlan, LocalCluster, IDENTITY_KEY};
+use crate::cluster::local::{ClusterPlan, LocalCluster, StartedWith, IDENTITY_KEY};
 use crate::cluster::{Cluster, Placement};
 use crate::expanded::ExpandedTemplate;
 use crate::flink::{FlinkClient, FlinkError, FlinkJobState, RunRequest};
@@ -277,15 +277,27 @@ async fn start_local(
     .await?;
     me.do_send(Done::Prepared(Cluster::Local(cluster.clone())));
     let starting = cluster.clone();
-    // The scripts run to their end even if this task is aborted; their turn says when.
+    let launcher = shared.config().launcher();
+    // The start runs to its end even if this task is aborted; its turn says when.
     let turn = scripts.take();
-    tokio::task::spawn_blocking(move || {
+    let began = std::time::Instant::now();
+    let with = tokio::task::spawn_blocking(move || {
         let _turn = turn.or_else(|| scripts.wait_and_take(SCRIPTS_BOUND));
-        starting.start()
+        starting.start(&launcher)
     })
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
+    match with {
+        StartedWith::Direct { computed } => tracing::debug!(
+            %job, after = ?began.elapsed(), sizing_computed = computed,
+            "cluster JVMs started directly"
+        ),
+        StartedWith::Scripts { why } => tracing::info!(
+            %job, after = ?began.elapsed(),
+            "cluster started with Flink's scripts: {why}"
+        ),
+    }
     Ok(cluster)
 }
 
