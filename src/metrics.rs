@@ -28,6 +28,7 @@ pub struct Metrics {
     pub quota_used: Gauge<f64, AtomicU64>,
     pub quota_limit: Gauge<f64, AtomicU64>,
     pub rest_seconds: Histogram,
+    pub upgrade_downtime: Histogram,
     pub rest_errors: Family<Labels, Counter>,
 }
 
@@ -53,6 +54,8 @@ impl Metrics {
             quota_used: Gauge::default(),
             quota_limit: Gauge::default(),
             rest_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            // 0.25 s to about 17 minutes.
+            upgrade_downtime: Histogram::new(exponential_buckets(0.25, 2.0, 13)),
             rest_errors: Family::default(),
             registry: Registry::default(),
         };
@@ -105,6 +108,11 @@ impl Metrics {
                 m.quota_limit.clone(),
             );
         }
+        registry.register(
+            "upgrade_downtime_seconds",
+            "Time from an upgrade's stop of the old job to its new job RUNNING",
+            m.upgrade_downtime.clone(),
+        );
         registry.register(
             "flink_rest_request_duration_seconds",
             "Duration of requests to Flink REST APIs",

@@ -22,21 +22,7 @@ fn one_core(name: &str) -> String {
     )
 }
 
-fn http(url: &str, accept: &str) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .get(url)
-            .header("Accept", accept)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    })
-}
+use e2e::http;
 
 #[test]
 fn api_and_cli_over_a_running_daemon() {

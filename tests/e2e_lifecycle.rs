@@ -107,6 +107,23 @@ fn suspend_resume_stateful_upgrade_and_cancel() {
         "count {after_upgrade} after a stateful upgrade at {before_upgrade}"
     );
     assert_eq!(d.status("counter"), Some(DeploymentState::Running));
+    // The upgrade's downtime, in the new job's event and in the metric.
+    let started = d
+        .events("counter")
+        .into_iter()
+        .filter(|e| e.name == "JOB_SUCCESSFULLY_STARTED")
+        .map(|e| e.message)
+        .collect::<Vec<_>>();
+    let said = started
+        .iter()
+        .find(|m| m.contains("after the upgrade told the job it replaces to stop"))
+        .unwrap_or_else(|| panic!("no downtime in {started:?}"));
+    println!("upgrade: {said}");
+    let (_, metrics) = e2e::http(&format!("{}/metrics", d.api), "*/*");
+    assert!(
+        metrics.contains("flinkd_upgrade_downtime_seconds_count 1"),
+        "{metrics}"
+    );
 
     // Cancel: the cluster goes, no JVM is left.
     d.deploy(

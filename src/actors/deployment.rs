@@ -363,6 +363,11 @@ impl DeploymentActor {
                 savepoint,
                 location,
             } => self.dispose(savepoint, location, ctx),
+            Action::UpgradeDowntime { downtime } => self
+                .shared
+                .metrics
+                .upgrade_downtime
+                .observe(downtime.as_secs_f64()),
             // Records and events were written with the step.
             Action::RecordJob { .. }
             | Action::RecordSavepoint { .. }

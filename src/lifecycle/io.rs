@@ -252,6 +252,9 @@ pub enum Action {
     DisposeSnapshot { savepoint: Uuid, location: String },
     /// Remove a Savepoint record (its files are gone).
     ForgetSavepoint { savepoint: Uuid },
+    /// An upgrade's new job runs, `downtime` after the job it replaced was told to
+    /// stop (the `flinkd_upgrade_downtime_seconds` histogram).
+    UpgradeDowntime { downtime: Duration },
     /// Append to the event log.
     Event {
         name: EventName,

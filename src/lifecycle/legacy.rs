@@ -210,6 +210,7 @@ impl Lifecycle {
             task_managers_replaced: None,
             disposing: Vec::new(),
             disposal_retry_at: None,
+            upgrade_stopped_at: None,
         })
     }
 }

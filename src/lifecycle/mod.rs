@@ -133,6 +133,11 @@ pub struct Lifecycle {
     /// After a failed disposal, when to try again.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub disposal_retry_at: Option<Timestamp>,
+    /// When an upgrade told the job it replaces to stop: its new job's RUNNING
+    /// reports the downtime from then. Cleared when the Deployment comes to rest
+    /// without a running job.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub upgrade_stopped_at: Option<Timestamp>,
 }
 
 /// Lost TaskManagers of `job` were replaced `at`.
@@ -160,6 +165,7 @@ impl Default for Lifecycle {
             task_managers_replaced: None,
             disposing: Vec::new(),
             disposal_retry_at: None,
+            upgrade_stopped_at: None,
         }
     }
 }
@@ -281,6 +287,13 @@ impl Lifecycle {
         if settles {
             self.settle(ctx, &mut out);
             self.dispose(ctx, &mut out);
+        }
+        // An upgrade that ended anywhere but in a running job has no downtime to report.
+        if !matches!(
+            self.status,
+            DeploymentState::Transitioning | DeploymentState::Running
+        ) {
+            self.upgrade_stopped_at = None;
         }
         out.0
     }

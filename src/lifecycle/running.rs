@@ -80,6 +80,7 @@ impl Lifecycle {
                     }
                     return;
                 }
+                self.upgrade_stopped_at = Some(ctx.now);
                 match policy.upgrade {
                     UpgradeStrategyKind::Stateful => self.begin_savepoint(
                         ctx,

@@ -272,11 +272,18 @@ impl Lifecycle {
                 self.conditions.clear();
                 let id = self.phase.job();
                 out.record_job(id.unwrap_or_default(), JobState::Started, None);
-                out.info(
-                    EventName::JobSuccessfullyStarted,
-                    id,
-                    "the job is RUNNING".into(),
-                );
+                let message = match self.upgrade_stopped_at.take() {
+                    Some(stopped) => {
+                        let downtime = Duration::try_from(ctx.now - stopped).unwrap_or_default();
+                        out.0.push(Action::UpgradeDowntime { downtime });
+                        format!(
+                            "the job is RUNNING, {:.1}s after the upgrade told the job it replaces to stop",
+                            downtime.as_secs_f64()
+                        )
+                    }
+                    None => "the job is RUNNING".into(),
+                };
+                out.info(EventName::JobSuccessfullyStarted, id, message);
                 // A recovery or an upgrade to a smaller job gives back what it no
                 // longer needs.
                 if self.cores_held > cores + CORES_EPSILON {

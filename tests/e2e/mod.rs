@@ -536,3 +536,20 @@ pub fn external_target(name: &str, rest_url: &str) -> String {
         "kind: DeploymentTarget\napiVersion: v1\nmetadata:\n  name: {name}\nspec:\n  flink:\n    restUrl: {rest_url}\n"
     )
 }
+
+/// A GET with an `Accept` header: the status and the body.
+pub fn http(url: &str, accept: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}

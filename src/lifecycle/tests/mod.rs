@@ -5,6 +5,7 @@
 //! [`World`] is one Deployment with the bookkeeping its actor does ([`Records::apply`],
 //! the same function), ids from a counter, and time that moves only when told.
 
+mod downtime;
 mod findings;
 mod imports;
 mod periodic;
