@@ -8,13 +8,13 @@
 //! - `reaction`: with the largest N loaded, time from a file edit (state: suspended) to
 //!   flinkd's first REST call for that job (the fake records it), p50/p99, beside one bare
 //!   HTTP round trip to the same server (the floor), as a ratio.
-//! - `flink`: real Flink, side by side in one run: file drop to job RUNNING through flinkd
-//!   vs the same cluster and job started by hand (`jobmanager.sh`, `taskmanager.sh`,
-//!   `flink run -d`), and suspend through flinkd vs `flink stop --savepointPath`, as ratios.
+//! - `flink` (real/flink.rs): real Flink, side by side in one run: file drop to job
+//!   RUNNING, a STATEFUL upgrade's downtime, suspend and the cluster's RSS, through
+//!   flinkd (cold, then warm) and by hand with Flink's scripts and CLI, as ratios.
 //!
 //! `cargo bench --features test-support --bench flinkd -- [scale] [reaction] [flink]
 //! [--sizes 100,1000] [--samples 40] [--settle-secs 150] [--window-secs 60]
-//! [--rounds 2]`; with no names, all three. The steady state is measured over
+//! [--rounds 4]`; with no names, all three. The steady state is measured over
 //! `--window-secs` (one maximum poll interval) after `--settle-secs` (long enough for
 //! quiet jobs to back off to the default maximum poll interval).
 
@@ -33,6 +33,10 @@ const FLINKD: &str = env!("CARGO_BIN_EXE_flinkd");
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-flink");
 
 use session::free_port;
+
+#[path = "real/flink.rs"]
+mod real_flink;
+use real_flink::real_flink;
 
 fn epoch_ms() -> f64 {
     SystemTime::now()
@@ -479,7 +483,7 @@ fn main() {
         }
     }
     if wanted("flink") {
-        let rounds = value("--rounds").and_then(|r| r.parse().ok()).unwrap_or(2);
+        let rounds = value("--rounds").and_then(|r| r.parse().ok()).unwrap_or(4);
         results.insert("flink", real_flink(rounds));
     }
     if smoke {
@@ -490,224 +494,4 @@ fn main() {
     let path = out.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
     println!("written: {}", path.display());
-}
-
-/// The Flink distribution and the example job (scripts/prerequisites.sh puts both under
-/// `.flinkd/`).
-fn flink_home_and_jar() -> (PathBuf, PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let home = std::env::var("FLINK_HOME_FOR_TESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join(".flinkd/flink-2.3"));
-    let jar = root.join(".flinkd/jobs/counter.jar");
-    assert!(
-        home.join("bin/jobmanager.sh").is_file() && jar.is_file(),
-        "run scripts/prerequisites.sh first (Flink and the example job)"
-    );
-    (home, jar)
-}
-
-/// The job's state as Flink reports it.
-fn flink_job_state(http: &Http, url: &str, jid: &str) -> Option<String> {
-    http.json(&format!("{url}/jobs/{jid}"))
-        .and_then(|j| j["state"].as_str().map(String::from))
-}
-
-/// By hand: Flink's scripts start a cluster, `flink run -d` submits, the REST API says
-/// RUNNING; `flink stop --savepointPath` suspends.
-fn by_hand(home: &Path, jar: &Path) -> (f64, f64) {
-    let tmp = tempfile::tempdir().unwrap();
-    let http = Http::new();
-    let out = tmp.path().join("count.txt");
-    let t0 = Instant::now();
-    let cluster = session::SessionCluster::start(home, &tmp.path().join("session"), 1);
-    let submit = Instant::now();
-    let run = loop {
-        // `flink run` needs the TaskManager's slot; retried until the cluster takes it.
-        let o = cluster.flink(&[
-            "run",
-            "-d",
-            "-m",
-            &format!("127.0.0.1:{}", cluster.rest_port),
-            "-c",
-            "flinkd.examples.Counter",
-            &jar.display().to_string(),
-            "--out",
-            &out.display().to_string(),
-            "--rate",
-            "20",
-        ]);
-        if o.status.success() {
-            break o;
-        }
-        assert!(
-            submit.elapsed() < Duration::from_secs(120),
-            "flink run failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let text = String::from_utf8_lossy(&run.stdout).into_owned();
-    let jid = text
-        .split("JobID ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no JobID in `flink run`'s output: {text}"))
-        .to_string();
-    while flink_job_state(&http, &cluster.url(), &jid).as_deref() != Some("RUNNING") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "not RUNNING by hand"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let start = t0.elapsed().as_secs_f64();
-    // Let it checkpoint and count a little, as through flinkd.
-    std::thread::sleep(Duration::from_secs(3));
-    let t1 = Instant::now();
-    let stop = cluster.flink(&[
-        "stop",
-        "--savepointPath",
-        &format!("file://{}", tmp.path().join("sp").display()),
-        "-m",
-        &format!("127.0.0.1:{}", cluster.rest_port),
-        &jid,
-    ]);
-    assert!(
-        stop.status.success(),
-        "flink stop failed: {}",
-        String::from_utf8_lossy(&stop.stderr)
-    );
-    let suspend = t1.elapsed().as_secs_f64();
-    drop(cluster);
-    (start, suspend)
-}
-
-/// Through flinkd: the Deployment file dropped into a running daemon's directory, its
-/// status read from the API; then `state: suspended`.
-fn through_flinkd(home: &Path, jar: &Path) -> (f64, f64) {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let http = Http::new();
-    std::fs::create_dir_all(root.join("deployments")).unwrap();
-    let api = free_port();
-    std::fs::write(
-        root.join("flinkd.toml"),
-        format!(
-            "deployments_dir = \"deployments\"\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:{api}\"\n[jars]\nlocal_dirs = [\"{}\"]\n[flink.versions]\n\"2.3\" = \"{}\"\n",
-            jar.parent().unwrap_or(Path::new("/")).display(),
-            home.display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(root.join("daemon.log")).unwrap();
-    let daemon = Proc(
-        Command::new(FLINKD)
-            .args(["run", "--config"])
-            .arg(root.join("flinkd.toml"))
-            .env("FLINKD_LOG", "info,flinkd=debug")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let status_url = format!("http://127.0.0.1:{api}/api/v1/namespaces/default/deployments/bench");
-    while http
-        .text(&format!("http://127.0.0.1:{api}/healthz"))
-        .is_none()
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let file = |state: &str| {
-        format!(
-            "kind: Deployment\napiVersion: v1\nmetadata:\n  name: bench\nspec:\n  state: {state}\n  template:\n    spec:\n      artifact:\n        jarUri: {jar}\n        entryClass: flinkd.examples.Counter\n        mainArgs: --out {out} --rate 20\n      parallelism: 1\n      resources:\n        jobManager:\n          memory: 768m\n        taskManager:\n          memory: 1g\n",
-            jar = jar.display(),
-            out = root.join("count.txt").display(),
-        )
-    };
-    let write = |state: &str| {
-        let tmp = root.join("deployments/.bench.tmp");
-        std::fs::write(&tmp, file(state)).unwrap();
-        std::fs::rename(&tmp, root.join("deployments/bench.yaml")).unwrap();
-    };
-    let status = || {
-        http.json(&status_url)
-            .and_then(|d| d["status"]["state"].as_str().map(String::from))
-    };
-    let wait_for = |want: &str, since: Instant| {
-        while status().as_deref() != Some(want) {
-            assert!(
-                since.elapsed() < Duration::from_secs(180),
-                "not {want} through flinkd: {}",
-                std::fs::read_to_string(root.join("daemon.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        since.elapsed().as_secs_f64()
-    };
-    let t0 = Instant::now();
-    write("running");
-    let start = wait_for("RUNNING", t0);
-    std::thread::sleep(Duration::from_secs(3));
-    let t1 = Instant::now();
-    write("suspended");
-    let suspend = wait_for("SUSPENDED", t1);
-    drop(daemon);
-    if std::env::var_os("BENCH_KEEP_LOG").is_some() {
-        let _ = std::fs::copy(root.join("daemon.log"), "/tmp/bench-flinkd.log");
-    }
-    (start, suspend)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let s = sorted(v.to_vec());
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-fn real_flink(rounds: usize) -> Value {
-    let (home, jar) = flink_home_and_jar();
-    let (mut hand_start, mut hand_stop, mut d_start, mut d_stop) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // One cluster at a time, alternating, so that both sides see the same machine.
-    for round in 0..rounds {
-        let (a, b) = by_hand(&home, &jar);
-        let (c, d) = through_flinkd(&home, &jar);
-        println!(
-            "flink  round {}: by hand start {a:.2} s, stop {b:.2} s; flinkd start {c:.2} s, suspend {d:.2} s",
-            round + 1
-        );
-        hand_start.push(a);
-        hand_stop.push(b);
-        d_start.push(c);
-        d_stop.push(d);
-    }
-    let r = json!({
-        "rounds": rounds,
-        "by_hand_drop_to_running_s": median(&hand_start),
-        "flinkd_drop_to_running_s": median(&d_start),
-        "drop_to_running_ratio": median(&d_start) / median(&hand_start),
-        "flink_stop_s": median(&hand_stop),
-        "flinkd_suspend_s": median(&d_stop),
-        "suspend_ratio": median(&d_stop) / median(&hand_stop),
-        "samples": {
-            "by_hand_drop_to_running_s": hand_start,
-            "flinkd_drop_to_running_s": d_start,
-            "flink_stop_s": hand_stop,
-            "flinkd_suspend_s": d_stop,
-        },
-    });
-    println!(
-        "flink  medians: drop→RUNNING flinkd {:.2} s vs by hand {:.2} s = {:.2}×; suspend flinkd {:.2} s vs flink stop {:.2} s = {:.2}×",
-        r["flinkd_drop_to_running_s"].as_f64().unwrap(),
-        r["by_hand_drop_to_running_s"].as_f64().unwrap(),
-        r["drop_to_running_ratio"].as_f64().unwrap(),
-        r["flinkd_suspend_s"].as_f64().unwrap(),
-        r["flink_stop_s"].as_f64().unwrap(),
-        r["suspend_ratio"].as_f64().unwrap(),
-    );
-    r
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks (README, "Benchmarks"): a table on stdout, target/bench/results.json.
 # Arguments go to the benchmark: scale, reaction, flink (default: all three),
-# --sizes 100,1000,10000, --samples 40, --settle-secs 150, --window-secs 60, --rounds 2.
+# --sizes 100,1000,10000, --samples 40, --settle-secs 150, --window-secs 60, --rounds 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
