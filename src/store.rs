@@ -128,6 +128,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE counters RENAME TO lifecycles;
     ALTER TABLE deployments ADD COLUMN source TEXT;
     "#,
+    // 3: what `/metrics` counts is read from indexes alone, not from every
+    // Deployment's, Job's and Savepoint's JSON.
+    r#"
+    ALTER TABLE deployments ADD COLUMN status_state TEXT
+        GENERATED ALWAYS AS (json_extract(status, '$.state')) VIRTUAL;
+    CREATE INDEX deployments_by_state ON deployments (removed_at, status_state);
+    CREATE INDEX deployments_live ON deployments (id, removed_at);
+    CREATE INDEX jobs_by_state ON jobs (state, deployment_id);
+    CREATE INDEX savepoints_by_state ON savepoints (state, deployment_id);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -238,6 +248,8 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Every statement the store runs, parsed once (a step runs a dozen).
+        conn.set_prepared_statement_cache_capacity(128);
         let mut store = Store {
             conn,
             max_events: max_events_per_deployment.max(1),
@@ -290,10 +302,10 @@ impl Store {
         } else {
             ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
         };
-        self.conn.execute_batch(begin)?;
+        self.run(begin)?;
         match f(self) {
             Ok(r) => {
-                self.conn.execute_batch(commit)?;
+                self.run(commit)?;
                 Ok(r)
             }
             Err(e) => {
@@ -316,28 +328,53 @@ impl Store {
     where
         W: FnOnce(&mut Store) -> (bool, T),
     {
-        if self.conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        if self.run("BEGIN IMMEDIATE").is_err() {
             return Ok(work.into_iter().map(|w| w(self).1).collect());
         }
         let mut out = Vec::new();
         for w in work {
-            let _ = self.conn.execute_batch("SAVEPOINT piece");
+            let _ = self.run("SAVEPOINT piece");
             let (ok, t) = w(self);
-            let end = if ok {
-                "RELEASE piece"
+            if ok {
+                let _ = self.run("RELEASE piece");
             } else {
-                "ROLLBACK TO piece; RELEASE piece"
-            };
-            let _ = self.conn.execute_batch(end);
+                let _ = self.conn.execute_batch("ROLLBACK TO piece; RELEASE piece");
+            }
             out.push(t);
         }
-        match self.conn.execute_batch("COMMIT") {
+        match self.run("COMMIT") {
             Ok(()) => Ok(out),
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
-                Err((out, e.into()))
+                Err((out, e))
             }
         }
+    }
+
+    /// Runs one statement with no parameters, parsed once per connection.
+    fn run(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
+    /// Runs one statement, parsed once per connection: what `Connection::execute` does
+    /// without parsing it again each time.
+    pub(crate) fn exec(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<usize, StoreError> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
+    /// One row of a query, parsed once per connection.
+    pub(crate) fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
     }
 
     /// The schema version of the open file.
@@ -357,13 +394,13 @@ impl Store {
         given: Option<Uuid>,
     ) -> Result<Uuid, StoreError> {
         let tx = self.conn.savepoint()?;
-        let recorded: Option<String> = tx
-            .query_row(
-                "SELECT id FROM resource_ids WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-                params![kind.as_str(), identity.namespace, identity.name],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let recorded: Option<String> = row_on(
+            &tx,
+            "SELECT id FROM resource_ids WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+            params![kind.as_str(), identity.namespace, identity.name],
+            |r| r.get(0),
+        )
+        .optional()?;
         let recorded = recorded.as_deref().map(parse_id).transpose()?;
         let id =
             match (recorded, given) {
@@ -371,13 +408,13 @@ impl Store {
                 (Some(r), Some(g)) if r == g => r,
                 (_, want) => {
                     let id = want.unwrap_or_else(Uuid::new_v4);
-                    let owner: Option<(String, String)> = tx
-                        .query_row(
-                            "SELECT namespace, name FROM resource_ids WHERE id = ?1 AND kind = ?2",
-                            params![id.to_string(), kind.as_str()],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
-                        .optional()?;
+                    let owner: Option<(String, String)> = row_on(
+                        &tx,
+                        "SELECT namespace, name FROM resource_ids WHERE id = ?1 AND kind = ?2",
+                        params![id.to_string(), kind.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
                     if let Some((namespace, name)) = owner {
                         return Err(StoreError::IdConflict {
                             id,
@@ -385,7 +422,7 @@ impl Store {
                             owner: Identity { namespace, name },
                         });
                     }
-                    tx.execute(
+                    exec_on(&tx,
                     "INSERT INTO resource_ids (kind, namespace, name, id) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (kind, namespace, name) DO UPDATE SET id = excluded.id",
                     params![kind.as_str(), identity.namespace, identity.name, id.to_string()],
@@ -419,29 +456,30 @@ impl Store {
         let hash = crate::spec::content_hash(&body);
         let m = &deployment.metadata;
         let tx = self.conn.savepoint()?;
-        let old: Option<(String, i64)> = tx
-            .query_row(
-                "SELECT spec_hash, resource_version FROM deployments WHERE id = ?1",
-                params![id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let old: Option<(String, i64)> = row_on(
+            &tx,
+            "SELECT spec_hash, resource_version FROM deployments WHERE id = ?1",
+            params![id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
         match old {
             None => {
-                tx.execute(
+                exec_on(&tx,
                     "INSERT INTO deployments (id, namespace, name, spec, spec_hash, file, resource_version, created_at, modified_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
                     params![id.to_string(), m.namespace(), m.name, body, hash, file, ts(now)],
                 )?;
             }
             Some((old_hash, _)) if old_hash == hash => {
-                tx.execute(
+                exec_on(
+                    &tx,
                     "UPDATE deployments SET file = ?2, removed_at = NULL WHERE id = ?1",
                     params![id.to_string(), file],
                 )?;
             }
             Some(_) => {
-                tx.execute(
+                exec_on(&tx,
                     "UPDATE deployments SET namespace = ?2, name = ?3, spec = ?4, spec_hash = ?5, file = ?6,
                          resource_version = resource_version + 1, modified_at = ?7, removed_at = NULL
                      WHERE id = ?1",
@@ -462,7 +500,7 @@ impl Store {
         status: &DeploymentStatus,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let n = self.conn.execute(
+        let n = self.exec(
             "UPDATE deployments SET status = ?2, resource_version = resource_version + 1, modified_at = ?3 WHERE id = ?1",
             params![id.to_string(), json(status)?, ts(now)],
         )?;
@@ -474,7 +512,7 @@ impl Store {
 
     /// Records what a Deployment's policy is computed from (JSON).
     pub fn put_source(&mut self, id: Uuid, source: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "UPDATE deployments SET source = ?2 WHERE id = ?1",
             params![id.to_string(), source],
         )?;
@@ -483,7 +521,7 @@ impl Store {
 
     /// Marks a Deployment whose file is gone; its Jobs, Savepoints and events stay.
     pub fn mark_removed(&mut self, id: Uuid, now: Timestamp) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "UPDATE deployments SET removed_at = ?2 WHERE id = ?1",
             params![id.to_string(), ts(now)],
         )?;
@@ -527,8 +565,7 @@ impl Store {
             Self::DEPLOYMENT_COLUMNS
         );
         let row = self
-            .conn
-            .query_row(&sql, params![id.to_string()], Self::read_deployment)
+            .row(&sql, params![id.to_string()], Self::read_deployment)
             .optional()?;
         row.map(Self::decode_deployment).transpose()
     }
@@ -539,8 +576,7 @@ impl Store {
             Self::DEPLOYMENT_COLUMNS
         );
         let row = self
-            .conn
-            .query_row(
+            .row(
                 &sql,
                 params![identity.namespace, identity.name],
                 Self::read_deployment,
@@ -565,6 +601,25 @@ impl Store {
 }
 
 mod records;
+
+/// `Connection::execute` with the statement parsed once per connection.
+pub(crate) fn exec_on(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
+}
+
+/// `Connection::query_row` with the statement parsed once per connection.
+pub(crate) fn row_on<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(params, f)
+}
 
 #[cfg(test)]
 mod tests;

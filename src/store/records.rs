@@ -6,14 +6,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{from_json, json, parse_id, parse_ts, ts, StateCounts, Store, StoreError};
+use super::{exec_on, from_json, json, parse_id, parse_ts, ts, StateCounts, Store, StoreError};
 use crate::spec::{Event, Job, Savepoint, Timestamp};
 
 impl Store {
     /// Inserts or replaces a Job record.
     pub fn put_job(&mut self, job: &Job) -> Result<(), StoreError> {
         let m = &job.metadata;
-        self.conn.execute(
+        self.exec(
             "INSERT INTO jobs (id, deployment_id, state, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
             params![m.id.to_string(), m.deployment_id.to_string(), job.status.state.as_str(), ts(m.created_at), json(job)?],
@@ -23,8 +23,7 @@ impl Store {
 
     pub fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
         let body: Option<String> = self
-            .conn
-            .query_row(
+            .row(
                 "SELECT body FROM jobs WHERE id = ?1",
                 params![id.to_string()],
                 |r| r.get(0),
@@ -44,7 +43,7 @@ impl Store {
     /// Inserts or replaces a Savepoint record.
     pub fn put_savepoint(&mut self, sp: &Savepoint) -> Result<(), StoreError> {
         let m = &sp.metadata;
-        self.conn.execute(
+        self.exec(
             "INSERT INTO savepoints (id, deployment_id, job_id, origin, state, created_at, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
@@ -63,7 +62,7 @@ impl Store {
 
     /// Removes a Savepoint record (after its files were disposed of).
     pub fn delete_savepoint(&mut self, id: Uuid) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "DELETE FROM savepoints WHERE id = ?1",
             params![id.to_string()],
         )?;
@@ -94,7 +93,7 @@ impl Store {
     /// Returns the event's sequence number.
     pub fn append_event(&mut self, event: &Event) -> Result<i64, StoreError> {
         let tx = self.conn.savepoint()?;
-        tx.execute(
+        exec_on(&tx,
             "INSERT INTO events (deployment_id, job_id, namespace, created_at, name, level, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -109,7 +108,7 @@ impl Store {
         )?;
         let seq = tx.last_insert_rowid();
         // Everything at or below the (cap + 1)-th newest event goes.
-        tx.execute(
+        exec_on(&tx,
             "DELETE FROM events WHERE deployment_id = ?1 AND seq <= (
                  SELECT seq FROM events WHERE deployment_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
             params![event.deployment_id.to_string(), self.max_events],
@@ -160,7 +159,7 @@ impl Store {
         deployment_id: Uuid,
         lifecycle: &T,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO lifecycles (deployment_id, body) VALUES (?1, ?2)
              ON CONFLICT (deployment_id) DO UPDATE SET body = excluded.body",
             params![deployment_id.to_string(), json(lifecycle)?],
@@ -172,8 +171,7 @@ impl Store {
     /// also reads what earlier versions of flinkd wrote).
     pub fn lifecycle(&self, deployment_id: Uuid) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT body FROM lifecycles WHERE deployment_id = ?1",
                 params![deployment_id.to_string()],
                 |r| r.get(0),
@@ -190,7 +188,7 @@ impl Store {
         handle: &T,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO clusters (job_id, deployment_id, target, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (job_id) DO UPDATE SET target = excluded.target, body = excluded.body",
             params![job_id.to_string(), deployment_id.to_string(), target, json(handle)?, ts(now)],
@@ -203,7 +201,7 @@ impl Store {
     /// each, whatever the number of Deployments (for `/metrics`).
     pub fn state_counts(&self) -> Result<StateCounts, StoreError> {
         let counts = |sql: &str| -> Result<Vec<(String, i64)>, StoreError> {
-            let mut stmt = self.conn.prepare(sql)?;
+            let mut stmt = self.conn.prepare_cached(sql)?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, Option<String>>(0)?.unwrap_or_default(),
@@ -214,7 +212,7 @@ impl Store {
         };
         Ok(StateCounts {
             deployments: counts(
-                "SELECT json_extract(status, '$.state'), count(*) FROM deployments
+                "SELECT status_state, count(*) FROM deployments
                  WHERE removed_at IS NULL GROUP BY 1",
             )?,
             jobs: counts(
@@ -234,8 +232,7 @@ impl Store {
         job_id: Uuid,
     ) -> Result<Option<(String, T)>, StoreError> {
         let row: Option<(String, String)> = self
-            .conn
-            .query_row(
+            .row(
                 "SELECT target, body FROM clusters WHERE job_id = ?1",
                 params![job_id.to_string()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -254,7 +251,7 @@ impl Store {
 
     /// Forgets a cluster once it is verified gone.
     pub fn remove_cluster(&mut self, job_id: Uuid) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "DELETE FROM clusters WHERE job_id = ?1",
             params![job_id.to_string()],
         )?;
