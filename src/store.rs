@@ -133,10 +133,9 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE deployments ADD COLUMN status_state TEXT
         GENERATED ALWAYS AS (json_extract(status, '$.state')) VIRTUAL;
-    CREATE INDEX deployments_by_state ON deployments (removed_at, status_state);
-    CREATE INDEX deployments_live ON deployments (id, removed_at);
-    CREATE INDEX jobs_by_state ON jobs (state, deployment_id);
-    CREATE INDEX savepoints_by_state ON savepoints (state, deployment_id);
+    CREATE INDEX deployments_by_state ON deployments (removed_at, status_state, id);
+    CREATE INDEX jobs_by_state ON jobs (deployment_id, state);
+    CREATE INDEX savepoints_by_state ON savepoints (deployment_id, state);
     "#,
 ];
 
