@@ -110,6 +110,9 @@ pub struct FlinkConfig {
     pub start: StartMode,
     /// Class-data sharing for directly started JVMs.
     pub class_data_sharing: bool,
+    /// STATEFUL upgrades of local Deployments start the new cluster while the old job
+    /// runs, where the quota and the host's memory allow.
+    pub fast_upgrades: bool,
 }
 
 /// How a local cluster's JVMs are started (`[flink] start`).
@@ -131,6 +134,7 @@ impl Default for FlinkConfig {
             versions: BTreeMap::new(),
             start: StartMode::Direct,
             class_data_sharing: true,
+            fast_upgrades: true,
         }
     }
 }

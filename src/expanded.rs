@@ -152,6 +152,12 @@ impl ExpandedSpec {
         let t = &self.template;
         t.job_manager.cpu + f64::from(t.number_of_task_managers) * t.task_manager.cpu
     }
+
+    /// The process memory of a cluster of this spec: its JobManager and TaskManagers.
+    pub fn cluster_memory(&self) -> u64 {
+        let t = &self.template;
+        t.job_manager.memory.0 + u64::from(t.number_of_task_managers) * t.task_manager.memory.0
+    }
 }
 
 impl ExpandedTemplate {

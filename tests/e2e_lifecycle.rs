@@ -119,6 +119,21 @@ fn suspend_resume_stateful_upgrade_and_cancel() {
         .find(|m| m.contains("after the upgrade told the job it replaces to stop"))
         .unwrap_or_else(|| panic!("no downtime in {started:?}"));
     println!("upgrade: {said}");
+    // The fast way: the new cluster was up before the old job was stopped.
+    let names: Vec<String> = d
+        .events("counter")
+        .into_iter()
+        .map(|e| format!("{}: {}", e.name, e.message))
+        .collect();
+    let up = names
+        .iter()
+        .position(|e| e.contains("the upgraded job's cluster is up"))
+        .unwrap_or_else(|| panic!("no fast upgrade in {names:#?}"));
+    let stop = names
+        .iter()
+        .rposition(|e| e.starts_with("CREATING_A_SAVEPOINT_BEFORE_UPGRADE"))
+        .unwrap();
+    assert!(up < stop, "{names:#?}");
     let (_, metrics) = e2e::http(&format!("{}/metrics", d.api), "*/*");
     assert!(
         metrics.contains("flinkd_upgrade_downtime_seconds_count 1"),

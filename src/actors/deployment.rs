@@ -59,6 +59,19 @@ pub struct DeploymentActor {
     on_record: bool,
 }
 
+/// The host's `MemAvailable`, in bytes.
+fn memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 fn now() -> Timestamp {
     time::OffsetDateTime::now_utc()
 }
@@ -182,12 +195,20 @@ impl DeploymentActor {
         let config = self.shared.config();
         let actions = {
             let mut ids = RandomIds;
+            // Read where a fast upgrade may be decided (a running job of a Deployment
+            // on a cluster of its own), with fast upgrades allowed.
+            let memory_available = (config.flink.fast_upgrades
+                && self.policy.fast_upgrade
+                && matches!(self.lifecycle.phase, Phase::Running { .. }))
+            .then(memory_available)
+            .flatten();
             let mut c = Ctx {
                 policy: &self.policy,
                 timing: &config.timing,
                 now: at,
                 records: &self.records,
                 ids: &mut ids,
+                memory_available,
             };
             self.lifecycle.step(&mut c, input.clone())
         };
@@ -298,6 +319,7 @@ impl DeploymentActor {
     fn act(&mut self, action: Action, ctx: &mut Context<Self>) {
         match action {
             Action::StartJob { job, resume, .. } => self.start(job, resume, ctx),
+            Action::WarmCluster { job } => self.warm(job, ctx),
             Action::Adopt { job } => match self.found.take() {
                 Some(cluster) => self.send(job, Command::Adopt { cluster }, ctx),
                 None => ctx.notify(JobReport(Input::ClusterLost {
@@ -377,45 +399,75 @@ impl DeploymentActor {
     }
 
     /// Hands a start to the job's actor, with what its Job record says to run.
+    /// How to start a job of `template` (a Job record's, or the latest spec's).
+    fn plan(
+        &self,
+        template: &crate::spec::TemplateSpec,
+        savepoint_path: Option<String>,
+        allow_non_restored_state: bool,
+    ) -> Result<StartPlan, String> {
+        let template =
+            crate::expanded::ExpandedTemplate::of(template).map_err(|e| e.to_string())?;
+        let version = template.flink_version.clone();
+        let config = self.shared.config();
+        let Some(home) = config.flink.versions.get(&version).cloned() else {
+            return Err(format!(
+                "Flink {version} is not configured; known versions: {}",
+                config.known_versions()
+            ));
+        };
+        Ok(StartPlan {
+            deployment_id: self.id,
+            template,
+            base_dir: self.source.base_dir.clone(),
+            flink_home: home,
+            savepoint_path,
+            allow_non_restored_state,
+            placement: self.source.placement.clone(),
+            work_dir: config.work_dir(&self.deployment.metadata.identity()),
+        })
+    }
+
+    /// Starts the cluster of the upgrade's next job `job`, of the latest template.
+    fn warm(&mut self, job: Uuid, ctx: &mut Context<Self>) {
+        let template = self
+            .deployment
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| t.spec.clone())
+            .unwrap_or_default();
+        match self.plan(&template, None, false) {
+            Ok(plan) => self.send(
+                job,
+                Command::Warm {
+                    plan: Box::new(plan),
+                },
+                ctx,
+            ),
+            Err(reason) => ctx.notify(JobReport(Input::WarmFailed { job, reason })),
+        }
+    }
+
     fn start(&mut self, job: Uuid, resume: bool, ctx: &mut Context<Self>) {
         let Some(record) = self.records.job(job) else {
             return;
         };
         let template = record.spec.template.spec.clone().unwrap_or_default();
-        let template = match crate::expanded::ExpandedTemplate::of(&template) {
-            Ok(t) => t,
-            Err(e) => {
+        let plan = match self.plan(
+            &template,
+            record.spec.savepoint_location.clone(),
+            record.spec.allow_non_restored_state,
+        ) {
+            Ok(plan) => plan,
+            Err(reason) => {
                 ctx.notify(JobReport(Input::JobStartFailed {
                     job,
-                    reason: e.to_string(),
+                    reason,
                     unresolved: false,
                 }));
                 return;
             }
-        };
-        let version = template.flink_version.clone();
-        let config = self.shared.config();
-        let Some(home) = config.flink.versions.get(&version).cloned() else {
-            let reason = format!(
-                "Flink {version} is not configured; known versions: {}",
-                config.known_versions()
-            );
-            ctx.notify(JobReport(Input::JobStartFailed {
-                job,
-                reason,
-                unresolved: false,
-            }));
-            return;
-        };
-        let plan = StartPlan {
-            deployment_id: self.id,
-            template,
-            base_dir: self.source.base_dir.clone(),
-            flink_home: home,
-            savepoint_path: record.spec.savepoint_location.clone(),
-            allow_non_restored_state: record.spec.allow_non_restored_state,
-            placement: self.source.placement.clone(),
-            work_dir: config.work_dir(&self.deployment.metadata.identity()),
         };
         let resume = if resume { self.found.take() } else { None };
         self.send(

@@ -36,6 +36,10 @@ pub use conf::{is_setting_name, IDENTITY_KEY, OWNED_KEYS};
 pub use launch::{Launcher, StartedWith};
 use launch::{Plain, Role};
 
+/// How long a cluster's start may take, from the first JVM flinkd runs for it to the
+/// last start script's end (a teardown waits 65 s for it: actors/job/scripts.rs).
+const START_BOUND: Duration = Duration::from_secs(55);
+
 /// How to find and stop one local cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -289,7 +293,15 @@ impl LocalCluster {
                     k.escape_debug()
                 )));
             }
-            text.push_str(&format!("{k}: {}\n", yaml_scalar(v)));
+            // Flink's scripts read env.java.home from the file as it is written, quotes
+            // and all (bash-java-utils.sh, before any YAML parser): a plain path goes
+            // unquoted, so that they find the JDK it names.
+            let value = if k == "env.java.home" && conf::plain_path(v) {
+                v.clone()
+            } else {
+                yaml_scalar(v)
+            };
+            text.push_str(&format!("{k}: {value}\n"));
         }
         std::fs::write(cluster.conf_dir().join(dist_file), text)
             .map_err(|e| ClusterError::io("write the cluster config", e))?;
@@ -311,14 +323,17 @@ impl LocalCluster {
     /// directly where the launcher may and the start is plain (launch.rs), else with
     /// Flink's scripts.
     pub fn start(&self, launcher: &Launcher) -> Result<StartedWith, ClusterError> {
+        // One bound for the whole start, the scripts after a failed sizing included:
+        // shorter than a teardown waits for it, so that nothing starts behind a stop.
+        let deadline = Instant::now() + START_BOUND;
         let plain = match launcher.direct.then(|| Plain::check(self)) {
             Some(Ok(plain)) => plain,
             Some(Err(why)) => {
-                self.start_with_scripts()?;
+                self.start_with_scripts(deadline)?;
                 return Ok(StartedWith::Scripts { why });
             }
             None => {
-                self.start_with_scripts()?;
+                self.start_with_scripts(deadline)?;
                 return Ok(StartedWith::Scripts {
                     why: "[flink] start = \"scripts\"".into(),
                 });
@@ -338,7 +353,7 @@ impl LocalCluster {
         let (jm, tm) = match (jm, tm) {
             (Ok(jm), Ok(tm)) => (jm, tm),
             (Err(why), _) | (_, Err(why)) => {
-                self.start_with_scripts()?;
+                self.start_with_scripts(deadline)?;
                 return Ok(StartedWith::Scripts { why });
             }
         };
@@ -354,7 +369,7 @@ impl LocalCluster {
     }
 
     /// Starts the JobManager and the TaskManagers with Flink's scripts.
-    fn start_with_scripts(&self) -> Result<(), ClusterError> {
+    fn start_with_scripts(&self, deadline: Instant) -> Result<(), ClusterError> {
         let mut scripts = Vec::new();
         let jm = self.script("jobmanager.sh", "jobmanager", 0)?;
         // The new group's id is the JobManager script's PID; the TaskManagers join it.
@@ -366,7 +381,6 @@ impl LocalCluster {
                 self.script("taskmanager.sh", &format!("taskmanager-{i}"), group)?,
             ));
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
         for (name, mut child) in scripts {
             loop {
                 match child.try_wait() {
@@ -383,7 +397,8 @@ impl LocalCluster {
                     Ok(None) => {
                         let _ = child.kill();
                         return Err(ClusterError::Start(format!(
-                            "{name} start did not return within 60s"
+                            "{name} start did not return within {}s",
+                            START_BOUND.as_secs()
                         )));
                     }
                     Err(e) => return Err(ClusterError::io("wait for the start script", e)),

@@ -200,7 +200,7 @@ impl Lifecycle {
         match then {
             After::Suspended => {
                 self.status = DeploymentState::Suspended;
-                self.set_cores(0.0, out);
+                self.release_cores(out);
                 self.reset_limits();
                 let location = ctx
                     .records
@@ -222,7 +222,7 @@ impl Lifecycle {
             }
             After::Cancelled => {
                 self.status = DeploymentState::Cancelled;
-                self.set_cores(0.0, out);
+                self.release_cores(out);
                 self.reset_limits();
                 out.info(
                     EventName::DeploymentCancelled,
@@ -233,12 +233,12 @@ impl Lifecycle {
             After::Failed { hold } => {
                 self.status = DeploymentState::Failed;
                 self.held_for_spec = Some(hold);
-                self.set_cores(0.0, out);
+                self.release_cores(out);
             }
             After::Finished { hold } => {
                 self.status = DeploymentState::Finished;
                 self.held_for_spec = Some(hold);
-                self.set_cores(0.0, out);
+                self.release_cores(out);
                 out.info(
                     EventName::DeploymentFinished,
                     None,

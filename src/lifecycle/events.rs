@@ -40,6 +40,7 @@ pub enum EventName {
     JobUnstable,
     TaskManagersLost,
     DeploymentForgotten,
+    PreparingClusterForUpgrade,
 }
 
 impl EventName {
@@ -81,6 +82,7 @@ impl EventName {
             JobUnstable => "JOB_UNSTABLE",
             TaskManagersLost => "TASK_MANAGERS_LOST",
             DeploymentForgotten => "DEPLOYMENT_FORGOTTEN",
+            PreparingClusterForUpgrade => "PREPARING_CLUSTER_FOR_UPGRADE",
         }
     }
 }

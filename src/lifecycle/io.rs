@@ -116,6 +116,15 @@ pub enum Input {
     TornDown {
         job: Uuid,
     },
+    /// The warm cluster of a fast upgrade is up (`job`: the id it was prepared for).
+    ClusterWarm {
+        job: Uuid,
+    },
+    /// The warm cluster could not be started.
+    WarmFailed {
+        job: Uuid,
+        reason: String,
+    },
     TearDownFailed {
         job: Uuid,
         reason: String,
@@ -252,6 +261,9 @@ pub enum Action {
     DisposeSnapshot { savepoint: Uuid, location: String },
     /// Remove a Savepoint record (its files are gone).
     ForgetSavepoint { savepoint: Uuid },
+    /// Prepare and start the cluster for the upgrade's next job `job` (recorded under
+    /// that id) while the running job goes on, and say when it is up; no submission.
+    WarmCluster { job: Uuid },
     /// An upgrade's new job runs, `downtime` after the job it replaced was told to
     /// stop (the `flinkd_upgrade_downtime_seconds` histogram).
     UpgradeDowntime { downtime: Duration },

@@ -211,6 +211,9 @@ impl Lifecycle {
             disposing: Vec::new(),
             disposal_retry_at: None,
             upgrade_stopped_at: None,
+            warm: None,
+            discarded: Vec::new(),
+            cold_for: None,
         })
     }
 }

@@ -23,6 +23,8 @@
 //! - [`ending`]: cancellation (deadline, attempts) and the cluster's teardown (bounded,
 //!   retried, FAILED when it cannot be done, and no new job meanwhile).
 //! - [`recovery`]: what a restarted daemon does with what its predecessor left.
+//! - [`warm`]: fast STATEFUL upgrades: the next job's cluster started (and its cores
+//!   held) while the old job runs; the old job stopped once it is up.
 //!
 //! Every transition ends at rest (no job, or a running job) and then [`settle`]s
 //! against the *latest* policy: a change made during a transition is acted on when it
@@ -48,6 +50,7 @@ pub mod retention;
 mod running;
 mod savepointing;
 mod starting;
+mod warm;
 
 #[cfg(test)]
 mod tests;
@@ -59,7 +62,7 @@ use uuid::Uuid;
 
 pub use events::EventName;
 pub use io::{Action, CheckpointSeen, FlinkEnd, Found, Input, Restore};
-pub use phase::{After, JobRef, Phase, QuotaWait, Recover};
+pub use phase::{After, Discarded, JobRef, Phase, QuotaWait, Recover, Warm, WarmStage};
 pub use policy::{FlinkApi, Policy};
 pub use records::Records;
 
@@ -95,6 +98,9 @@ pub struct Ctx<'a> {
     pub now: Timestamp,
     pub records: &'a Records,
     pub ids: &'a mut dyn Ids,
+    /// The host's available memory (bytes, `MemAvailable`), where a fast upgrade may
+    /// be decided; `None`: not known (no fast upgrade).
+    pub memory_available: Option<u64>,
 }
 
 /// The lifecycle state of one Deployment: persisted after every step.
@@ -138,6 +144,16 @@ pub struct Lifecycle {
     /// without a running job.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub upgrade_stopped_at: Option<Timestamp>,
+    /// The warm cluster of a fast upgrade under way (warm.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<Warm>,
+    /// Warm clusters given up and being removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discarded: Vec<Discarded>,
+    /// The template (`template_hash`) a fast upgrade was found impossible for: its
+    /// upgrade goes the cold way, and says why once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_for: Option<String>,
 }
 
 /// Lost TaskManagers of `job` were replaced `at`.
@@ -166,6 +182,9 @@ impl Default for Lifecycle {
             disposing: Vec::new(),
             disposal_retry_at: None,
             upgrade_stopped_at: None,
+            warm: None,
+            discarded: Vec::new(),
+            cold_for: None,
         }
     }
 }
@@ -227,10 +246,14 @@ impl Lifecycle {
         let retry = self
             .disposal_retry_at
             .filter(|_| policy.retention.is_some());
-        [self.phase_deadline(policy, records), retry]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.phase_deadline(policy, records),
+            retry,
+            self.warm_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn phase_deadline(&self, policy: &Policy, records: &Records) -> Option<Timestamp> {
@@ -288,12 +311,19 @@ impl Lifecycle {
             self.settle(ctx, &mut out);
             self.dispose(ctx, &mut out);
         }
-        // An upgrade that ended anywhere but in a running job has no downtime to report.
+        // An upgrade that ended anywhere but in a running job has no downtime to report,
+        // nor a use for a warm cluster.
         if !matches!(
             self.status,
             DeploymentState::Transitioning | DeploymentState::Running
-        ) {
+        ) || matches!(self.phase, Phase::Running { .. })
+        {
+            // (A job running at the end of a step is no upgrade's stopped job: one
+            // given up mid-way, the spec reverted, has none to report.)
             self.upgrade_stopped_at = None;
+        }
+        if settles {
+            self.warm_at_rest(&mut out);
         }
         out.0
     }
@@ -311,6 +341,10 @@ impl Lifecycle {
                 return;
             }
         }
+        // What concerns a warm cluster, or one given up, is not about the job.
+        if self.react_warm(ctx, &input, out) {
+            return;
+        }
         // Other inputs about a job other than the current one are stale (a late answer
         // about a job already handled) and change nothing.
         if let Some(job) = input.job() {
@@ -319,7 +353,10 @@ impl Lifecycle {
             }
         }
         match input {
-            Input::Reconcile => self.check_deadlines(ctx, out),
+            Input::Reconcile => {
+                self.warm_due(ctx, out);
+                self.check_deadlines(ctx, out)
+            }
             Input::DefaultsChanged { fields } => self.defaults_changed(fields, out),
             Input::SavepointImported { location } => self.import(ctx, &location, out),
             Input::SnapshotDisposed { savepoint } => self.disposed(ctx, savepoint, out),
@@ -502,7 +539,7 @@ impl Lifecycle {
             out.info(name, None, what.into());
         }
         self.status = status;
-        self.set_cores(0.0, out);
+        self.release_cores(out);
         self.reset_limits();
     }
 }

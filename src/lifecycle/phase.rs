@@ -154,3 +154,48 @@ impl Phase {
         }
     }
 }
+
+/// A cluster started for an upgrade's next job while the job it replaces still runs
+/// (a fast STATEFUL upgrade): the old job is stopped only once this cluster is up, and
+/// the next job is submitted to it, so the upgrade's downtime is the savepoint, the old
+/// cluster's teardown and the submission, not a cluster's start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warm {
+    /// The id the next job will have: the cluster is recorded under it.
+    pub job: Uuid,
+    /// The expanded template it was made for (`Policy::template_hash`): used for no
+    /// other.
+    pub template_hash: String,
+    /// The cores it needs, held beside the running job's once granted.
+    pub cores: f64,
+    pub stage: WarmStage,
+}
+
+/// How far a warm cluster is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "stage")]
+pub enum WarmStage {
+    /// The quota was asked for both clusters' cores (this request, this total).
+    Asking { request: u64, total: f64 },
+    /// Being started; given up at `deadline`.
+    Starting {
+        #[serde(with = "time::serde::rfc3339")]
+        deadline: Timestamp,
+    },
+    /// Its JobManager answers and its TaskManagers registered.
+    Ready,
+}
+
+/// A cluster no job uses, being removed (a warm cluster given up). Its cores are held
+/// until it is verified gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discarded {
+    pub job: Uuid,
+    pub cores: f64,
+    /// Failed removals so far, and when to try again.
+    pub failures: u32,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub retry_at: Option<Timestamp>,
+}

@@ -46,6 +46,8 @@ pub fn plan(
             now,
             records,
             ids: &mut ids,
+            // A plan says what the cold way does.
+            memory_available: None,
         };
         lc.step(&mut ctx, input)
     };

@@ -76,6 +76,11 @@ pub struct Policy {
     pub savepoint_interval: Option<std::time::Duration>,
     /// Which snapshots are disposed of, if any.
     pub retention: Option<crate::expanded::Retention>,
+    /// A STATEFUL upgrade may start the next job's cluster while the job runs (the
+    /// local target, `[flink] fast_upgrades`).
+    pub fast_upgrade: bool,
+    /// The process memory (bytes) of a cluster of this spec.
+    pub cluster_memory: u64,
 }
 
 fn hash<T: Serialize>(v: &T, suffix: &str) -> String {
@@ -114,6 +119,9 @@ impl Policy {
             cores: e.cores(),
             savepoint_interval: e.savepoint_interval,
             retention: e.retention,
+            // Where a job runs on a cluster of its own (the local target).
+            fast_upgrade: placement.is_empty(),
+            cluster_memory: e.cluster_memory(),
         })
     }
 }

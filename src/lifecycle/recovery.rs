@@ -19,6 +19,7 @@ impl Lifecycle {
         // Disposals the previous daemon asked for got no answer: asked again (removing
         // files already gone is a disposal done).
         self.disposing.clear();
+        self.warm_restarted(out);
         match self.phase.clone() {
             Phase::Idle => {}
             Phase::WaitingForQuota { wait, recover } => {

@@ -38,6 +38,7 @@ impl Lifecycle {
         let upgrade = policy.desired == DesiredState::Running
             && job.upgrade_key != policy.upgrade_key
             && policy.upgrade != UpgradeStrategyKind::None;
+        self.keep_warm_for(ctx, upgrade, out);
         let needs_cores = policy.cores > self.cores_held + CORES_EPSILON;
         let mut quota = quota;
         if let Some(wait) = &quota {
@@ -65,6 +66,13 @@ impl Lifecycle {
                 self.begin_savepoint(ctx, job, SavepointOrigin::Suspend, Vec::new(), out)
             }
             DesiredState::Running if upgrade => {
+                // The fast way: the new cluster first, while the job runs on.
+                if policy.upgrade == UpgradeStrategyKind::Stateful
+                    && quota.is_none()
+                    && self.warm_upgrade(ctx, &job, out)
+                {
+                    return;
+                }
                 if needs_cores {
                     // More cores first; the job runs on meanwhile. After a refusal the
                     // next look (a Wake when cores are freed) asks again.

@@ -26,15 +26,20 @@ impl Lifecycle {
     ) {
         let policy = ctx.policy;
         if policy.desired != DesiredState::Running {
+            self.discard_warm(out);
             self.rest_without_job(policy.desired, out);
             return;
         }
         self.status = DeploymentState::Transitioning;
         if self.cores_held + CORES_EPSILON >= policy.cores {
             // The cores of this transition are held already (a retry, a recovery, an
-            // upgrade's next job): no new check.
+            // upgrade's next job): no new check. An upgrade's next job runs on the
+            // cluster started for it, when there is one.
+            let id = self
+                .take_warm(ctx, out)
+                .unwrap_or_else(|| ctx.ids.next_id());
             let job = JobRef {
-                id: ctx.ids.next_id(),
+                id,
                 upgrade_key: policy.upgrade_key.clone(),
                 api: policy.api,
                 cores: policy.cores,
@@ -42,6 +47,7 @@ impl Lifecycle {
             self.start_job(ctx, job, None, out);
             return;
         }
+        self.discard_warm(out);
         if let Some(r) = recover.filter(|r| self.cores_held + CORES_EPSILON >= r.job.cores) {
             // The latest template needs more cores than the job that ran: that job is
             // started again first, and upgraded once the quota allows.
@@ -93,6 +99,9 @@ impl Lifecycle {
     }
 
     pub(super) fn quota_granted(&mut self, ctx: &mut Ctx<'_>, request: u64, out: &mut Out) {
+        if self.warm_granted(ctx, request, out) {
+            return;
+        }
         match self.phase.clone() {
             Phase::WaitingForQuota {
                 wait:
@@ -132,6 +141,9 @@ impl Lifecycle {
         limit: f64,
         out: &mut Out,
     ) {
+        if self.warm_denied(ctx, request, used, limit, out) {
+            return;
+        }
         let (wait, recover, running) = match self.phase.clone() {
             Phase::WaitingForQuota { wait, recover } => (wait, recover, None),
             Phase::Running {
@@ -213,7 +225,7 @@ impl Lifecycle {
                 self.status = DeploymentState::Failed;
                 self.held_for_spec = Some(policy.hold_key.clone());
                 self.phase = Phase::Idle;
-                self.set_cores(0.0, out);
+                self.release_cores(out);
                 return;
             }
         };
@@ -285,9 +297,10 @@ impl Lifecycle {
                 };
                 out.info(EventName::JobSuccessfullyStarted, id, message);
                 // A recovery or an upgrade to a smaller job gives back what it no
-                // longer needs.
-                if self.cores_held > cores + CORES_EPSILON {
-                    self.set_cores(cores, out);
+                // longer needs (not what a cluster being removed still holds).
+                let keep = cores + self.discarded_cores();
+                if self.cores_held > keep + CORES_EPSILON {
+                    self.set_cores(keep, out);
                 }
             }
             Input::JobStartFailed {

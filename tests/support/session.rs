@@ -31,6 +31,63 @@ impl SessionCluster {
     /// savepoints and checkpoints under `dir`. Returns once the scripts are done; see
     /// [`SessionCluster::wait_ready`].
     pub fn start(home: &Path, dir: &Path, slots: u32) -> SessionCluster {
+        // A port found free a moment ago may be taken by another test's server before
+        // the JobManager binds it; it then exits at once, and a new pair of ports is
+        // tried.
+        let mut attempt = 1;
+        loop {
+            let cluster = Self::start_once(home, dir, slots);
+            if cluster.job_manager_listens(Duration::from_secs(90)) || attempt == 3 {
+                return cluster;
+            }
+            eprintln!(
+                "session cluster: the JobManager exited (attempt {attempt}):\n{}",
+                cluster.job_manager_log(20)
+            );
+            let _ = cluster.handle().stop(Duration::from_secs(5));
+            attempt += 1;
+        }
+    }
+
+    /// Waits until the JobManager answers on its REST port; `false` if it exited.
+    fn job_manager_listens(&self, bound: Duration) -> bool {
+        let until = Instant::now() + bound;
+        while Instant::now() < until {
+            if std::net::TcpStream::connect(("127.0.0.1", self.rest_port)).is_ok() {
+                return true;
+            }
+            if !self.handle().job_manager_alive() {
+                // Its PID file is written before the JVM runs: gone means it ended.
+                std::thread::sleep(Duration::from_millis(200));
+                if !self.handle().job_manager_alive() {
+                    return false;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    /// The last lines of the JobManager's own log.
+    pub fn job_manager_log(&self, lines: usize) -> String {
+        std::fs::read_dir(self.dir.join("log"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.contains("standalonesession") && n.ends_with(".log")
+            })
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .map(|t| {
+                let tail: Vec<&str> = t.lines().rev().take(lines).collect();
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn start_once(home: &Path, dir: &Path, slots: u32) -> SessionCluster {
         std::fs::create_dir_all(dir.join("log")).unwrap();
         std::fs::create_dir_all(dir.join("pid")).unwrap();
         // The distribution's conf as it is (its JVM options), in a directory of ours.
@@ -124,8 +181,9 @@ impl SessionCluster {
             }
             assert!(
                 Instant::now() < until,
-                "the session cluster is not ready after {secs}s: {}",
-                self.handle().log_tail(30)
+                "the session cluster is not ready after {secs}s: {}\n{}",
+                self.handle().log_tail(30),
+                self.job_manager_log(30)
             );
             std::thread::sleep(Duration::from_millis(100));
         }

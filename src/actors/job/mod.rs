@@ -43,6 +43,11 @@ pub enum Command {
         plan: Box<StartPlan>,
         resume: Option<Cluster>,
     },
+    /// Start the cluster of this job to come and say when it is up (a fast upgrade);
+    /// a later Start submits to it.
+    Warm {
+        plan: Box<StartPlan>,
+    },
     /// Watch a job that runs on its recorded cluster (after a daemon restart).
     Adopt {
         cluster: Cluster,
@@ -81,6 +86,10 @@ pub enum Command {
 enum State {
     /// Created; nothing asked yet.
     New,
+    /// Its cluster is being started ahead of the job (a fast upgrade).
+    Warming,
+    /// Its cluster is up; no job yet.
+    Warm,
     /// A start is under way.
     Starting,
     /// The job runs: it is polled.
@@ -99,6 +108,8 @@ enum Done {
     /// The cluster is on record and being started (or found, or submitted to).
     Prepared(Cluster),
     Started(Result<start::Started, start::StartError>),
+    /// The cluster started ahead is up, or why not.
+    Warmed(Result<(), String>),
     Polled(Box<ops::Polled>),
     /// A savepoint watcher ended (its outcome already reported).
     Watched(Uuid),
@@ -216,6 +227,22 @@ impl JobActor {
             parent.do_send(JobReport(Input::StartBegan { job }));
             let result = start::run(&shared, job, dir, plan, resume, &me, scripts).await;
             me.do_send(Done::Started(result));
+        }));
+    }
+
+    fn begin_warm(&mut self, plan: StartPlan, ctx: &mut Context<Self>) {
+        if self.state != State::New {
+            return;
+        }
+        self.state = State::Warming;
+        let me = ctx.address();
+        let shared = self.shared.clone();
+        let job = self.job;
+        let dir = self.cluster_dir();
+        let scripts = self.scripts.clone();
+        self.start = Some(tokio::spawn(async move {
+            let result = start::warm(&shared, job, dir, plan, &me, scripts).await;
+            me.do_send(Done::Warmed(result));
         }));
     }
 
@@ -448,7 +475,15 @@ impl Handler<Command> for JobActor {
             self.poll.quiet = 0;
         }
         match cmd {
-            Command::Start { plan, resume } => self.begin_start(*plan, resume, ctx),
+            // A cluster started ahead for this job is where it runs.
+            Command::Start { plan, resume } => {
+                let resume = match self.state {
+                    State::Warm => resume.or_else(|| self.cluster.clone()),
+                    _ => resume,
+                };
+                self.begin_start(*plan, resume, ctx)
+            }
+            Command::Warm { plan } => self.begin_warm(*plan, ctx),
             Command::Adopt { cluster } => {
                 self.cluster = Some(cluster);
                 self.state = State::Watching;
@@ -521,6 +556,17 @@ impl Handler<Done> for JobActor {
                 }
             }
             Done::Started(_) => {}
+            Done::Warmed(result) if self.state == State::Warming => {
+                self.start = None;
+                match result {
+                    Ok(()) => {
+                        self.state = State::Warm;
+                        self.report(Input::ClusterWarm { job });
+                    }
+                    Err(reason) => self.report(Input::WarmFailed { job, reason }),
+                }
+            }
+            Done::Warmed(_) => {}
             Done::Polled(polled) => {
                 self.poll.in_flight = false;
                 if self.state == State::Watching {

@@ -214,6 +214,37 @@ pub async fn run(
     started
 }
 
+/// Starts the cluster of a job to come (a fast upgrade's) and waits until it is up:
+/// its JobManager answers as itself and its TaskManagers registered. No jar, no job.
+pub async fn warm(
+    shared: &Arc<Shared>,
+    job: Uuid,
+    dir: PathBuf,
+    plan: StartPlan,
+    me: &Addr<JobActor>,
+    scripts: Scripts,
+) -> Result<(), String> {
+    if plan.placement != Placement::Local {
+        return Err("only a cluster of its own can be started ahead".into());
+    }
+    let cluster = start_local(shared, job, dir, &plan, me, scripts)
+        .await
+        .map_err(|e| e.reason)?;
+    let client = shared.flink(&cluster.rest_url());
+    let up = async {
+        wait_for_cluster(&client, &cluster, 0, 0).await?;
+        identify(&client, &cluster).await?;
+        wait_for_cluster(
+            &client,
+            &cluster,
+            cluster.task_managers,
+            plan.template.parallelism,
+        )
+        .await
+    };
+    up.await.map_err(|e| e.reason)
+}
+
 /// Writes a cluster's handle ahead of its use.
 async fn record_cluster(
     shared: &Shared,

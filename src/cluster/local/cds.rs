@@ -29,6 +29,13 @@ impl Plain {
         opts: &str,
         dir: &Path,
     ) -> Option<String> {
+        // Options of the user's own about class-data sharing are left alone.
+        if opts.contains("-Xshare")
+            || opts.contains("SharedArchiveFile")
+            || opts.contains("ArchiveClassesAtExit")
+        {
+            return None;
+        }
         let mut h = Sha256::new();
         h.update(format!("cds{CACHE_VERSION}\0{role:?}\0{opts}\0{}\0", self.classpath).as_bytes());
         for jar in jars(&self.home.join("lib")).ok()? {
@@ -42,6 +49,12 @@ impl Plain {
         }
         std::fs::create_dir_all(dir).ok()?;
         forget_stale_parts(dir);
+        // One cluster records each archive: writing it lengthens its JVMs' exit by
+        // seconds, so another cluster started meanwhile (a fast upgrade's) runs
+        // without one rather than record it again.
+        if !claim(&dir.join(format!("{key}.recording")), cluster) {
+            return None;
+        }
         let part = dir.join(format!("{key}.{}.part", uuid::Uuid::new_v4().simple()));
         let record = Recording {
             part: part.clone(),
@@ -60,6 +73,25 @@ impl Plain {
             .ok()?;
         Some(format!("-XX:ArchiveClassesAtExit={}", part.display()))
     }
+}
+
+/// Takes the recording of an archive for `cluster` (the marker names its directory),
+/// unless a cluster with live processes holds it.
+fn claim(marker: &Path, cluster: &LocalCluster) -> bool {
+    let mine = cluster.dir.display().to_string();
+    if let Ok(holder) = std::fs::read_to_string(marker) {
+        let holder = holder.trim();
+        if holder == mine {
+            return true;
+        }
+        if !LocalCluster::at(PathBuf::from(holder))
+            .live_pids()
+            .is_empty()
+        {
+            return false;
+        }
+    }
+    std::fs::write(marker, format!("{mine}\n")).is_ok()
 }
 
 /// The file of a cluster's directory that lists the archives its JVMs record.
@@ -121,6 +153,16 @@ pub(super) fn keep_archives(cluster: &LocalCluster) {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let fits = check.status().is_ok_and(|s| s.success());
+        // The recording is over, kept or not: the next cluster may take it up.
+        if let Some(dir) = r.archive.parent() {
+            let stem = r.archive.file_stem().unwrap_or_default().to_string_lossy();
+            let marker = dir.join(format!("{stem}.recording"));
+            if std::fs::read_to_string(&marker)
+                .is_ok_and(|h| h.trim() == cluster.dir.display().to_string())
+            {
+                let _ = std::fs::remove_file(marker);
+            }
+        }
         if fits && !r.archive.exists() && std::fs::rename(&r.part, &r.archive).is_ok() {
             tracing::info!(
                 "class-data sharing archive {} recorded",

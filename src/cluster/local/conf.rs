@@ -92,6 +92,13 @@ pub(super) fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<St
     }
 }
 
+/// A path YAML reads as itself unquoted (no space, quote, `#`, `:` or other syntax).
+pub(super) fn plain_path(v: &str) -> bool {
+    v.starts_with('/')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+}
+
 /// Quotes a value for a flat YAML line.
 pub(super) fn yaml_scalar(v: &str) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))

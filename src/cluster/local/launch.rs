@@ -224,6 +224,16 @@ impl Plain {
             "FLINK_IDENT_STRING",
             "FLINK_TM_COMPUTE_NUMA",
             "FLINK_INHERITED_LOGS",
+            // Set by the scripts over what the environment had.
+            "FLINK_TM_CLASSPATH",
+            "FLINK_LOG_PREFIX",
+            "FLINK_ENV_JAVA_DEFAULT_OPTS",
+            "FLINK_ENV_JAVA_DEFAULT_OPTS_JM",
+            "FLINK_ENV_JAVA_DEFAULT_OPTS_TM",
+            "FLINK_ENV_JAVA_OPTS_HS",
+            "FLINK_ENV_JAVA_OPTS_CLI",
+            "FLINK_ENV_JAVA_OPTS_SQL_GATEWAY",
+            "FLINK_SSH_OPTS",
         ];
         if let Some((k, _)) = env.iter().find(|(k, _)| {
             let k = k.to_string_lossy();
@@ -279,7 +289,22 @@ impl Plain {
             .ok()
             .and_then(|b| b.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| home.clone());
-        let classpath = classpath(&home.join("lib"))?;
+        let lib = home.join("lib");
+        // constructFlinkClassPath finds the jars below lib/ too, in `sort`'s order.
+        if std::fs::read_dir(&lib)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().is_dir())
+        {
+            return Err(
+                "lib/ has directories (the scripts put their jars on the classpath too)".into(),
+            );
+        }
+        if !collates_bytewise(&env) && !bytewise_is_dictionary_order(&jars(&lib)?) {
+            return Err("the locale's collation may order lib/ differently from byte order".into());
+        }
+        let classpath = classpath(&lib)?;
         Ok(Plain {
             home,
             conf,
@@ -336,7 +361,7 @@ impl Plain {
         let sizing = self.compute(cluster, role)?;
         if let (Some(dir), Some(f)) = (cache, &file) {
             // Written whole or not at all: a torn entry would start a wrong JVM.
-            let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+            let tmp = dir.join(format!(".{key}.{}.tmp", uuid::Uuid::new_v4().simple()));
             let written = std::fs::create_dir_all(dir)
                 .and_then(|()| {
                     std::fs::write(&tmp, serde_json::to_vec(&sizing).unwrap_or_default())
@@ -387,8 +412,8 @@ impl Plain {
             self.home.join("bin/bash-java-utils.jar").display(),
             dist.display()
         );
-        let out = self
-            .command(&self.java_run)
+        let mut out = self.command(&self.java_run);
+        out
             // A short-lived utility: started for speed (its answer is the config's
             // arithmetic, whatever compiler and collector the JVM uses).
             .args(QUICK_JVM)
@@ -397,10 +422,9 @@ impl Plain {
             .arg("org.apache.flink.runtime.util.bash.BashJavaUtils")
             .arg(role.utils_command())
             .arg("--configDir")
-            .arg(cluster.conf_dir())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.java_run.display()))?;
+            .arg(cluster.conf_dir());
+        let out = output_within(out, UTILITY_BOUND)
+            .map_err(|e| format!("BashJavaUtils {}: {e}", role.utils_command()))?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         const PREFIX: &str = "BASH_JAVA_UTILS_EXEC_RESULT:";
@@ -435,13 +459,10 @@ impl Plain {
 
     /// `java.specification.version`'s last component, as config.sh reads it.
     fn java_spec(&self) -> Result<u32, String> {
-        let out = self
-            .command(&self.java_run)
-            .args(QUICK_JVM)
-            .args(["-XshowSettings:properties", "-version"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.java_run.display()))?;
+        let mut cmd = self.command(&self.java_run);
+        cmd.args(QUICK_JVM)
+            .args(["-XshowSettings:properties", "-version"]);
+        let out = output_within(cmd, UTILITY_BOUND).map_err(|e| format!("java -version: {e}"))?;
         let text = String::from_utf8_lossy(&out.stderr).into_owned()
             + &String::from_utf8_lossy(&out.stdout);
         text.lines()
@@ -567,86 +588,33 @@ impl Plain {
             .append(true)
             .open(&pid_file)
             .and_then(|mut f| writeln!(f, "{pid}"));
+        if let Err(e) = recorded {
+            // A JVM not on record would be found by nobody: it does not run.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ClusterError::io("write the PID file", e));
+        }
         // The JVM is this daemon's child: reaped when it ends (after a daemon restart,
         // init reaps it, as it does a JVM the scripts started).
-        std::thread::spawn(move || {
-            let _ = child.wait();
-        });
-        recorded.map_err(|e| ClusterError::io("write the PID file", e))?;
+        let reaper = std::thread::Builder::new()
+            .name("flinkd-reaper".into())
+            .stack_size(64 << 10)
+            .spawn(move || {
+                let _ = child.wait();
+            });
+        if let Err(e) = reaper {
+            tracing::warn!("no thread to reap JVM {pid}: {e}");
+        }
         Ok(pid)
     }
 }
 
-/// The jars of `lib/`, sorted by path.
-pub(super) fn jars(lib: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut jars: Vec<PathBuf> = std::fs::read_dir(lib)
-        .map_err(|e| format!("cannot read {}: {e}", lib.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jar") && !p.is_dir())
-        .collect();
-    jars.sort();
-    Ok(jars)
-}
-
-fn is_dist(p: &Path) -> bool {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("flink-dist"))
-}
-
-/// `constructFlinkClassPath` of config.sh: the jars of `lib/` in order, the
-/// flink-dist jar last.
-fn classpath(lib: &Path) -> Result<String, String> {
-    let all = jars(lib)?;
-    let (dist, rest): (Vec<_>, Vec<_>) = all.iter().partition(|p| is_dist(p));
-    if dist.len() != 1 {
-        return Err(format!(
-            "{} flink-dist jars in {}",
-            dist.len(),
-            lib.display()
-        ));
-    }
-    Ok(rest
-        .iter()
-        .chain(dist.iter())
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(":"))
-}
-
-/// A file's identity for the cache: path, size and modification time.
-pub(super) fn fingerprint(p: &Path) -> String {
-    let meta = std::fs::metadata(p).ok();
-    let modified = meta
-        .as_ref()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}\0{}\0{modified}\0",
-        p.display(),
-        meta.map(|m| m.len()).unwrap_or(0)
-    )
-}
-
-/// The file a program name runs: itself when it has a slash, else the first
-/// executable of that name on the environment's `PATH`; links followed.
-pub(super) fn resolve(program: &Path, env: &[(OsString, OsString)]) -> Option<PathBuf> {
-    let found = if program.components().count() > 1 {
-        Some(program.to_path_buf())
-    } else {
-        let path = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone())?;
-        std::env::split_paths(&path)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    }?;
-    found.canonicalize().ok()
-}
-
+mod files;
 #[cfg(test)]
 mod tests;
+
+use files::{
+    bytewise_is_dictionary_order, classpath, collates_bytewise, is_dist, output_within,
+    UTILITY_BOUND,
+};
+pub(super) use files::{fingerprint, jars, resolve};

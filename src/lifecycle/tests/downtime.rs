@@ -55,3 +55,32 @@ fn an_upgrade_given_up_for_a_suspension_reports_no_downtime_at_the_next_start() 
     w.step(Input::StartBegan { job });
     assert_eq!(downtime(&w.step(Input::JobRunning { job })), None);
 }
+
+#[test]
+fn an_upgrade_given_up_mid_way_leaves_no_downtime_for_a_later_recovery() {
+    let mut w = World::running();
+    let job = w.job();
+    w.edit_template("u2");
+    // The spec goes back while the savepoint is under way; it fails: no upgrade now.
+    w.edit_template("u1");
+    w.fail_savepoint("refused");
+    assert!(
+        matches!(w.lc.phase, Phase::Running { .. }),
+        "{:?}",
+        w.lc.phase
+    );
+    assert_eq!(w.job(), job);
+    assert_eq!(w.lc.upgrade_stopped_at, None);
+    // Days later the cluster is lost and the job recovered: no upgrade's downtime.
+    w.now = after(w.now, Duration::from_secs(3 * 86400));
+    w.step(Input::ClusterLost {
+        job,
+        reason: "gone".into(),
+    });
+    if matches!(w.lc.phase, Phase::TearingDown { .. }) {
+        w.tear_down();
+    }
+    let new = w.job();
+    w.step(Input::StartBegan { job: new });
+    assert_eq!(downtime(&w.step(Input::JobRunning { job: new })), None);
+}

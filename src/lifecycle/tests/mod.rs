@@ -6,6 +6,7 @@
 //! the same function), ids from a counter, and time that moves only when told.
 
 mod downtime;
+mod fast_upgrades;
 mod findings;
 mod imports;
 mod periodic;
@@ -53,6 +54,8 @@ pub fn policy() -> Policy {
         cores: 2.0,
         savepoint_interval: None,
         retention: None,
+        fast_upgrade: true,
+        cluster_memory: 2 << 30,
     }
 }
 
@@ -65,6 +68,9 @@ pub struct World {
     pub ids: SeqIds,
     /// Grant every quota request at once.
     pub auto_quota: bool,
+    /// The host's available memory, as the DeploymentActor reads it (`None`: no fast
+    /// upgrades).
+    pub memory: Option<u64>,
 }
 
 impl World {
@@ -77,6 +83,7 @@ impl World {
             records: Records::default(),
             ids: SeqIds(0),
             auto_quota: true,
+            memory: None,
         }
     }
 
@@ -88,6 +95,7 @@ impl World {
                 now: self.now,
                 records: &self.records,
                 ids: &mut self.ids,
+                memory_available: self.memory,
             };
             self.lc.step(&mut ctx, input)
         };

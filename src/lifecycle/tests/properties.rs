@@ -29,6 +29,10 @@ struct Sim {
     starting: Option<Uuid>,
     /// Jobs whose cluster exists: from StartJob until TornDown.
     alive: Vec<Uuid>,
+    /// Clusters started ahead of their job (fast upgrades): from WarmCluster until
+    /// their job starts on them or they are torn down; `warming`: not answered yet.
+    warm: Vec<Uuid>,
+    warming: Vec<Uuid>,
     /// The job Flink runs (RUNNING reported).
     running: Option<Uuid>,
     /// Savepoints Flink is taking: (job, savepoint, with a stop), watched by the daemon.
@@ -57,6 +61,9 @@ impl Sim {
                 }
                 Action::SetQuota { .. } => self.ledger_ops.push_back(a.clone()),
                 Action::StartJob { job, resume, .. } => {
+                    // A job on the cluster started for it: that cluster is its own.
+                    self.warm.retain(|j| j != job);
+                    self.warming.retain(|j| j != job);
                     if *resume {
                         prop_assert!(self.alive.contains(job) || self.alive.is_empty());
                     } else {
@@ -99,6 +106,15 @@ impl Sim {
                         // Asked again: never given to Flink before the restart.
                         self.savepoints.push((*job, *savepoint, false));
                     }
+                }
+                Action::WarmCluster { job } => {
+                    prop_assert!(
+                        self.running.is_some() || !self.alive.is_empty(),
+                        "a cluster started ahead with no job running"
+                    );
+                    prop_assert!(!self.alive.contains(job) && !self.warm.contains(job));
+                    self.warm.push(*job);
+                    self.warming.push(*job);
                 }
                 Action::Cancel { job } => self.cancels.push(*job),
                 Action::TearDown { job, .. } if !self.teardowns.contains(job) => {
@@ -181,6 +197,8 @@ enum Move {
     UserSavepoint,
     /// A savepoint taken elsewhere is handed over (then the actor's Reconcile).
     Import(u8),
+    /// A cluster started ahead is up (or failed to start).
+    Warm(bool),
     Checkpoint,
     Defaults,
     Stale,
@@ -210,6 +228,7 @@ fn moves() -> impl Strategy<Value = Move> {
         1 => Just(Move::Checkpoint),
         1 => Just(Move::Defaults),
         1 => Just(Move::Stale),
+        2 => any::<bool>().prop_map(Move::Warm),
     ]
 }
 
@@ -356,6 +375,7 @@ impl Run {
                 // queue; Flink goes on. The new Supervisor books what each lifecycle holds.
                 self.sim.ledger_ops.clear();
                 self.sim.answers.clear();
+                self.sim.warming.clear();
                 self.sim.holding = self.w.lc.cores_held;
                 self.sim.unwatched.append(&mut self.sim.savepoints);
                 let json = serde_json::to_string(&self.w.lc).unwrap();
@@ -474,6 +494,8 @@ impl Run {
                     })?;
                 }
                 self.sim.alive.retain(|a| *a != j);
+                self.sim.warm.retain(|a| *a != j);
+                self.sim.warming.retain(|a| *a != j);
                 if self.sim.running == Some(j) {
                     self.sim.running = None;
                 }
@@ -555,6 +577,21 @@ impl Run {
                     fields: vec!["x".into()],
                 })?;
             }
+            Move::Warm(up) => {
+                if self.sim.warming.is_empty() {
+                    return Ok(());
+                }
+                let j = self.sim.warming.remove(0);
+                let input = if up {
+                    Input::ClusterWarm { job: j }
+                } else {
+                    Input::WarmFailed {
+                        job: j,
+                        reason: "it did not start".into(),
+                    }
+                };
+                self.step(input)?;
+            }
             Move::Stale => self.step(Input::TornDown {
                 job: Uuid::from_u128(u128::MAX),
             })?,
@@ -571,6 +608,8 @@ impl Run {
                 Move::Quota
             } else if self.sim.starting.is_some() {
                 Move::StartOk
+            } else if !self.sim.warming.is_empty() {
+                Move::Warm(true)
             } else if !self.sim.savepoints.is_empty() {
                 Move::SavepointOk(0)
             } else if !self.sim.cancels.is_empty() {
@@ -628,6 +667,14 @@ impl Run {
                 self.sim.alive
             );
         }
+        // No cluster started ahead is left, nor one given up.
+        prop_assert!(
+            self.sim.warm.is_empty() && lc.warm.is_none() && lc.discarded.is_empty(),
+            "a cluster started ahead is left: {:?} {:?} {:?}",
+            self.sim.warm,
+            lc.warm,
+            lc.discarded
+        );
         prop_assert!(
             (self.sim.holding - lc.cores_held).abs() < 1e-9,
             "the ledger holds {} and the lifecycle {}",
@@ -648,10 +695,13 @@ proptest! {
         max_savepoints in 1u32..4,
         graceful in any::<bool>(),
         others in 0u8..3,
-        limit in 2u8..6,
+        limit in 2u8..8,
+        fast in any::<bool>(),
     ) {
         let mut w = World::new();
         w.auto_quota = false;
+        // Fast upgrades where the host's memory is known and plenty, else the cold way.
+        w.memory = fast.then_some(64 << 30);
         w.policy.max_job_creation_attempts = max_jobs;
         w.policy.max_savepoint_creation_attempts = max_savepoints;
         w.policy.api = FlinkApi { graceful_stop: graceful, trigger_ids: graceful };
