@@ -199,7 +199,7 @@ impl DeploymentActor {
             // on a cluster of its own), with fast upgrades allowed.
             let memory_available = (config.flink.fast_upgrades
                 && self.policy.fast_upgrade
-                && matches!(self.lifecycle.phase, Phase::Running { .. }))
+                && self.lifecycle.phase.job().is_some())
             .then(memory_available)
             .flatten();
             let mut c = Ctx {
@@ -527,8 +527,10 @@ impl DeploymentActor {
 
     /// A removed Deployment at rest with no job tells the Supervisor, once.
     fn ready_to_forget(&mut self) {
+        // (And no cluster of its own left: one given up is removed first.)
         let at_rest = matches!(self.lifecycle.phase, Phase::Idle)
-            && self.lifecycle.status != DeploymentState::Transitioning;
+            && self.lifecycle.status != DeploymentState::Transitioning
+            && self.lifecycle.discarded.is_empty();
         if self.removing.is_some() && at_rest && !self.told_ready {
             self.told_ready = true;
             self.supervisor.do_send(DeploymentReport::ReadyToForget {

@@ -453,7 +453,11 @@ impl Lifecycle {
 
     /// A new quota request for `cores`, always more than is held: a grant replaces the
     /// holding, so saying again what is held can only give cores back.
+    ///
+    /// Clusters given up and not gone yet keep their cores: the request adds them, so
+    /// that the grant (which replaces the holding) still covers them.
     fn request(&mut self, cores: f64, out: &mut Out) -> (u64, f64) {
+        let cores = cores + self.discarded_cores();
         debug_assert!(cores > self.cores_held, "{cores} ≤ {}", self.cores_held);
         self.last_request += 1;
         out.push(Action::ReserveQuota {

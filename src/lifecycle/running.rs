@@ -39,7 +39,7 @@ impl Lifecycle {
             && job.upgrade_key != policy.upgrade_key
             && policy.upgrade != UpgradeStrategyKind::None;
         self.keep_warm_for(ctx, upgrade, out);
-        let needs_cores = policy.cores > self.cores_held + CORES_EPSILON;
+        let needs_cores = policy.cores > self.cores_free() + CORES_EPSILON;
         let mut quota = quota;
         if let Some(wait) = &quota {
             if !upgrade || !needs_cores {
@@ -114,7 +114,7 @@ impl Lifecycle {
 
     /// A look while an upgrade waits for cores: ask again after a refusal.
     pub(super) fn upgrade_waiting(&mut self, ctx: &mut Ctx<'_>, out: &mut Out) {
-        if ctx.policy.cores <= self.cores_held + CORES_EPSILON {
+        if ctx.policy.cores <= self.cores_free() + CORES_EPSILON {
             // Settle goes on with what is held, or gives the wait up.
             return;
         }

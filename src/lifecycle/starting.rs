@@ -31,7 +31,7 @@ impl Lifecycle {
             return;
         }
         self.status = DeploymentState::Transitioning;
-        if self.cores_held + CORES_EPSILON >= policy.cores {
+        if self.cores_free() + CORES_EPSILON >= policy.cores {
             // The cores of this transition are held already (a retry, a recovery, an
             // upgrade's next job): no new check. An upgrade's next job runs on the
             // cluster started for it, when there is one.
@@ -48,7 +48,7 @@ impl Lifecycle {
             return;
         }
         self.discard_warm(out);
-        if let Some(r) = recover.filter(|r| self.cores_held + CORES_EPSILON >= r.job.cores) {
+        if let Some(r) = recover.filter(|r| self.cores_free() + CORES_EPSILON >= r.job.cores) {
             // The latest template needs more cores than the job that ran: that job is
             // started again first, and upgraded once the quota allows.
             let job = JobRef {
@@ -79,7 +79,7 @@ impl Lifecycle {
             self.phase = Phase::Idle;
             return;
         }
-        if self.cores_held + CORES_EPSILON >= ctx.policy.cores {
+        if self.cores_free() + CORES_EPSILON >= ctx.policy.cores {
             // An edit made the job smaller than what is held: no need to wait.
             self.abandon_wait(&wait, out);
             self.phase = Phase::Idle;

@@ -38,8 +38,8 @@ impl Lifecycle {
         }
         match self.upgrade_way(ctx, job) {
             Way::Fast => {
-                let total = self.cores_held + ctx.policy.cores;
-                let (request, total) = self.request(total, out);
+                let both = self.cores_free() + ctx.policy.cores;
+                let (request, total) = self.request(both, out);
                 self.warm = Some(Warm {
                     job: ctx.ids.next_id(),
                     template_hash: ctx.policy.template_hash.clone(),
@@ -89,13 +89,17 @@ impl Lifecycle {
 
     /// A grant of the fast way's request: the cluster is started. `true`: it was.
     pub(super) fn warm_granted(&mut self, ctx: &mut Ctx<'_>, request: u64, out: &mut Out) -> bool {
+        let job_runs = matches!(
+            self.phase,
+            Phase::Running { .. } | Phase::UserSavepointing { .. }
+        );
         let Some(w) = &mut self.warm else {
             return false;
         };
         let WarmStage::Asking { request: r, total } = w.stage else {
             return false;
         };
-        if r != request {
+        if r != request || !job_runs {
             return false;
         }
         self.cores_held = total;
@@ -165,8 +169,10 @@ impl Lifecycle {
                     .filter(|d| d.job == *job)
                     .fold(0.0, |sum, d| sum + d.cores);
                 self.discarded.retain(|d| d.job != *job);
+                // Given back now, unless a request is on its way: its grant, which
+                // replaces the holding, is given back once the next job runs.
                 let keep = (self.cores_held - cores).max(self.cores_in_use(ctx));
-                if keep + CORES_EPSILON < self.cores_held {
+                if keep + CORES_EPSILON < self.cores_held && !self.request_in_flight() {
                     self.set_cores(keep, out);
                 }
                 true
@@ -283,6 +289,29 @@ impl Lifecycle {
         job + warm
     }
 
+    /// The cores held for this Deployment's job (and a warm cluster): what is held
+    /// but for the clusters given up and not gone yet.
+    pub(super) fn cores_free(&self) -> f64 {
+        (self.cores_held - self.discarded_cores()).max(0.0)
+    }
+
+    /// Whether a quota request is unanswered: a setting now would undo its grant.
+    fn request_in_flight(&self) -> bool {
+        let waiting = |w: &QuotaWait| w.request.is_some();
+        let phase = match &self.phase {
+            Phase::WaitingForQuota { wait, .. } => waiting(wait),
+            Phase::Running {
+                quota: Some(wait), ..
+            } => waiting(wait),
+            _ => false,
+        };
+        phase
+            || matches!(
+                self.warm.as_ref().map(|w| &w.stage),
+                Some(WarmStage::Asking { .. })
+            )
+    }
+
     /// Holds no cores but those of clusters given up and not gone yet.
     pub(super) fn release_cores(&mut self, out: &mut Out) {
         self.set_cores(self.discarded_cores(), out);
@@ -369,19 +398,25 @@ impl Lifecycle {
                 | DeploymentState::Cancelled
                 | DeploymentState::Finished
         );
-        let on_the_way = matches!(
+        let job_runs = matches!(
             self.phase,
-            Phase::Running { .. }
-                | Phase::UserSavepointing { .. }
-                | Phase::Savepointing {
-                    origin: SavepointOrigin::SuspendAndUpgrade,
-                    ..
-                }
-                | Phase::TearingDown {
-                    then: After::Settle { .. },
-                    ..
-                }
+            Phase::Running { .. } | Phase::UserSavepointing { .. }
         );
+        // Up, it waits through the stop of the old job and the removal of its cluster;
+        // asked for or starting, only while the old job runs.
+        let ready = matches!(self.warm.as_ref().map(|w| &w.stage), Some(WarmStage::Ready));
+        let on_the_way = job_runs
+            || ready
+                && matches!(
+                    self.phase,
+                    Phase::Savepointing {
+                        origin: SavepointOrigin::SuspendAndUpgrade,
+                        ..
+                    } | Phase::TearingDown {
+                        then: After::Settle { .. },
+                        ..
+                    }
+                );
         if self.warm.is_some() && (resting || !on_the_way) {
             self.discard_warm(out);
         }

@@ -33,6 +33,8 @@ struct Sim {
     /// their job starts on them or they are torn down; `warming`: not answered yet.
     warm: Vec<Uuid>,
     warming: Vec<Uuid>,
+    /// The cores each cluster (a job's or one started ahead) uses.
+    cores: BTreeMap<Uuid, f64>,
     /// The job Flink runs (RUNNING reported).
     running: Option<Uuid>,
     /// Savepoints Flink is taking: (job, savepoint, with a stop), watched by the daemon.
@@ -61,6 +63,12 @@ impl Sim {
                 }
                 Action::SetQuota { .. } => self.ledger_ops.push_back(a.clone()),
                 Action::StartJob { job, resume, .. } => {
+                    let cores = match &w.lc.phase {
+                        Phase::Starting { job: j, .. } if j.id == *job => j.cores,
+                        _ => w.policy.cores,
+                    };
+                    let known = self.cores.get(job).copied().unwrap_or(0.0);
+                    self.cores.insert(*job, cores.max(known));
                     // A job on the cluster started for it: that cluster is its own.
                     self.warm.retain(|j| j != job);
                     self.warming.retain(|j| j != job);
@@ -115,6 +123,8 @@ impl Sim {
                     prop_assert!(!self.alive.contains(job) && !self.warm.contains(job));
                     self.warm.push(*job);
                     self.warming.push(*job);
+                    let cores = w.lc.warm.as_ref().map_or(w.policy.cores, |x| x.cores);
+                    self.cores.insert(*job, cores);
                 }
                 Action::Cancel { job } => self.cancels.push(*job),
                 Action::TearDown { job, .. } if !self.teardowns.contains(job) => {
@@ -152,12 +162,32 @@ impl Sim {
             }
             _ => {}
         }
+        self.covered()?;
         prop_assert!(
             self.holding == 0.0 || self.others + self.holding <= self.limit + 1e-9,
             "the quota is over-committed: {} + {} > {}",
             self.others,
             self.holding,
             self.limit
+        );
+        Ok(())
+    }
+}
+
+impl Sim {
+    /// What the ledger holds covers every cluster that exists (a job's, one started
+    /// ahead, one being removed).
+    fn covered(&self) -> Result<(), TestCaseError> {
+        let in_use: f64 = self
+            .alive
+            .iter()
+            .chain(self.warm.iter().filter(|w| !self.alive.contains(w)))
+            .map(|j| self.cores.get(j).copied().unwrap_or(0.0))
+            .fold(0.0, |a, b| a + b);
+        prop_assert!(
+            in_use <= self.holding + 1e-9,
+            "clusters use {in_use} cores, the ledger holds {}",
+            self.holding
         );
         Ok(())
     }
@@ -242,6 +272,7 @@ impl Run {
         let before = self.w.lc.status;
         let actions = self.w.step(input);
         self.sim.take(&self.w, &actions)?;
+        self.sim.covered()?;
         self.check(before, &actions)
     }
 
