@@ -532,7 +532,6 @@ impl Config {
             .join(&deployment.name)
     }
 
-    /// The SQLite file of the store.
     /// How local clusters' JVMs are started, with the cache of their sizing.
     pub fn launcher(&self) -> crate::cluster::local::Launcher {
         match self.flink.start {
@@ -548,6 +547,7 @@ impl Config {
         }
     }
 
+    /// The SQLite file of the store.
     pub fn store_path(&self) -> PathBuf {
         self.state_dir.join("flinkd.db")
     }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::launch::{fingerprint, jars, resolve, words, Plain, Role, CACHE_VERSION};
+use super::launch::{words, Plain, Role, CACHE_VERSION};
 use super::LocalCluster;
 
 impl Plain {
@@ -38,10 +38,7 @@ impl Plain {
         }
         let mut h = Sha256::new();
         h.update(format!("cds{CACHE_VERSION}\0{role:?}\0{opts}\0{}\0", self.classpath).as_bytes());
-        for jar in jars(&self.home.join("lib")).ok()? {
-            h.update(fingerprint(&jar).as_bytes());
-        }
-        h.update(fingerprint(&resolve(&self.java_run, &self.env)?).as_bytes());
+        h.update(self.installed.as_bytes());
         let key = format!("{:x}", h.finalize());
         let archive = dir.join(format!("{key}.jsa"));
         if archive.is_file() {

@@ -171,6 +171,21 @@ pub(super) struct Plain {
     /// The daemon's environment as passed to Flink.
     pub(super) env: Vec<(OsString, OsString)>,
     pub(super) classpath: String,
+    /// What the distribution and the JDK are, for the caches' keys ([`installed`]).
+    pub(super) installed: String,
+}
+
+/// The identity of a distribution and a JDK: `bin/bash-java-utils.jar`, the jars of
+/// `lib/` and the java binary that runs (each by path, size and modification time).
+fn installed(home: &Path, java_run: &Path, env: &[(OsString, OsString)]) -> Result<String, String> {
+    let java =
+        resolve(java_run, env).ok_or_else(|| format!("{} is not found", java_run.display()))?;
+    Ok([home.join("bin/bash-java-utils.jar")]
+        .into_iter()
+        .chain(jars(&home.join("lib"))?)
+        .chain([java])
+        .map(|f| fingerprint(&f))
+        .collect())
 }
 
 /// A value the scripts would pass through a shell unchanged: split on white space
@@ -305,6 +320,7 @@ impl Plain {
             return Err("the locale's collation may order lib/ differently from byte order".into());
         }
         let classpath = classpath(&lib)?;
+        let installed = installed(&home, &java_run, &env)?;
         Ok(Plain {
             home,
             conf,
@@ -312,6 +328,7 @@ impl Plain {
             java_run,
             env,
             classpath,
+            installed,
         })
     }
 
@@ -384,15 +401,7 @@ impl Plain {
             .canonicalize()
             .unwrap_or_else(|_| self.home.clone());
         h.update(home.as_os_str().as_encoded_bytes());
-        for file in [self.home.join("bin/bash-java-utils.jar")]
-            .into_iter()
-            .chain(jars(&self.home.join("lib"))?)
-        {
-            h.update(fingerprint(&file).as_bytes());
-        }
-        let java = resolve(&self.java_run, &self.env)
-            .ok_or_else(|| format!("{} is not found", self.java_run.display()))?;
-        h.update(fingerprint(&java).as_bytes());
+        h.update(self.installed.as_bytes());
         for (k, v) in &self.conf {
             if !OWNED_KEYS.contains(&k.as_str()) && !SNAPSHOT_DIR_KEYS.contains(&k.as_str()) {
                 h.update(format!("{k}\0{v}\0").as_bytes());
@@ -617,4 +626,4 @@ use files::{
     bytewise_is_dictionary_order, classpath, collates_bytewise, is_dist, output_within,
     UTILITY_BOUND,
 };
-pub(super) use files::{fingerprint, jars, resolve};
+use files::{fingerprint, jars, resolve};

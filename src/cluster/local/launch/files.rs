@@ -96,7 +96,7 @@ pub(super) fn bytewise_is_dictionary_order(jars: &[PathBuf]) -> bool {
 }
 
 /// The jars of `lib/`, sorted by path.
-pub(in crate::cluster::local) fn jars(lib: &Path) -> Result<Vec<PathBuf>, String> {
+pub(super) fn jars(lib: &Path) -> Result<Vec<PathBuf>, String> {
     let mut jars: Vec<PathBuf> = std::fs::read_dir(lib)
         .map_err(|e| format!("cannot read {}: {e}", lib.display()))?
         .flatten()
@@ -134,7 +134,7 @@ pub(super) fn classpath(lib: &Path) -> Result<String, String> {
 }
 
 /// A file's identity for the cache: path, size and modification time.
-pub(in crate::cluster::local) fn fingerprint(p: &Path) -> String {
+pub(super) fn fingerprint(p: &Path) -> String {
     let meta = std::fs::metadata(p).ok();
     let modified = meta
         .as_ref()
@@ -151,10 +151,7 @@ pub(in crate::cluster::local) fn fingerprint(p: &Path) -> String {
 
 /// The file a program name runs: itself when it has a slash, else the first
 /// executable of that name on the environment's `PATH`; links followed.
-pub(in crate::cluster::local) fn resolve(
-    program: &Path,
-    env: &[(OsString, OsString)],
-) -> Option<PathBuf> {
+pub(super) fn resolve(program: &Path, env: &[(OsString, OsString)]) -> Option<PathBuf> {
     let found = if program.components().count() > 1 {
         Some(program.to_path_buf())
     } else {

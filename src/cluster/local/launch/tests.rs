@@ -57,6 +57,7 @@ fn the_sizing_is_cached_per_distribution_jdk_and_settings_not_per_cluster() {
         java_run: java.clone(),
         env: Vec::new(),
         classpath: String::new(),
+        installed: installed(&home, &java, &[]).unwrap(),
     };
     let key = |conf: &[(&str, &str)], role| plain(conf).cache_key(role).unwrap();
     let base = key(
@@ -130,6 +131,7 @@ fn options_are_joined_as_the_scripts_join_them() {
         java_run: PathBuf::from("java"),
         env: Vec::new(),
         classpath: String::new(),
+        installed: String::new(),
     };
     assert_eq!(
         plain(&[]).java_opts(Role::JobManager, 17),
