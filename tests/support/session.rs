@@ -14,8 +14,13 @@ pub struct SessionCluster {
     pub home: PathBuf,
     pub dir: PathBuf,
     pub rest_port: u16,
+    identity: String,
     settings: Vec<String>,
 }
+
+/// A setting of no meaning to Flink, unique to each start, that `/jobmanager/config`
+/// shows: the server on the REST port is this cluster's JobManager.
+const IDENTITY_KEY: &str = "test.session.identity";
 
 /// A port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
@@ -37,7 +42,7 @@ impl SessionCluster {
         let mut attempt = 1;
         loop {
             let cluster = Self::start_once(home, dir, slots);
-            if cluster.job_manager_listens(Duration::from_secs(90)) || attempt == 3 {
+            if cluster.job_manager_answers(Duration::from_secs(90)) || attempt == 3 {
                 return cluster;
             }
             eprintln!(
@@ -49,11 +54,13 @@ impl SessionCluster {
         }
     }
 
-    /// Waits until the JobManager answers on its REST port; `false` if it exited.
-    fn job_manager_listens(&self, bound: Duration) -> bool {
+    /// Waits until this JobManager answers on its REST port, told by the identity in its
+    /// configuration (a server that took the port first, such as another test's fake
+    /// Flink, answers too); `false` if it exited.
+    fn job_manager_answers(&self, bound: Duration) -> bool {
         let until = Instant::now() + bound;
         while Instant::now() < until {
-            if std::net::TcpStream::connect(("127.0.0.1", self.rest_port)).is_ok() {
+            if self.answers_as_itself() {
                 return true;
             }
             if !self.handle().job_manager_alive() {
@@ -66,6 +73,19 @@ impl SessionCluster {
             std::thread::sleep(Duration::from_millis(50));
         }
         true
+    }
+
+    fn answers_as_itself(&self) -> bool {
+        let Some(entries) = get_json(&format!("{}/jobmanager/config", self.url())) else {
+            return false;
+        };
+        let want = format!("{IDENTITY_KEY}={}", self.identity);
+        entries.as_array().is_some_and(|all| {
+            all.iter().any(|e| {
+                let (k, v) = (e["key"].as_str(), e["value"].as_str());
+                k.zip(v).is_some_and(|(k, v)| format!("{k}={v}") == want)
+            })
+        })
     }
 
     /// The last lines of the JobManager's own log.
@@ -100,7 +120,9 @@ impl SessionCluster {
         }
         let rest_port = free_port();
         let rpc_port = free_port();
+        let identity = uuid::Uuid::new_v4().simple().to_string();
         let settings = [
+            format!("{IDENTITY_KEY}={identity}"),
             format!("rest.port={rest_port}"),
             "rest.address=127.0.0.1".to_string(),
             "rest.bind-address=127.0.0.1".to_string(),
@@ -129,6 +151,7 @@ impl SessionCluster {
             home: home.to_path_buf(),
             dir: dir.to_path_buf(),
             rest_port,
+            identity,
             settings,
         };
         cluster.script("jobmanager.sh");
@@ -175,7 +198,7 @@ impl SessionCluster {
         let until = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(o) = get_json(&format!("{}/overview", self.url())) {
-                if o["taskmanagers"].as_u64().unwrap_or(0) >= 1 {
+                if o["taskmanagers"].as_u64().unwrap_or(0) >= 1 && self.answers_as_itself() {
                     return;
                 }
             }
