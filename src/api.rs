@@ -138,7 +138,7 @@ fn mask_template(t: &mut crate::spec::DeploymentTemplate) {
 /// A Deployment as the API shows it.
 fn masked(mut d: crate::spec::Deployment) -> crate::spec::Deployment {
     if let Some(t) = d.spec.template.as_mut() {
-        mask_template(t);
+        mask_template(std::sync::Arc::make_mut(t));
     }
     d
 }
@@ -147,7 +147,7 @@ fn masked(mut d: crate::spec::Deployment) -> crate::spec::Deployment {
 fn masked_jobs(st: &Store, id: Uuid) -> Result<Vec<crate::spec::Job>, StoreError> {
     let mut jobs = st.jobs(id)?;
     for j in &mut jobs {
-        mask_template(&mut j.spec.template);
+        mask_template(std::sync::Arc::make_mut(&mut j.spec.template));
     }
     Ok(jobs)
 }

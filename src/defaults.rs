@@ -50,7 +50,7 @@ pub fn builtin(flink_version: &str) -> DeploymentSpec {
         max_job_creation_attempts: Some(4),
         savepoint_interval: None,
         savepoint_retention: None,
-        template: Some(DeploymentTemplate {
+        template: Some(std::sync::Arc::new(DeploymentTemplate {
             metadata: None,
             spec: Some(TemplateSpec {
                 artifact: Some(Artifact {
@@ -77,7 +77,7 @@ pub fn builtin(flink_version: &str) -> DeploymentSpec {
                     log4j2_configuration_template: None,
                 }),
             }),
-        }),
+        })),
     }
 }
 
@@ -128,7 +128,12 @@ pub fn expand_spec(explicit: &DeploymentSpec, layers: Layers<'_>) -> DeploymentS
         spec.deployment_target_name = Some(LOCAL_TARGET.to_string());
     }
 
-    if let Some(t) = spec.template.as_mut().and_then(|t| t.spec.as_mut()) {
+    if let Some(t) = spec
+        .template
+        .as_mut()
+        .map(std::sync::Arc::make_mut)
+        .and_then(|t| t.spec.as_mut())
+    {
         if t.number_of_task_managers.is_none() {
             let parallelism = t.parallelism.unwrap_or(1).max(1);
             let slots = slots_per_task_manager(t).unwrap_or(1).max(1);
@@ -267,13 +272,13 @@ mod tests {
             state: Some(DesiredState::Suspended),
             ..Default::default()
         };
-        cfg.template = Some(DeploymentTemplate {
+        cfg.template = Some(std::sync::Arc::new(DeploymentTemplate {
             metadata: None,
             spec: Some(TemplateSpec {
                 parallelism: Some(5),
                 ..Default::default()
             }),
-        });
+        }));
         let ns = DeploymentSpec {
             max_job_creation_attempts: Some(9),
             state: Some(DesiredState::Cancelled),
@@ -336,14 +341,14 @@ mod tests {
                 conf.insert(SLOTS_KEY.to_string(), s.to_string());
             }
             let explicit = DeploymentSpec {
-                template: Some(DeploymentTemplate {
+                template: Some(std::sync::Arc::new(DeploymentTemplate {
                     metadata: None,
                     spec: Some(TemplateSpec {
                         parallelism: Some(parallelism),
                         flink_configuration: Some(conf),
                         ..Default::default()
                     }),
-                }),
+                })),
                 ..Default::default()
             };
             let s = expand_spec(&explicit, layers(None, &DeploymentSpec::default()));
@@ -358,14 +363,14 @@ mod tests {
     #[test]
     fn an_explicit_task_manager_count_is_kept() {
         let explicit = DeploymentSpec {
-            template: Some(DeploymentTemplate {
+            template: Some(std::sync::Arc::new(DeploymentTemplate {
                 metadata: None,
                 spec: Some(TemplateSpec {
                     parallelism: Some(1),
                     number_of_task_managers: Some(3),
                     ..Default::default()
                 }),
-            }),
+            })),
             ..Default::default()
         };
         let s = expand_spec(&explicit, layers(None, &DeploymentSpec::default()));

@@ -210,10 +210,10 @@ impl ExpandedTemplate {
 /// A template expanded with the built-in defaults only (for tests and tools).
 pub fn builtin_template(template: &TemplateSpec, flink_version: &str) -> ExpandedTemplate {
     let spec = DeploymentSpec {
-        template: Some(crate::spec::DeploymentTemplate {
+        template: Some(std::sync::Arc::new(crate::spec::DeploymentTemplate {
             metadata: None,
             spec: Some(template.clone()),
-        }),
+        })),
         ..DeploymentSpec::default()
     };
     let layers = crate::defaults::Layers {
@@ -222,13 +222,21 @@ pub fn builtin_template(template: &TemplateSpec, flink_version: &str) -> Expande
         flink_version,
     };
     let mut expanded = crate::defaults::expand_spec(&spec, layers);
-    if let Some(t) = expanded.template.as_mut().and_then(|t| t.spec.as_mut()) {
+    if let Some(t) = expanded
+        .template
+        .as_mut()
+        .map(std::sync::Arc::make_mut)
+        .and_then(|t| t.spec.as_mut())
+    {
         t.artifact
             .get_or_insert_with(Default::default)
             .jar_uri
             .get_or_insert_with(|| "job.jar".into());
     }
-    let t = expanded.template.and_then(|t| t.spec).unwrap_or_default();
+    let t = expanded
+        .template
+        .and_then(|t| std::sync::Arc::unwrap_or_clone(t).spec)
+        .unwrap_or_default();
     ExpandedTemplate::of(&t).expect("the built-in defaults fill every field")
 }
 

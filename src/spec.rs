@@ -303,7 +303,7 @@ pub struct DeploymentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_retention: Option<SavepointRetention>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<DeploymentTemplate>,
+    pub template: Option<std::sync::Arc<DeploymentTemplate>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -584,7 +584,7 @@ pub struct Job {
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
     /// The expanded template this job was started from.
-    pub template: DeploymentTemplate,
+    pub template: std::sync::Arc<DeploymentTemplate>,
     /// Stable hash of `template`, compared against the Deployment's to detect upgrades.
     pub template_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -29,15 +29,15 @@ use crate::lifecycle::{
     Action, Ctx, EventName, Found, Input, Lifecycle, Phase, Policy, RandomIds, Records,
 };
 use crate::spec::{
-    Deployment, DeploymentState, DeploymentStatus, DesiredState, Event, EventLevel, RunningStatus,
-    Savepoint, Timestamp,
+    Deployment, DeploymentState, DeploymentStatus, DeploymentTemplate, DesiredState, Event,
+    EventLevel, RunningStatus, Savepoint, Timestamp,
 };
 
 pub struct DeploymentActor {
     shared: Arc<Shared>,
     id: Uuid,
     deployment: Deployment,
-    source: SpecSource,
+    source: Source,
     policy: Policy,
     lifecycle: Lifecycle,
     records: Records,
@@ -57,6 +57,25 @@ pub struct DeploymentActor {
     /// its first step is written, even a step that changes nothing (one created
     /// CANCELLED is at rest from the start, and must still show it).
     on_record: bool,
+}
+
+/// What a DeploymentActor keeps of its [`SpecSource`]: where its jobs run, its file's
+/// directory, and its spec as written only as the bytes a removal's policy needs (ten
+/// thousand Deployments would otherwise each hold a second spec).
+struct Source {
+    placement: crate::cluster::Placement,
+    base_dir: std::path::PathBuf,
+    written_json: Box<[u8]>,
+}
+
+impl Source {
+    fn of(source: SpecSource) -> Source {
+        Source {
+            written_json: Policy::written_json(&source.written).into_boxed_slice(),
+            placement: source.placement,
+            base_dir: source.base_dir,
+        }
+    }
 }
 
 /// The host's `MemAvailable`, in bytes.
@@ -86,7 +105,7 @@ impl DeploymentActor {
         supervisor: Recipient<DeploymentReport>,
     ) -> Result<Self, crate::expanded::NotExpanded> {
         let id = deployment.metadata.id.unwrap_or_else(Uuid::nil);
-        let policy = Self::policy_for(&deployment, &source, None)?;
+        let policy = Self::policy_for(&deployment, &source)?;
         let lifecycle = match loaded.lifecycle.as_deref() {
             Some(json) => Lifecycle::from_stored(json, &policy, now()).unwrap_or_else(|e| {
                 tracing::error!(deployment = %deployment.metadata.identity(), "the recorded lifecycle cannot be read ({e}); starting afresh");
@@ -95,17 +114,17 @@ impl DeploymentActor {
             None => Lifecycle::default(),
         };
         let on_record = loaded.lifecycle.is_some();
+        let (mut jobs, mut savepoints) = (loaded.jobs, loaded.savepoints);
+        jobs.shrink_to_fit();
+        savepoints.shrink_to_fit();
         Ok(DeploymentActor {
             shared,
             id,
             policy,
             deployment,
-            source,
+            source: Source::of(source),
             lifecycle,
-            records: Records {
-                jobs: loaded.jobs,
-                savepoints: loaded.savepoints,
-            },
+            records: Records { jobs, savepoints },
             job_actors: HashMap::new(),
             found: None,
             deadline: None,
@@ -126,13 +145,12 @@ impl DeploymentActor {
     fn policy_for(
         deployment: &Deployment,
         source: &SpecSource,
-        removing: Option<DesiredState>,
     ) -> Result<Policy, crate::expanded::NotExpanded> {
         Policy::new(
             &source.written,
             &deployment.spec,
             &source.placement.hash_suffix(),
-            removing,
+            None,
         )
     }
 
@@ -212,15 +230,19 @@ impl DeploymentActor {
             };
             self.lifecycle.step(&mut c, input.clone())
         };
-        let template = self.deployment.spec.template.clone().unwrap_or_default();
-        let namespace = self.deployment.metadata.namespace().to_string();
+        let no_template = Arc::<DeploymentTemplate>::default();
         let changed = self.records.apply(
             &actions,
             &RecordContext {
                 at,
-                namespace: &namespace,
+                namespace: self.deployment.metadata.namespace(),
                 deployment_id: self.id,
-                template: &template,
+                template: self
+                    .deployment
+                    .spec
+                    .template
+                    .as_ref()
+                    .unwrap_or(&no_template),
                 template_hash: &self.policy.template_hash,
             },
         );

@@ -24,7 +24,7 @@ use super::store::Exec;
 use super::Shared;
 use crate::cluster::Placement;
 use crate::lifecycle::{EventName, Input};
-use crate::spec::{DeploymentSpec, Identity};
+use crate::spec::Identity;
 use crate::validate;
 
 mod apply;
@@ -96,8 +96,6 @@ struct Managed {
     file: PathBuf,
     /// Its file is gone and it is winding down.
     removing: bool,
-    /// The expanded spec it has (what a change of the defaults is compared with).
-    spec: DeploymentSpec,
 }
 
 pub struct Supervisor {

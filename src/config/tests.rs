@@ -115,7 +115,7 @@ parallelism = 3
     assert_eq!(cfg.files.max_file_size, Bytes(2 * 1024 * 1024));
     assert_eq!(cfg.defaults.state, Some(DesiredState::Suspended));
     assert_eq!(cfg.defaults.max_job_creation_attempts, Some(7));
-    let t = cfg.defaults.template.unwrap().spec.unwrap();
+    let t = cfg.defaults.template.unwrap().spec.clone().unwrap();
     assert_eq!(t.parallelism, Some(3));
     assert_eq!(
         t.flink_configuration.unwrap()["taskmanager.numberOfTaskSlots"],

@@ -89,6 +89,15 @@ fn hash<T: Serialize>(v: &T, suffix: &str) -> String {
     content_hash(bytes)
 }
 
+/// The hold key of a written spec, given as [`Policy::written_json`].
+fn hold_key(written_json: &[u8], removing: Option<DesiredState>) -> String {
+    let mut bytes = written_json.to_vec();
+    if let Some(state) = removing {
+        bytes.extend(format!("+removed:{state}").as_bytes());
+    }
+    content_hash(bytes)
+}
+
 impl Policy {
     /// The policy of a Deployment: `written` is its spec as the file writes it,
     /// `expanded` the same through every layer of defaults, `placement` says where its
@@ -101,10 +110,6 @@ impl Policy {
         removing: Option<DesiredState>,
     ) -> Result<Policy, NotExpanded> {
         let e = ExpandedSpec::of(expanded)?;
-        let removed = match removing {
-            Some(state) => format!("+removed:{state}"),
-            None => String::new(),
-        };
         Ok(Policy {
             desired: removing.unwrap_or(e.state),
             upgrade: e.upgrade,
@@ -114,7 +119,7 @@ impl Policy {
             max_savepoint_creation_attempts: e.max_savepoint_creation_attempts,
             template_hash: hash(&expanded.template, placement),
             upgrade_key: hash(&written.template, placement),
-            hold_key: hash(written, &removed),
+            hold_key: hold_key(&Self::written_json(written), removing),
             api: FlinkApi::of(&e.template.flink_version),
             cores: e.cores(),
             savepoint_interval: e.savepoint_interval,
@@ -123,6 +128,25 @@ impl Policy {
             fast_upgrade: placement.is_empty(),
             cluster_memory: e.cluster_memory(),
         })
+    }
+}
+
+impl Policy {
+    /// What a spec as written is kept as once its policy is made: the bytes its hold
+    /// key is computed from (a DeploymentActor keeps these, not a second spec).
+    pub fn written_json(written: &DeploymentSpec) -> Vec<u8> {
+        serde_json::to_vec(written).unwrap_or_default()
+    }
+
+    /// This policy for a Deployment whose file is gone, wound down to `state`: what
+    /// [`Policy::new`] gives with `removing`, from the written spec's
+    /// [`Policy::written_json`].
+    pub fn removed(&self, state: DesiredState, written_json: &[u8]) -> Policy {
+        Policy {
+            desired: state,
+            hold_key: hold_key(written_json, Some(state)),
+            ..self.clone()
+        }
     }
 }
 
@@ -199,5 +223,27 @@ mod tests {
         let moved = Policy::new(&written, &expanded, "@http://h:8081", None).unwrap();
         assert_ne!(moved.upgrade_key, here.upgrade_key);
         assert_ne!(moved.template_hash, here.template_hash);
+    }
+
+    #[test]
+    fn a_removal_from_the_kept_written_json_is_the_removal_from_the_spec() {
+        let written = spec(serde_json::json!({
+            "state": "running",
+            "template": {"spec": {"artifact": {"jarUri": "/j.jar"}, "parallelism": 3}}
+        }));
+        let layers = Layers {
+            namespace: None,
+            config: &DeploymentSpec::default(),
+            flink_version: "2.3",
+        };
+        let expanded = expand_spec(&written, layers);
+        let kept = Policy::written_json(&written);
+        for placement in ["", "@http://h:8081"] {
+            let here = Policy::new(&written, &expanded, placement, None).unwrap();
+            for state in [DesiredState::Suspended, DesiredState::Cancelled] {
+                let gone = Policy::new(&written, &expanded, placement, Some(state)).unwrap();
+                assert_eq!(here.removed(state, &kept), gone, "{state} at {placement:?}");
+            }
+        }
     }
 }

@@ -24,7 +24,7 @@ pub struct RecordContext<'a> {
     pub namespace: &'a str,
     pub deployment_id: Uuid,
     /// The latest expanded template, and its hash, for a new Job.
-    pub template: &'a DeploymentTemplate,
+    pub template: &'a std::sync::Arc<DeploymentTemplate>,
     pub template_hash: &'a str,
 }
 
@@ -35,6 +35,16 @@ pub struct Changed {
     pub savepoints: Vec<Savepoint>,
     /// Savepoint records removed (their files are gone).
     pub forgotten: Vec<Uuid>,
+}
+
+/// Pushes without the slack a `Vec` grows by while it is short: most Deployments hold
+/// one or two Jobs and a few Savepoints, and a Job record is ~800 bytes (ten thousand
+/// Deployments would otherwise keep ~20 MiB of empty slots).
+fn push_compact<T>(v: &mut Vec<T>, item: T) {
+    if v.len() == v.capacity() && v.len() < 8 {
+        v.reserve_exact(1);
+    }
+    v.push(item);
 }
 
 impl Records {
@@ -93,8 +103,8 @@ impl Records {
                         },
                     };
                     self.jobs.retain(|j| j.metadata.id != *job);
-                    self.jobs.push(record.clone());
-                    changed.jobs.push(record);
+                    push_compact(&mut self.jobs, record.clone());
+                    push_compact(&mut changed.jobs, record);
                 }
                 Action::RecordJob {
                     job,
@@ -118,7 +128,7 @@ impl Records {
                     }
                     let j = j.clone();
                     changed.jobs.retain(|x| x.metadata.id != j.metadata.id);
-                    changed.jobs.push(j);
+                    push_compact(&mut changed.jobs, j);
                 }
                 Action::RecordSavepoint {
                     savepoint,
@@ -168,14 +178,14 @@ impl Records {
                                 trigger_id: trigger_id.clone(),
                                 failure: failure.clone(),
                             };
-                            self.savepoints.push(s.clone());
+                            push_compact(&mut self.savepoints, s.clone());
                             s
                         }
                     };
                     changed
                         .savepoints
                         .retain(|x| x.metadata.id != s.metadata.id);
-                    changed.savepoints.push(s);
+                    push_compact(&mut changed.savepoints, s);
                 }
                 Action::ForgetSavepoint { savepoint } => {
                     self.savepoints.retain(|s| s.metadata.id != *savepoint);
@@ -186,5 +196,54 @@ impl Records {
             }
         }
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn start(job: Uuid, template_of: Option<Uuid>) -> Action {
+        Action::StartJob {
+            job,
+            restore: None,
+            allow_non_restored_state: false,
+            template_of,
+            resume: false,
+        }
+    }
+
+    /// Ten thousand Deployments each hold a Job record: it shares its template with the
+    /// Deployment (and a job upgraded from it with the job it replaces), and the
+    /// records keep no empty slots.
+    #[test]
+    fn a_new_job_shares_its_template_and_the_records_hold_no_slack() {
+        let template = Arc::new(DeploymentTemplate::default());
+        let c = RecordContext {
+            at: Timestamp::UNIX_EPOCH,
+            namespace: "default",
+            deployment_id: Uuid::nil(),
+            template: &template,
+            template_hash: "h",
+        };
+        let mut records = Records::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let changed = records.apply(&[start(a, None)], &c);
+        assert!(Arc::ptr_eq(&records.jobs[0].spec.template, &template));
+        assert!(Arc::ptr_eq(&changed.jobs[0].spec.template, &template));
+        assert_eq!((records.jobs.capacity(), changed.jobs.capacity()), (1, 1));
+        let other = Arc::new(DeploymentTemplate::default());
+        let c = RecordContext {
+            template: &other,
+            ..c
+        };
+        records.apply(&[start(b, Some(a))], &c);
+        assert!(
+            Arc::ptr_eq(&records.jobs[1].spec.template, &template),
+            "the template of the job it replaces"
+        );
+        assert_eq!(records.jobs.capacity(), 2);
     }
 }

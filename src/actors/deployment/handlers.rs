@@ -17,20 +17,23 @@ impl Handler<UpdateSpec> for DeploymentActor {
     type Result = ();
 
     fn handle(&mut self, msg: UpdateSpec, ctx: &mut Context<Self>) {
-        let policy = match Self::policy_for(&msg.deployment, &msg.source, None) {
+        let policy = match Self::policy_for(&msg.deployment, &msg.source) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(deployment = %self.name(), "the new spec is not complete ({e}); keeping the last one");
                 return;
             }
         };
+        let defaults_changed = msg
+            .defaults_only
+            .then(|| crate::defaults::changed_fields(&self.deployment.spec, &msg.deployment.spec));
         // A file that comes back cancels a wind-down.
         self.removing = None;
         self.told_ready = false;
         self.policy = policy;
         self.deployment = msg.deployment;
-        self.source = msg.source;
-        let input = match msg.defaults_changed {
+        self.source = Source::of(msg.source);
+        let input = match defaults_changed {
             Some(fields) => Input::DefaultsChanged { fields },
             None => Input::Reconcile,
         };
@@ -45,10 +48,7 @@ impl Handler<Remove> for DeploymentActor {
         if self.removing.is_some() {
             return;
         }
-        match Self::policy_for(&self.deployment, &self.source, Some(msg.state)) {
-            Ok(p) => self.policy = p,
-            Err(e) => tracing::error!(deployment = %self.name(), "{e}"),
-        }
+        self.policy = self.policy.removed(msg.state, &self.source.written_json);
         self.removing = Some(msg.state);
         tracing::warn!(deployment = %self.name(), "its file is gone: winding it down to {}", msg.state);
         self.step(Input::Reconcile, ctx);

@@ -21,14 +21,14 @@ pub struct SpecSource {
     pub base_dir: PathBuf,
 }
 
-/// A new or changed spec from the Supervisor. `defaults_changed`: only the defaults
-/// changed (the file did not), these fields.
+/// A new or changed spec from the Supervisor. `defaults_only`: its file did not change,
+/// only the defaults did (the actor names the fields, against the spec it has).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct UpdateSpec {
     pub deployment: Deployment,
     pub source: SpecSource,
-    pub defaults_changed: Option<Vec<String>>,
+    pub defaults_only: bool,
 }
 
 /// Its file is gone: wind the Deployment down to `state` (SUSPENDED or CANCELLED).

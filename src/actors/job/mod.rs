@@ -225,7 +225,9 @@ impl JobActor {
             // the clusters. The start deadline counts from the turn.
             let _turn = shared.starts.acquire().await;
             parent.do_send(JobReport(Input::StartBegan { job }));
-            let result = start::run(&shared, job, dir, plan, resume, &me, scripts).await;
+            // Boxed: the start's own state (~4 KB, its HTTP calls') is made when its
+            // turn comes, not held by each of thousands of starts waiting for one.
+            let result = Box::pin(start::run(&shared, job, dir, plan, resume, &me, scripts)).await;
             me.do_send(Done::Started(result));
         }));
     }

@@ -228,17 +228,14 @@ impl Supervisor {
         match self.managed.get_mut(&identity) {
             Some(m) => {
                 let defaults_only = m.written_hash == change.written_hash && !m.removing;
-                let defaults_changed = defaults_only
-                    .then(|| crate::defaults::changed_fields(&m.spec, &deployment.spec));
                 m.hash = change.hash;
                 m.written_hash = change.written_hash;
                 m.file = change.file;
                 m.removing = false;
-                m.spec = deployment.spec.clone();
                 m.addr.do_send(UpdateSpec {
                     deployment,
                     source: change.source,
-                    defaults_changed,
+                    defaults_only,
                 });
             }
             None => {
@@ -267,7 +264,6 @@ impl Supervisor {
     ) -> Option<Addr<DeploymentActor>> {
         let identity = deployment.metadata.identity();
         let id = deployment.metadata.id.unwrap_or_default();
-        let spec = deployment.spec.clone();
         let actor = match DeploymentActor::new(
             self.shared.clone(),
             deployment,
@@ -295,7 +291,6 @@ impl Supervisor {
                 written_hash,
                 file,
                 removing: false,
-                spec,
             },
         );
         Some(addr)

@@ -99,7 +99,7 @@ impl World {
             };
             self.lc.step(&mut ctx, input)
         };
-        let template = DeploymentTemplate::default();
+        let template = std::sync::Arc::<DeploymentTemplate>::default();
         self.records.apply(
             &actions,
             &RecordContext {
