@@ -26,6 +26,15 @@ enum Way {
     Cold(Option<String>),
 }
 
+impl Warm {
+    /// Made for the latest spec: its template, and the cores the quota books for a job
+    /// of it (a cluster sized for other cores would run the job beside a booking that
+    /// does not cover it).
+    fn made_for(&self, ctx: &Ctx<'_>) -> bool {
+        self.template_hash == ctx.policy.template_hash && self.cores == ctx.policy.cores
+    }
+}
+
 impl Lifecycle {
     /// A STATEFUL upgrade of the running `job` is wanted: whether the fast way holds it
     /// (asking for cores, or waiting for the cluster), else the cold way goes on now
@@ -237,9 +246,7 @@ impl Lifecycle {
     /// A warm cluster for anything but this upgrade of the latest template is given up.
     pub(super) fn keep_warm_for(&mut self, ctx: &Ctx<'_>, upgrading: bool, out: &mut Out) {
         let keep = self.warm.as_ref().is_some_and(|w| {
-            upgrading
-                && ctx.policy.upgrade == UpgradeStrategyKind::Stateful
-                && w.template_hash == ctx.policy.template_hash
+            upgrading && ctx.policy.upgrade == UpgradeStrategyKind::Stateful && w.made_for(ctx)
         });
         if !keep {
             self.discard_warm(out);
@@ -250,9 +257,7 @@ impl Lifecycle {
     /// template (taken: the job runs there); any other warm cluster is given up.
     pub(super) fn take_warm(&mut self, ctx: &Ctx<'_>, out: &mut Out) -> Option<Uuid> {
         match &self.warm {
-            Some(w)
-                if w.stage == WarmStage::Ready && w.template_hash == ctx.policy.template_hash =>
-            {
+            Some(w) if w.stage == WarmStage::Ready && w.made_for(ctx) => {
                 self.warm.take().map(|w| w.job)
             }
             Some(_) => {

@@ -237,3 +237,20 @@ fn a_job_that_ends_while_its_upgrade_asks_for_cores_gets_no_cluster_started() {
     let a = w.step(Input::QuotaGranted { request: 2 });
     assert_eq!(warm_of(&a), None);
 }
+
+/// Found by the property test: a cluster made for a spec of other cores (the same
+/// template hash) ran the next job while the quota booked the new cores only.
+#[test]
+fn a_cluster_made_for_other_cores_runs_no_job() {
+    let (mut w, _, _) = upgrading();
+    let first = warm_of(&w.step(Input::QuotaGranted { request: 2 })).unwrap();
+    let a = w.step(Input::ClusterWarm { job: first });
+    assert_eq!(effects(&a), ["stop with savepoint"]);
+    w.complete_savepoint("file:/sp/up");
+    w.policy.cores = 1.0;
+    let a = w.tear_down();
+    assert_eq!(torn_down(&a), [first], "{a:?}");
+    let (job, restore, _) = started(&a).expect("the next job, the cold way");
+    assert_ne!(job, first);
+    assert_eq!(restore.unwrap().location, "file:/sp/up");
+}
