@@ -46,3 +46,21 @@ mkdir -p .flinkd
 ln -sfn "$flink_home" ".flinkd/flink-$minor"
 echo "prerequisites: Flink $FLINK_VERSION at .flinkd/flink-$minor -> $flink_home" >&2
 scripts/build-examples.sh ".flinkd/flink-$minor"
+
+if $tests; then
+    # The schema check of `flinkd render`'s Kubernetes objects (tests/kubernetes_render.rs):
+    # kubernetes-validate carries the official schemas, so it runs offline once installed.
+    kv_version=1.37.0
+    kv="${XDG_CACHE_HOME:-$HOME/.cache}/flinkd/kubernetes-validate-$kv_version"
+    # A venv cannot be moved (its scripts name its path): made in place, and marked
+    # complete last, so that an interrupted install is made again.
+    if [ ! -e "$kv/.complete" ]; then
+        echo "prerequisites: installing kubernetes-validate $kv_version into $kv" >&2
+        rm -rf "$kv"
+        python3 -m venv "$kv"
+        "$kv/bin/python" -m pip install --quiet "kubernetes-validate==$kv_version" >&2
+        touch "$kv/.complete"
+    fi
+    mkdir -p .flinkd/bin
+    ln -sfn "$kv/bin/kubernetes-validate" .flinkd/bin/kubernetes-validate
+fi

@@ -55,6 +55,13 @@ pub enum Command {
     Describe(describe::DescribeArgs),
     /// The current job's JobManager or TaskManager log; `-f` follows it.
     Logs(logs::LogsArgs),
+    /// Print the Kubernetes objects the next job of each Deployment on a Kubernetes
+    /// target would run as (YAML documents on stdout), for review or
+    /// `kubectl apply --dry-run=server -f -`.
+    ///
+    /// The daemon does not run Kubernetes targets yet. Job and instance ids are
+    /// placeholders; the objects' owner references are set when they are created.
+    Render(render::RenderArgs),
 }
 
 /// `flinkd completions SHELL`, from the clap definitions.
@@ -79,6 +86,7 @@ pub fn man() -> i32 {
 pub mod describe;
 pub mod logs;
 pub mod plan;
+pub mod render;
 pub mod savepoints;
 pub mod watch;
 
@@ -475,19 +483,29 @@ pub fn validate(args: &ValidateArgs) -> i32 {
         .as_ref()
         .map(|c| c.files.read_limits())
         .unwrap_or_default();
-    let mut files = Vec::new();
-    for path in &args.paths {
-        match read_path(path, &limits) {
-            Ok(mut f) => files.append(&mut f),
-            Err(e) => {
-                eprintln!("{}: {e}", path.display());
-                return EXIT_INVALID;
-            }
-        }
-    }
+    let files = match read_paths(&args.paths, &limits) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
     let count = files.len();
     let checked = validate::check(files, config.as_ref());
     report(&checked, count, args.expand)
+}
+
+/// The files the paths name, read; a path that cannot be read is reported and ends
+/// the command (its exit code).
+fn read_paths(paths: &[PathBuf], limits: &resources::ReadLimits) -> Result<Vec<FileContents>, i32> {
+    let mut files = Vec::new();
+    for path in paths {
+        match read_path(path, limits) {
+            Ok(mut f) => files.append(&mut f),
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                return Err(EXIT_INVALID);
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// The files a path names: a directory's resource files, or the file itself (read

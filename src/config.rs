@@ -44,6 +44,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub files: FilesConfig,
     pub jars: JarsConfig,
+    pub kubernetes: KubernetesConfig,
     /// The daemon-wide layer of Deployment defaults, below each namespace's
     /// `DeploymentDefaults` and above the built-in defaults. Same shape as `spec`.
     pub defaults: DeploymentSpec,
@@ -61,6 +62,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             files: FilesConfig::default(),
             jars: JarsConfig::default(),
+            kubernetes: KubernetesConfig::default(),
             defaults: DeploymentSpec::default(),
         }
     }
@@ -113,6 +115,15 @@ pub struct FlinkConfig {
     /// STATEFUL upgrades of local Deployments start the new cluster while the old job
     /// runs, where the quota and the host's memory allow.
     pub fast_upgrades: bool,
+}
+
+/// `[kubernetes]`: how clusters on a Kubernetes target are made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// `flinkVersion` → the image of its clusters, for Deployments whose artifact names
+    /// no image (else the official `flink:VERSION`).
+    pub images: BTreeMap<String, String>,
 }
 
 /// How a local cluster's JVMs are started (`[flink] start`).
@@ -360,6 +371,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "FLINK",
     "TIMING",
     "JARS",
+    "KUBERNETES",
     "STORE",
     "FILES",
     "DEFAULTS",

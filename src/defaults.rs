@@ -76,6 +76,7 @@ pub fn builtin(flink_version: &str) -> DeploymentSpec {
                     log4j_loggers: Some([(String::new(), "INFO".to_string())].into()),
                     log4j2_configuration_template: None,
                 }),
+                kubernetes: None,
             }),
         })),
     }

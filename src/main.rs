@@ -43,6 +43,7 @@ fn main() {
     init_logging(format);
     let code = match &cli.command {
         Command::Validate(args) => cli::validate(args),
+        Command::Render(args) => cli::render::render(args),
         Command::Run(args) => cli::run(args),
         Command::Get(args) => cli::get(args),
         Command::Events(args) => cli::events(args),

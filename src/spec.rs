@@ -18,10 +18,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The only `apiVersion` flinkd knows.
 mod import;
+mod kubernetes;
 pub use import::{ImportMetadata, ImportSpec, SavepointImport};
+pub use kubernetes::{KubernetesOptions, PodOptions, VolumeAndMount};
 
+/// The only `apiVersion` flinkd knows.
 pub const API_VERSION: &str = "v1";
 /// The namespace of a resource whose `metadata.namespace` is absent.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -369,6 +371,9 @@ pub struct TemplateSpec {
     pub flink_configuration: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
+    /// The pods of a cluster on a Kubernetes target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesOptions>,
 }
 
 /// `spec.template.spec.artifact`. Only `kind: JAR` exists.

@@ -89,6 +89,20 @@ impl Checked {
 /// versions; without one (`flinkd validate` with no `--config`) the built-in defaults
 /// apply and any flinkVersion is accepted.
 pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
+    check_with(files, config, true)
+}
+
+/// [`check`] for `flinkd render`: a Deployment on a Kubernetes target is valid if it
+/// is valid there (the daemon refuses the target, which it does not run yet).
+pub fn check_for_render(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
+    check_with(files, config, false)
+}
+
+fn check_with(
+    files: Vec<FileContents>,
+    config: Option<&Config>,
+    refuse_kubernetes: bool,
+) -> Checked {
     let fallback = Config::default();
     let cfg = config.unwrap_or(&fallback);
     let mut out = Checked::default();
@@ -126,7 +140,14 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
     let targets = mark_valid(targets, &mut out.diagnostics, check_target);
     let defaults = mark_valid(defaults, &mut out.diagnostics, |d, o| {
         let mut v = check_metadata(&d.metadata, &d.api_version, o);
-        v.extend(check_spec(&d.spec, o, &Provenance::Own, config, false));
+        v.extend(check_spec(
+            &d.spec,
+            o,
+            &Provenance::Own,
+            config,
+            false,
+            true,
+        ));
         v
     });
     let index = TargetIndex::new(&targets);
@@ -155,12 +176,21 @@ pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
                 "ignored: status is the daemon's and is not read from files",
             ));
         }
-        diags.extend(check_spec(&full.spec, &origin, &provenance, config, true));
+        let placement = index.placement(&full.spec, &ns);
+        let local_flink = !matches!(placement, Placement::Kubernetes { .. });
+        diags.extend(check_spec(
+            &full.spec,
+            &origin,
+            &provenance,
+            config,
+            true,
+            local_flink,
+        ));
         diags.extend(index.check_reference(&full.spec, &ns, &origin));
-        if config.is_some() {
+        if config.is_some() && refuse_kubernetes {
             diags.extend(index.check_runnable(&full.spec, &ns, &origin));
         }
-        let placement = index.placement(&full.spec, &ns);
+        diags.extend(kubernetes::check(&full.spec, &placement, &origin));
         expanded.push((full, origin, diags, placement, d.spec));
     }
     for (resource, origin, diags, placement, written) in expanded {
@@ -350,14 +380,17 @@ impl TargetIndex<'_> {
 
     /// Where a valid Deployment runs: its target's cluster, or the built-in local one.
     fn placement(&self, spec: &DeploymentSpec, ns: &str) -> Placement {
-        match self
-            .target_of(spec, ns)
-            .and_then(|(_, t)| t.spec.flink.as_ref())
-        {
-            Some(f) => Placement::External {
+        let Some((_, t)) = self.target_of(spec, ns) else {
+            return Placement::Local;
+        };
+        match (&t.spec.flink, &t.spec.kubernetes) {
+            (Some(f), _) => Placement::External {
                 rest_url: f.rest_url.trim_end_matches('/').to_string(),
             },
-            None => Placement::Local,
+            (None, Some(k)) => Placement::Kubernetes {
+                namespace: k.namespace.clone(),
+            },
+            (None, None) => Placement::Local,
         }
     }
 
@@ -375,7 +408,7 @@ impl TargetIndex<'_> {
             origin.error(
                 FieldPath::parse(path),
                 format!(
-                    "DeploymentTarget `{}` is a Kubernetes target (namespace `{}`); this flinkd runs local clusters (`spec.local: {{}}`) and existing Flink clusters (`spec.flink.restUrl`) only",
+                    "DeploymentTarget `{}` is a Kubernetes target (namespace `{}`); this flinkd runs local clusters (`spec.local: {{}}`) and existing Flink clusters (`spec.flink.restUrl`) only (`flinkd render` prints the objects it would run as)",
                     target.metadata.name, k.namespace
                 ),
             )
@@ -479,6 +512,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 mod imports;
+mod kubernetes;
 mod spec;
 
 pub use imports::check_location;

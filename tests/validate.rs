@@ -244,7 +244,7 @@ fn api_version_must_be_v1() {
 fn unknown_fields_are_named() {
     assert_one_error(
         &VALID.replace("parallelism: 2", "paralelism: 2"),
-        "d.yaml:11:7: spec.template.spec.paralelism: unknown field `paralelism`, expected one of `artifact`, `parallelism`, `numberOfTaskManagers`, `resources`, `flinkConfiguration`, `logging`",
+        "d.yaml:11:7: spec.template.spec.paralelism: unknown field `paralelism`, expected one of `artifact`, `parallelism`, `numberOfTaskManagers`, `resources`, `flinkConfiguration`, `logging`, `kubernetes`",
     );
 }
 
@@ -874,14 +874,29 @@ fn a_kubernetes_target_is_refused_by_a_daemon_that_does_not_run_kubernetes() {
             "spec:\n  deploymentTargetName: k8s\n  template:",
         ),
     );
-    // Offline, the reference is fine.
-    assert_eq!(dir.flinkd(&["validate", "."]).code, 0);
+    // Offline, the reference is fine, but a job in a pod needs its savepoints elsewhere.
+    let run = dir.flinkd(&["validate", "."]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("spec.template.spec.flinkConfiguration: a Kubernetes Deployment's savepoints must outlive its pods"),
+        "{}",
+        run.stderr
+    );
+    dir.write(
+        "d.yaml",
+        VALID.replace(
+            "spec:\n  template:",
+            "spec:\n  deploymentTargetName: k8s\n  template:",
+        ) + "      flinkConfiguration:\n        state.savepoints.dir: s3://b/sp\n",
+    );
+    let run = dir.flinkd(&["validate", "."]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     // For the daemon, it is not runnable.
     let run = dir.flinkd(&["validate", "--config", "flinkd.toml", "."]);
     assert_eq!(run.code, 1);
     assert_eq!(
         run.problems(),
-        ["./d.yaml:6:3: spec.deploymentTargetName: DeploymentTarget `k8s` is a Kubernetes target (namespace `jobs`); this flinkd runs local clusters (`spec.local: {}`) and existing Flink clusters (`spec.flink.restUrl`) only"]
+        ["./d.yaml:6:3: spec.deploymentTargetName: DeploymentTarget `k8s` is a Kubernetes target (namespace `jobs`); this flinkd runs local clusters (`spec.local: {}`) and existing Flink clusters (`spec.flink.restUrl`) only (`flinkd render` prints the objects it would run as)"]
     );
 }
 

@@ -24,7 +24,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 mod cds;
-mod conf;
+pub(crate) mod conf;
 mod launch;
 mod procs;
 

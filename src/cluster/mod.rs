@@ -1,10 +1,12 @@
 //! Clusters: where a Job runs, as a Deployment's target says.
 //!
 //! `local` (this module's [`local`]) runs each cluster as local processes; `external`
-//! submits jobs to a Flink cluster someone else runs (`spec.flink.restUrl`). A
-//! Kubernetes target is not run by this flinkd.
+//! submits jobs to a Flink cluster someone else runs (`spec.flink.restUrl`);
+//! [`kubernetes`] makes a cluster's Kubernetes objects (`flinkd render`), which the
+//! daemon does not create yet: it refuses a Kubernetes target.
 
 pub mod external;
+pub mod kubernetes;
 pub mod local;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,8 @@ pub enum Placement {
     Local,
     /// An existing cluster at this REST address.
     External { rest_url: String },
+    /// A cluster per job as objects in this Kubernetes namespace.
+    Kubernetes { namespace: String },
 }
 
 impl Placement {
@@ -28,6 +32,7 @@ impl Placement {
         match self {
             Placement::Local => String::new(),
             Placement::External { rest_url } => format!("@{rest_url}"),
+            Placement::Kubernetes { namespace } => format!("@kubernetes:{namespace}"),
         }
     }
 }

@@ -74,13 +74,16 @@ fn sets(spec: &DeploymentSpec, path: &FieldPath) -> bool {
 }
 
 /// Field rules on a spec. `complete` is set for an expanded Deployment, where every
-/// defaulted field is present and the jar is required.
+/// defaulted field is present and the jar is required. `local_flink`: its jobs run on
+/// this host's Flink distributions (not in a Kubernetes target's images), so its
+/// `flinkVersion` must be one of the config's.
 pub(super) fn check_spec(
     spec: &DeploymentSpec,
     origin: &Origin,
     provenance: &Provenance<'_>,
     config: Option<&Config>,
     complete: bool,
+    local_flink: bool,
 ) -> Vec<Diagnostic> {
     let mut report = Report {
         origin,
@@ -288,7 +291,7 @@ pub(super) fn check_spec(
                     );
                 }
             }
-            if let (Some(v), Some(cfg)) = (&a.flink_version, config) {
+            if let (Some(v), Some(cfg), true) = (&a.flink_version, config, local_flink) {
                 if !cfg.flink.versions.contains_key(v) {
                     report.at(
                         &format!("{base}.artifact.flinkVersion"),

@@ -139,6 +139,13 @@ pub async fn run(
     };
     let began = std::time::Instant::now();
     let client = match &plan.placement {
+        // Validation refuses the target while the daemon cannot run it.
+        Placement::Kubernetes { namespace } => {
+            return Err(format!(
+                "the Kubernetes target (namespace `{namespace}`) is not run by this flinkd"
+            )
+            .into())
+        }
         Placement::Local => {
             let cluster = match resume {
                 Some(Cluster::Local(c)) if c.job_manager_alive() => c,

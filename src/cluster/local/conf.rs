@@ -47,7 +47,7 @@ pub const OWNED_KEYS: &[&str] = &[
 /// `flinkConfiguration`: short refresh intervals so that the supervisor sees changes
 /// promptly (DESIGN.md, "Flink on this kind of machine"), and retained checkpoints so
 /// that LATEST_STATE can restore from them.
-pub(super) const FLINKD_DEFAULTS: &[(&str, &str)] = &[
+pub(crate) const FLINKD_DEFAULTS: &[(&str, &str)] = &[
     ("web.refresh-interval", "500"),
     ("metrics.fetcher.update-interval", "1000"),
     ("cluster.registration.error-delay", "500"),
@@ -100,7 +100,7 @@ pub(super) fn plain_path(v: &str) -> bool {
 }
 
 /// Quotes a value for a flat YAML line.
-pub(super) fn yaml_scalar(v: &str) -> String {
+pub(crate) fn yaml_scalar(v: &str) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
 }
 

@@ -1,0 +1,158 @@
+//! The Kubernetes target: a Flink cluster per job as Kubernetes objects in the target's
+//! namespace. This module makes the objects (a pure function of the Deployment, the
+//! job's id and the config: `flinkd render` prints them); creating, watching and
+//! removing them through the API server is still to come (the daemon refuses the
+//! target until then).
+//!
+//! One cluster is four objects: a ConfigMap with the generated Flink config and
+//! logging, the JobManager's Deployment (one replica) and its Service (rpc, blob, rest),
+//! and the TaskManagers' Deployment (`numberOfTaskManagers` replicas). All carry
+//! flinkd's labels (who manages them, the Deployment's, the Job's and this flinkd's
+//! ids); when they are created the JobManager's Deployment owns the others, so that
+//! one delete removes the cluster.
+
+mod objects;
+mod pods;
+
+pub use objects::{render, Objects, RenderError};
+
+use std::collections::BTreeMap;
+
+use crate::expanded::ExpandedTemplate;
+use crate::spec::{Artifact, KubernetesOptions};
+
+/// The port of the JobManager's RPC, blob server and REST API, and the TaskManagers'
+/// RPC (the official image's and Flink's documentation's).
+pub const RPC_PORT: i32 = 6123;
+pub const BLOB_PORT: i32 = 6124;
+pub const REST_PORT: i32 = 8081;
+pub const TASK_MANAGER_RPC_PORT: i32 = 6122;
+
+/// Where the generated config is mounted; `FLINK_CONF_DIR` points the image's scripts at
+/// it (the image's own `/opt/flink/conf` stays writable for its entrypoint).
+pub const CONF_DIR: &str = "/opt/flink/flinkd-conf";
+
+/// The labels flinkd puts on a cluster's objects.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const COMPONENT: &str = "app.kubernetes.io/component";
+pub const DEPLOYMENT_ID: &str = "flinkd.io/deployment-id";
+pub const DEPLOYMENT_NAME: &str = "flinkd.io/deployment-name";
+pub const JOB_ID: &str = "flinkd.io/job-id";
+pub const INSTANCE: &str = "flinkd.io/instance";
+
+/// What a job's cluster is made from.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec<'a> {
+    /// The Kubernetes namespace (the target's `spec.kubernetes.namespace`).
+    pub namespace: &'a str,
+    pub deployment_name: &'a str,
+    pub deployment_id: uuid::Uuid,
+    pub job_id: uuid::Uuid,
+    /// This flinkd's instance id (its orphans are told by it).
+    pub instance: &'a str,
+    pub template: &'a ExpandedTemplate,
+    /// The artifact as expanded (its image fields).
+    pub artifact: &'a Artifact,
+    pub kubernetes: Option<&'a KubernetesOptions>,
+    /// `[kubernetes.images]`: an image per Flink version.
+    pub images: &'a BTreeMap<String, String>,
+}
+
+/// The image a job's cluster runs: the artifact's `flinkImageRegistry`,
+/// `flinkImageRepository` and `flinkImageTag` where any is given (repository `flink`,
+/// tag the Flink version by default), else the config's image for the Flink version,
+/// else the official image `flink:VERSION`.
+pub fn image(
+    artifact: &Artifact,
+    flink_version: &str,
+    images: &BTreeMap<String, String>,
+) -> String {
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+    let (registry, repository, tag) = (
+        given(&artifact.flink_image_registry),
+        given(&artifact.flink_image_repository),
+        given(&artifact.flink_image_tag),
+    );
+    if registry.is_none() && repository.is_none() && tag.is_none() {
+        if let Some(image) = images.get(flink_version) {
+            return image.clone();
+        }
+    }
+    let repository = repository.unwrap_or("flink");
+    let tag = tag.unwrap_or(flink_version);
+    match registry {
+        Some(r) => format!("{}/{repository}:{tag}", r.trim_end_matches('/')),
+        None => format!("{repository}:{tag}"),
+    }
+}
+
+/// The name every object of a job's cluster starts with: `flink-`, the Deployment's
+/// name (cut to 32 characters) and the job's id (8 hex digits); with `-jobmanager` or
+/// `-taskmanager` it stays within the 63 characters of a Service's DNS name, and it
+/// begins with a letter as a Service's name must.
+pub fn base_name(deployment_name: &str, job_id: uuid::Uuid) -> String {
+    let name: String = deployment_name.chars().take(32).collect();
+    let id = job_id.simple().to_string();
+    format!("flink-{}-{}", name.trim_end_matches('-'), &id[..8])
+}
+
+/// Flink 2 reads `config.yaml`; Flink 1 `flink-conf.yaml`.
+pub fn config_file_name(flink_version: &str) -> &'static str {
+    let major: Option<u32> = flink_version
+        .trim()
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok());
+    match major {
+        Some(m) if m < 2 => "flink-conf.yaml",
+        _ => "config.yaml",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_comes_from_the_artifact_then_the_config_then_the_official_one() {
+        let none = BTreeMap::new();
+        let configured = BTreeMap::from([("2.3".to_string(), "reg/flink:2.3-j17".to_string())]);
+        let plain = Artifact::default();
+        assert_eq!(image(&plain, "2.3", &none), "flink:2.3");
+        assert_eq!(image(&plain, "2.3", &configured), "reg/flink:2.3-j17");
+        let tagged = Artifact {
+            flink_image_tag: Some("2.3.0-java21".into()),
+            ..Artifact::default()
+        };
+        assert_eq!(image(&tagged, "2.3", &configured), "flink:2.3.0-java21");
+        let full = Artifact {
+            flink_image_registry: Some("registry.example.com/".into()),
+            flink_image_repository: Some("team/flink".into()),
+            ..Artifact::default()
+        };
+        assert_eq!(
+            image(&full, "1.20", &configured),
+            "registry.example.com/team/flink:1.20"
+        );
+    }
+
+    #[test]
+    fn names_fit_a_service_and_begin_with_a_letter() {
+        let id = uuid::Uuid::parse_str("0f8fad5b-d9cb-469f-a165-70867728950e").unwrap();
+        assert_eq!(base_name("counter", id), "flink-counter-0f8fad5b");
+        let long = "a".repeat(31) + "-" + &"b".repeat(31);
+        let base = base_name(&long, id);
+        assert!(format!("{base}-taskmanager").len() <= 63, "{base}");
+        assert!(!base.contains("--"), "{base}");
+        assert!(base_name("9lives", id).starts_with("flink-9lives"));
+    }
+
+    #[test]
+    fn flink_1_reads_flink_conf_yaml() {
+        assert_eq!(config_file_name("1.20"), "flink-conf.yaml");
+        assert_eq!(config_file_name("2.3"), "config.yaml");
+        assert_eq!(config_file_name("latest"), "config.yaml");
+    }
+}
