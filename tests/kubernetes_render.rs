@@ -234,7 +234,7 @@ fn pod_options_and_pod_templates_are_applied() {
         .iter()
         .map(|e| &e["name"])
         .collect();
-    assert_eq!(env, ["FLINK_CONF_DIR", "TZ", "S3_KEY"]);
+    assert_eq!(env, ["TZ", "S3_KEY", "FLINK_CONF_DIR"], "flinkd's last: it wins");
     assert!(c["volumeMounts"]
         .as_array()
         .unwrap()
@@ -242,8 +242,8 @@ fn pod_options_and_pod_templates_are_applied() {
         .any(|m| m["name"] == "flink-data" && m["mountPath"] == "/flink-data"));
     let config = find(&docs, "ConfigMap", "flink-pod-options-00000000-config");
     assert!(
-        config["data"]["flink-conf.yaml"].is_string(),
-        "Flink 1.20 reads flink-conf.yaml"
+        config["data"]["config.yaml"].is_string(),
+        "Flink 1.20 reads config.yaml"
     );
 
     let tm = find(
@@ -284,6 +284,27 @@ fn pod_options_and_pod_templates_are_applied() {
     assert_eq!(env, ["JM_ONLY", "FLINK_CONF_DIR"]);
 }
 
+/// Flink before 1.19 reads flink-conf.yaml with a line parser that keeps quotes: the
+/// reference example's Flink 1.11 gets plain values.
+#[test]
+fn flink_before_1_19_gets_a_config_its_line_parser_reads() {
+    let dir = fixture_dir();
+    let run = dir.flinkd(&["render", "reference"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let docs = documents(&run.stdout);
+    let config = find(&docs, "ConfigMap", "flink-top-speed-00000000-config");
+    let text = config["data"]["flink-conf.yaml"].as_str().unwrap();
+    for line in [
+        "rest.port: 8081\n",
+        "taskmanager.numberOfTaskSlots: 1\n",
+        "taskmanager.memory.process.size: 2048m\n",
+        "state.savepoints.dir: s3://flink/savepoints\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    assert!(!text.contains('"'), "{text}");
+}
+
 #[test]
 fn kubernetes_rules_are_located_errors_and_the_daemon_still_refuses_the_target() {
     let dir = fixture_dir();
@@ -301,6 +322,15 @@ fn kubernetes_rules_are_located_errors_and_the_daemon_still_refuses_the_target()
         minimal.replace("name: minimal", "name: both") +
             "      kubernetes:\n        pods:\n          labels: {a: b}\n        taskManagerPodTemplate:\n          spec:\n            containers: []\n",
     );
+    // The process size is the pod's memory; an emptyDir outlives nothing; every
+    // savepoint key set is checked; a volume entry is located by its index.
+    dir.write(
+        "bad/sizes.yaml",
+        minimal.replace("name: minimal", "name: sizes").replace(
+            "        state.savepoints.dir: s3://flink/savepoints/minimal\n",
+            "        state.savepoints.dir: s3://flink/savepoints/minimal\n        execution.checkpointing.savepoint-dir: file:///scratch/sp\n        taskmanager.memory.process.size: 8g\n",
+        ) + "      kubernetes:\n        pods:\n          volumeMounts:\n            - name: scratch\n              volume: {emptyDir: {}}\n              volumeMount: {mountPath: /scratch}\n            - name: scratch\n              volume: {emptyDir: {}}\n              volumeMount: {mountPath: relative}\n",
+    );
     dir.write(
         "bad/target.yaml",
         std::fs::read(fixtures().join("kubernetes/target.yaml")).unwrap(),
@@ -309,6 +339,14 @@ fn kubernetes_rules_are_located_errors_and_the_daemon_still_refuses_the_target()
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("bad/local.yaml:12:9: spec.template.spec.flinkConfiguration[\"state.savepoints.dir\"]: `file:///tmp/savepoints` is a path inside the pod"), "{}", run.stderr);
     assert!(run.stderr.contains("bad/both.yaml:14:9: spec.template.spec.kubernetes.pods: set either `pods` or `jobManagerPodTemplate`/`taskManagerPodTemplate`, not both"), "{}", run.stderr);
+    for expected in [
+        "bad/sizes.yaml:13:9: spec.template.spec.flinkConfiguration[\"execution.checkpointing.savepoint-dir\"]: `file:///scratch/sp` is a path inside the pod",
+        "bad/sizes.yaml:14:9: spec.template.spec.flinkConfiguration[\"taskmanager.memory.process.size\"]: on a Kubernetes target the process size is the pod's memory: set `spec.template.spec.resources.taskManager.memory` instead",
+        "bad/sizes.yaml:21:15: spec.template.spec.kubernetes.pods.volumeMounts[1].name: the volume `scratch` is named twice",
+        "bad/sizes.yaml:23:29: spec.template.spec.kubernetes.pods.volumeMounts[1].volumeMount.mountPath: a mount path is absolute",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\nnot in\n{}", run.stderr);
+    }
 
     // With the daemon's config, validate refuses what the daemon cannot run yet.
     dir.write(

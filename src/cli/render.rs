@@ -77,7 +77,7 @@ pub fn render(args: &RenderArgs) -> i32 {
             instance: "INSTANCE",
             template: &expanded,
             artifact: template.artifact.as_ref().unwrap_or(&no_artifact),
-            kubernetes: template.kubernetes.as_ref(),
+            kubernetes: template.kubernetes.as_deref(),
             images: &config.kubernetes.images,
         };
         match kubernetes::render(&spec) {

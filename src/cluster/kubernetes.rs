@@ -15,6 +15,7 @@ mod objects;
 mod pods;
 
 pub use objects::{render, Objects, RenderError};
+pub use pods::MAIN_CONTAINER;
 
 use std::collections::BTreeMap;
 
@@ -98,18 +99,25 @@ pub fn base_name(deployment_name: &str, job_id: uuid::Uuid) -> String {
     format!("flink-{}-{}", name.trim_end_matches('-'), &id[..8])
 }
 
-/// Flink 2 reads `config.yaml`; Flink 1 `flink-conf.yaml`.
+/// Flink 1.19 and later read `config.yaml` (standard YAML); earlier versions only
+/// `flink-conf.yaml`, with a line parser of their own that keeps quotes as part of a
+/// value and cuts a line at `#`.
 pub fn config_file_name(flink_version: &str) -> &'static str {
-    let major: Option<u32> = flink_version
-        .trim()
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok());
-    match major {
-        Some(m) if m < 2 => "flink-conf.yaml",
+    let mut parts = flink_version.trim().split('.');
+    let number = |p: Option<&str>| -> Option<u32> {
+        let digits: String = p?.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    match (number(parts.next()), number(parts.next())) {
+        (Some(0), _) => LEGACY_CONFIG,
+        (Some(1), Some(minor)) if minor < 19 => LEGACY_CONFIG,
+        (Some(1), None) => LEGACY_CONFIG,
         _ => "config.yaml",
     }
 }
+
+/// The file name of the configuration Flink before 1.19 reads.
+pub const LEGACY_CONFIG: &str = "flink-conf.yaml";
 
 #[cfg(test)]
 mod tests {
@@ -150,8 +158,11 @@ mod tests {
     }
 
     #[test]
-    fn flink_1_reads_flink_conf_yaml() {
-        assert_eq!(config_file_name("1.20"), "flink-conf.yaml");
+    fn flink_before_1_19_reads_flink_conf_yaml() {
+        assert_eq!(config_file_name("1.11"), "flink-conf.yaml");
+        assert_eq!(config_file_name("1.18"), "flink-conf.yaml");
+        assert_eq!(config_file_name("1.19"), "config.yaml");
+        assert_eq!(config_file_name("1.20"), "config.yaml");
         assert_eq!(config_file_name("2.3"), "config.yaml");
         assert_eq!(config_file_name("latest"), "config.yaml");
     }

@@ -89,6 +89,27 @@ fn hash<T: Serialize>(v: &T, suffix: &str) -> String {
     content_hash(bytes)
 }
 
+/// A template as far as it decides how a job runs where it runs: the pod options of
+/// `kubernetes` only on a Kubernetes target (elsewhere they are ignored, and an edit of
+/// them restarts nothing).
+fn runs_by(
+    template: &Option<std::sync::Arc<crate::spec::DeploymentTemplate>>,
+    placement: &str,
+) -> Option<std::sync::Arc<crate::spec::DeploymentTemplate>> {
+    let has_pods = template
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .is_some_and(|s| s.kubernetes.is_some());
+    if !has_pods || placement.starts_with("@kubernetes:") {
+        return template.clone();
+    }
+    let mut t = template.clone()?;
+    if let Some(spec) = std::sync::Arc::make_mut(&mut t).spec.as_mut() {
+        spec.kubernetes = None;
+    }
+    Some(t)
+}
+
 /// The hold key of a written spec, given as [`Policy::written_json`].
 fn hold_key(written_json: &[u8], removing: Option<DesiredState>) -> String {
     let mut bytes = written_json.to_vec();
@@ -117,8 +138,8 @@ impl Policy {
             allow_non_restored_state: e.allow_non_restored_state,
             max_job_creation_attempts: e.max_job_creation_attempts,
             max_savepoint_creation_attempts: e.max_savepoint_creation_attempts,
-            template_hash: hash(&expanded.template, placement),
-            upgrade_key: hash(&written.template, placement),
+            template_hash: hash(&runs_by(&expanded.template, placement), placement),
+            upgrade_key: hash(&runs_by(&written.template, placement), placement),
             hold_key: hold_key(&Self::written_json(written), removing),
             api: FlinkApi::of(&e.template.flink_version),
             cores: e.cores(),
@@ -245,5 +266,36 @@ mod tests {
                 assert_eq!(here.removed(state, &kept), gone, "{state} at {placement:?}");
             }
         }
+    }
+
+    #[test]
+    fn pod_options_count_only_where_the_job_runs_in_a_pod() {
+        let none = DeploymentSpec::default();
+        let layers = || Layers {
+            namespace: None,
+            config: &none,
+            flink_version: "2.3",
+        };
+        let plain = spec(serde_json::json!({
+            "template": {"spec": {"artifact": {"jarUri": "/j.jar"}}}
+        }));
+        let with_pods = spec(serde_json::json!({
+            "template": {"spec": {"artifact": {"jarUri": "/j.jar"},
+                                  "kubernetes": {"pods": {"labels": {"team": "a"}}}}}
+        }));
+        let keys = |w: &DeploymentSpec, placement: &str| {
+            let p = Policy::new(w, &expand_spec(w, layers()), placement, None).unwrap();
+            (p.template_hash, p.upgrade_key)
+        };
+        for elsewhere in ["", "@http://h:8081"] {
+            assert_eq!(
+                keys(&plain, elsewhere),
+                keys(&with_pods, elsewhere),
+                "{elsewhere:?}"
+            );
+        }
+        let pod = "@kubernetes:jobs";
+        assert_ne!(keys(&plain, pod).0, keys(&with_pods, pod).0);
+        assert_ne!(keys(&plain, pod).1, keys(&with_pods, pod).1);
     }
 }

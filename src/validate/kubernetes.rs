@@ -7,15 +7,22 @@ use crate::cluster::Placement;
 use crate::diagnostic::Diagnostic;
 use crate::resources::Origin;
 use crate::source::FieldPath;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+use crate::cluster::kubernetes::{CONF_DIR, MAIN_CONTAINER};
+use crate::source::Segment;
 use crate::spec::{DeploymentSpec, KubernetesOptions};
 
 const AT: &str = "spec.template.spec.kubernetes";
+
+/// The name of the volume of flinkd's generated config in a cluster's pods.
+const FLINKD_VOLUME: &str = "flink-config";
 
 /// The Kubernetes rules of an expanded Deployment that runs at `placement`.
 pub fn check(spec: &DeploymentSpec, placement: &Placement, origin: &Origin) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let template = spec.template.as_ref().and_then(|t| t.spec.as_ref());
-    let options = template.and_then(|t| t.kubernetes.as_ref());
+    let options = template.and_then(|t| t.kubernetes.as_deref());
     let on_kubernetes = matches!(placement, Placement::Kubernetes { .. });
     if let Some(k) = options {
         if !on_kubernetes {
@@ -28,17 +35,23 @@ pub fn check(spec: &DeploymentSpec, placement: &Placement, origin: &Origin) -> V
     }
     if on_kubernetes {
         let conf = template.and_then(|t| t.flink_configuration.as_ref());
-        let mounted: Vec<String> = options
-            .and_then(|k| k.pods.as_ref())
-            .map(|p| {
-                p.volume_mounts
-                    .iter()
-                    .map(|v| v.volume_mount.mount_path.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mounted = lasting_mounts(options);
+        let at_conf = FieldPath::parse("spec.template.spec.flinkConfiguration");
+        // The pods' memory limits are the process sizes: set by `resources`, not here.
+        for (key, side) in [
+            ("jobmanager.memory.process.size", "jobManager"),
+            ("taskmanager.memory.process.size", "taskManager"),
+        ] {
+            if conf.is_some_and(|c| c.contains_key(key)) {
+                out.push(origin.error(
+                    at_conf.child(key),
+                    format!("on a Kubernetes target the process size is the pod's memory: set `spec.template.spec.resources.{side}.memory` instead"),
+                ));
+            }
+        }
         // Savepoints are needed (a suspension, an upgrade) and a pod has no place for
-        // them; checkpoints are checked where the job keeps them on files.
+        // them; checkpoints are checked where the job keeps them on files. Every key
+        // set is checked: Flink reads whichever its version prefers.
         for (keys, what, required) in [
             (
                 &[
@@ -54,37 +67,79 @@ pub fn check(spec: &DeploymentSpec, placement: &Placement, origin: &Origin) -> V
                 false,
             ),
         ] {
-            let found = keys
+            let set: Vec<(&str, &String)> = keys
                 .iter()
-                .find_map(|k| conf.and_then(|c| c.get(*k)).map(|v| (*k, v)));
-            match found {
-                None if !required => {}
-                None => out.push(origin.error(
-                    FieldPath::parse("spec.template.spec.flinkConfiguration"),
+                .filter_map(|k| conf.and_then(|c| c.get(*k)).map(|v| (*k, v)))
+                .collect();
+            if set.is_empty() && required {
+                out.push(origin.error(
+                    at_conf.clone(),
                     format!(
-                        "a Kubernetes Deployment's {what} must outlive its pods: set `{}` to shared storage (s3://, gs://, abfss://, hdfs://, …) or to a path of a volume in `kubernetes.pods.volumeMounts`",
+                        "a Kubernetes Deployment's {what} must outlive its pods: set `{}` to shared storage (s3://, gs://, abfss://, hdfs://, …) or to a path of a lasting volume in `kubernetes.pods.volumeMounts`",
                         keys[0]
                     ),
-                )),
-                Some((key, value)) => {
-                    if let Some(local) = local_path(value) {
-                        let under_mount = mounted
-                            .iter()
-                            .any(|m| local == m.trim_end_matches('/') || local.starts_with(&format!("{}/", m.trim_end_matches('/'))));
-                        if !under_mount {
-                            out.push(origin.error(
-                                FieldPath::parse("spec.template.spec.flinkConfiguration").child(key),
-                                format!(
-                                    "`{value}` is a path inside the pod, lost with it: use shared storage (s3://, gs://, abfss://, hdfs://, …) or mount a volume there with `kubernetes.pods.volumeMounts`"
-                                ),
-                            ));
-                        }
-                    }
+                ));
+            }
+            for (key, value) in set {
+                let Some(local) = local_path(value) else {
+                    continue;
+                };
+                let under_mount = mounted.iter().any(|m| {
+                    let m = m.trim_end_matches('/');
+                    local == m || local.starts_with(&format!("{m}/"))
+                });
+                if !under_mount {
+                    out.push(origin.error(
+                        at_conf.child(key),
+                        format!(
+                            "`{value}` is a path inside the pod, lost with it: use shared storage (s3://, gs://, abfss://, hdfs://, …) or mount a lasting volume (not emptyDir) there with `kubernetes.pods.volumeMounts`, or in both pod templates' flink-main-container"
+                        ),
+                    ));
                 }
             }
         }
     }
     out
+}
+
+/// Where volumes that outlive a pod (any but `emptyDir`) are mounted in the Flink
+/// container: `pods.volumeMounts`, or mounts both pod templates' `flink-main-container`
+/// have.
+fn lasting_mounts(options: Option<&KubernetesOptions>) -> Vec<String> {
+    let Some(k) = options else {
+        return Vec::new();
+    };
+    if let Some(p) = &k.pods {
+        return p
+            .volume_mounts
+            .iter()
+            .filter(|v| v.volume.empty_dir.is_none())
+            .map(|v| v.volume_mount.mount_path.clone())
+            .collect();
+    }
+    let of = |t: Option<&PodTemplateSpec>| -> Vec<String> {
+        let Some(spec) = t.and_then(|t| t.spec.as_ref()) else {
+            return Vec::new();
+        };
+        let lasting = |name: &str| {
+            spec.volumes
+                .iter()
+                .flatten()
+                .any(|v| v.name == name && v.empty_dir.is_none())
+        };
+        spec.containers
+            .iter()
+            .filter(|c| c.name == MAIN_CONTAINER)
+            .flat_map(|c| c.volume_mounts.iter().flatten())
+            .filter(|m| lasting(&m.name))
+            .map(|m| m.mount_path.clone())
+            .collect()
+    };
+    let jm = of(k.job_manager_pod_template.as_ref());
+    of(k.task_manager_pod_template.as_ref())
+        .into_iter()
+        .filter(|m| jm.contains(m))
+        .collect()
 }
 
 /// The local path of a `file:` URI or an absolute path; `None` for other storage.
@@ -112,34 +167,65 @@ fn check_options(k: &KubernetesOptions, origin: &Origin) -> Vec<Diagnostic> {
     }
     for (key, value) in &k.labels {
         if let Err(m) = check_label(key, value) {
-            out.push(origin.error(FieldPath::parse(&format!("{AT}.labels")), m));
+            out.push(origin.error(FieldPath::parse(&format!("{AT}.labels")).child(key), m));
         }
     }
     if let Some(p) = &k.pods {
-        for (map, what) in [(&p.labels, "labels")] {
-            for (key, value) in map {
-                if let Err(m) = check_label(key, value) {
-                    out.push(origin.error(FieldPath::parse(&format!("{AT}.pods.{what}")), m));
-                }
+        for (key, value) in &p.labels {
+            if let Err(m) = check_label(key, value) {
+                out.push(
+                    origin.error(FieldPath::parse(&format!("{AT}.pods.labels")).child(key), m),
+                );
             }
         }
         let mut names = HashSet::new();
         for (i, v) in p.volume_mounts.iter().enumerate() {
-            let at = FieldPath::parse(&format!("{AT}.pods.volumeMounts[{i}].name"));
+            let mut entry = FieldPath::parse(&format!("{AT}.pods.volumeMounts"));
+            entry.0.push(Segment::Index(i));
+            let at = entry.child("name");
             if !names.insert(v.name.as_str()) {
                 out.push(origin.error(at, format!("the volume `{}` is named twice", v.name)));
-            } else if v.name == "flink-config" {
+            } else if v.name == FLINKD_VOLUME {
                 out.push(origin.error(
                     at,
                     "`flink-config` is the volume of flinkd's generated config",
                 ));
             }
-            if !v.volume_mount.mount_path.starts_with('/') {
+            let path = v.volume_mount.mount_path.trim_end_matches('/');
+            let at = entry.child("volumeMount").child("mountPath");
+            if !path.starts_with('/') {
+                out.push(origin.error(at, "a mount path is absolute"));
+            } else if path == CONF_DIR {
                 out.push(origin.error(
-                    FieldPath::parse(&format!(
-                        "{AT}.pods.volumeMounts[{i}].volumeMount.mountPath"
-                    )),
-                    "a mount path is absolute",
+                    at,
+                    format!("{CONF_DIR} is where flinkd mounts the generated config"),
+                ));
+            }
+        }
+    }
+    for (side, t) in [
+        ("jobManagerPodTemplate", &k.job_manager_pod_template),
+        ("taskManagerPodTemplate", &k.task_manager_pod_template),
+    ] {
+        let volumes = t
+            .as_ref()
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.volumes.as_ref());
+        if volumes.is_some_and(|v| v.iter().any(|v| v.name == FLINKD_VOLUME)) {
+            out.push(origin.error(
+                FieldPath::parse(&format!("{AT}.{side}.spec.volumes")),
+                "`flink-config` is the volume of flinkd's generated config",
+            ));
+        }
+        let labels = t
+            .as_ref()
+            .and_then(|t| t.metadata.as_ref())
+            .and_then(|m| m.labels.as_ref());
+        for (key, value) in labels.into_iter().flatten() {
+            if let Err(m) = check_label(key, value) {
+                out.push(origin.error(
+                    FieldPath::parse(&format!("{AT}.{side}.metadata.labels")).child(key),
+                    m,
                 ));
             }
         }

@@ -55,8 +55,10 @@ pub fn with_pod_options(mut pod: PodTemplateSpec, options: Option<&PodOptions>) 
         .iter_mut()
         .find(|c| c.name == MAIN_CONTAINER)
     {
-        let env = main.env.get_or_insert_with(Vec::new);
-        env.extend(o.env_vars.iter().cloned());
+        // The user's first: flinkd's (FLINK_CONF_DIR) come later and win.
+        let mut env = o.env_vars.clone();
+        env.extend(main.env.take().unwrap_or_default());
+        main.env = Some(env);
         let mounts = main.volume_mounts.get_or_insert_with(Vec::new);
         for vm in &o.volume_mounts {
             mounts.push(k8s_openapi::api::core::v1::VolumeMount {
@@ -237,7 +239,7 @@ mod tests {
             .any(|v| v.name == "data" && v.empty_dir.is_some()));
         let main = &spec.containers[0];
         let env: Vec<_> = main.env.iter().flatten().map(|e| e.name.as_str()).collect();
-        assert_eq!(env, ["FLINK_CONF_DIR", "X"]);
+        assert_eq!(env, ["X", "FLINK_CONF_DIR"], "flinkd's last: they win");
         let mount = &main.volume_mounts.as_ref().unwrap()[0];
         assert_eq!(
             (mount.name.as_str(), mount.mount_path.as_str()),
