@@ -234,7 +234,11 @@ fn pod_options_and_pod_templates_are_applied() {
         .iter()
         .map(|e| &e["name"])
         .collect();
-    assert_eq!(env, ["TZ", "S3_KEY", "FLINK_CONF_DIR"], "flinkd's last: it wins");
+    assert_eq!(
+        env,
+        ["TZ", "S3_KEY", "FLINK_CONF_DIR"],
+        "flinkd's last: it wins"
+    );
     assert!(c["volumeMounts"]
         .as_array()
         .unwrap()
