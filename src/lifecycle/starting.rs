@@ -31,6 +31,8 @@ impl Lifecycle {
             return;
         }
         self.status = DeploymentState::Transitioning;
+        // Before the check: a cluster given up keeps its cores until it is gone.
+        self.drop_unusable_warm(ctx, out);
         if self.cores_free() + CORES_EPSILON >= policy.cores {
             // The cores of this transition are held already (a retry, a recovery, an
             // upgrade's next job): no new check. An upgrade's next job runs on the

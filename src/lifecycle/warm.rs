@@ -253,6 +253,18 @@ impl Lifecycle {
         }
     }
 
+    /// A warm cluster the next job cannot run on is given up first, so that the cores
+    /// it keeps until it is gone count before the next job's are checked.
+    pub(super) fn drop_unusable_warm(&mut self, ctx: &Ctx<'_>, out: &mut Out) {
+        let usable = self
+            .warm
+            .as_ref()
+            .is_none_or(|w| w.stage == WarmStage::Ready && w.made_for(ctx));
+        if !usable {
+            self.discard_warm(out);
+        }
+    }
+
     /// The id of the next job when its warm cluster is up and made for the latest
     /// template (taken: the job runs there); any other warm cluster is given up.
     pub(super) fn take_warm(&mut self, ctx: &Ctx<'_>, out: &mut Out) -> Option<Uuid> {

@@ -254,3 +254,22 @@ fn a_cluster_made_for_other_cores_runs_no_job() {
     assert_ne!(job, first);
     assert_eq!(restore.unwrap().location, "file:/sp/up");
 }
+
+/// Found by the property test: the cores a given-up warm cluster keeps until it is gone
+/// were counted as free for the next job, which then started beyond what the quota held.
+#[test]
+fn a_given_up_cluster_keeps_its_cores_when_the_next_job_is_checked() {
+    let (mut w, _, _) = upgrading();
+    let first = warm_of(&w.step(Input::QuotaGranted { request: 2 })).unwrap();
+    w.step(Input::ClusterWarm { job: first });
+    w.complete_savepoint("file:/sp/up");
+    // Held: the old job's 2 and the warm cluster's 2; the latest spec needs 3.
+    w.policy.cores = 3.0;
+    let a = w.tear_down();
+    assert_eq!(torn_down(&a), [first], "{a:?}");
+    assert!(started(&a).is_none(), "no start beyond the quota: {a:?}");
+    assert!(
+        quota_actions(&a).iter().any(|q| q.starts_with("reserve")),
+        "{a:?}"
+    );
+}
