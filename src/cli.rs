@@ -468,16 +468,22 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_INVALID: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
+/// The daemon config `--config` names, if any; one that cannot be used is reported and
+/// ends the command (its exit code).
+fn optional_config(path: Option<&PathBuf>) -> Result<Option<Config>, i32> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    Config::load(path).map(Some).map_err(|e| {
+        eprintln!("flinkd: config: {e}");
+        EXIT_USAGE
+    })
+}
+
 pub fn validate(args: &ValidateArgs) -> i32 {
-    let config = match &args.config {
-        Some(path) => match Config::load(path) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("flinkd: config: {e}");
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
+    let config = match optional_config(args.config.as_ref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let limits = config
         .as_ref()

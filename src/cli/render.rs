@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{read_paths, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use super::{optional_config, read_paths, EXIT_INVALID, EXIT_OK};
 use crate::cluster::kubernetes::{self, ClusterSpec};
 use crate::cluster::Placement;
 use crate::config::Config;
@@ -27,18 +27,13 @@ pub struct RenderArgs {
 const EXAMPLE_JOB: uuid::Uuid = uuid::Uuid::from_u128(0);
 
 pub fn render(args: &RenderArgs) -> i32 {
-    let given = match &args.config {
-        Some(path) => match Config::load(path) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("flinkd: config: {e}");
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
+    let given = match optional_config(args.config.as_ref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     // Without a config, as `flinkd validate` without one: the built-in defaults.
-    let config = given.clone().unwrap_or_default();
+    let default = Config::default();
+    let config = given.as_ref().unwrap_or(&default);
     let limits = config.files.read_limits();
     let files = match read_paths(&args.paths, &limits) {
         Ok(files) => files,
