@@ -26,6 +26,8 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 if $tests; then
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    # kubernetes-validate goes into a venv; Debian's python3 makes one only with this.
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "prerequisites: installing ${missing[*]}" >&2
