@@ -40,7 +40,8 @@ impl Ledger {
 
     /// Cores held by all Deployments.
     pub fn used(&self) -> f64 {
-        self.held.values().sum()
+        // An empty sum of f64 is -0.0, which prints as "-0".
+        self.held.values().sum::<f64>() + 0.0
     }
 
     pub fn limit(&self) -> Option<f64> {
@@ -55,7 +56,7 @@ impl Ledger {
 
     /// Reserves `cores` for `deployment` (replacing what it held), if they fit.
     pub fn reserve(&mut self, deployment: Uuid, cores: f64) -> Result<(), Denied> {
-        let others = self.used() - self.held.get(&deployment).copied().unwrap_or(0.0);
+        let others = (self.used() - self.held(deployment)).max(0.0);
         if let Some(limit) = self.limit {
             if others + cores > limit + EPSILON {
                 return Err(Denied {
@@ -93,6 +94,13 @@ impl Ledger {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn nothing_in_use_says_0_not_minus_0() {
+        let mut ledger = Ledger::new(Some(1.5));
+        let denied = ledger.reserve(Uuid::from_u128(1), 2.0).unwrap_err();
+        assert_eq!(format!("{} of {}", denied.used, ledger.used()), "0 of 0");
+    }
 
     #[test]
     fn reservations_fit_exactly_and_not_beyond() {
