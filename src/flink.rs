@@ -384,6 +384,15 @@ impl FlinkClient {
         })?;
         let status = resp.status();
         let body = read_bounded(resp, &endpoint).await?;
+        // A gateway's "the server behind me did not answer" (a reverse proxy, the
+        // Kubernetes API server's service proxy without endpoints) and Flink's own
+        // "leader election under way": no answer from the JobManager.
+        if matches!(status.as_u16(), 502..=504) {
+            return Err(FlinkError::Unreachable {
+                endpoint,
+                message: format!("HTTP {}: {}", status.as_u16(), flink_message(&body)),
+            });
+        }
         if !status.is_success() {
             return Err(FlinkError::Rejected {
                 endpoint,
@@ -641,63 +650,4 @@ impl FlinkClient {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn java_errors_say_their_root_cause_first() {
-        let body = r#"{"errors":["Internal server error.","<Exception on server side:\njava.util.concurrent.CompletionException: org.apache.flink.client.program.ProgramInvocationException: The program's entry point class 'com.example.Nope' was not found in the jar file.\n\tat org.apache.flink.runtime.webmonitor.handlers.utils.JarHandlerUtils$JarHandlerContext.toPackagedProgram(JarHandlerUtils.java:204)\n\tat java.base/java.lang.Thread.run(Thread.java:840)\nCaused by: java.lang.ClassNotFoundException: com.example.Nope\n\tat java.base/java.net.URLClassLoader.findClass(URLClassLoader.java:445)\n\t... 7 more\n\nEnd of exception on server side>"]}"#;
-        let m = flink_message(body);
-        assert_eq!(
-            m,
-            "The program's entry point class 'com.example.Nope' was not found in the jar file. (CompletionException > ProgramInvocationException > ClassNotFoundException: com.example.Nope)"
-        );
-    }
-
-    #[test]
-    fn job_states_parse() {
-        let d: JobDetails =
-            serde_json::from_str(r#"{"jid":"a","name":"x","state":"RUNNING","extra":1}"#).unwrap();
-        assert_eq!(d.state, FlinkJobState::Running);
-        assert!(FlinkJobState::Canceled.is_terminal());
-        assert!(!FlinkJobState::Restarting.is_terminal());
-    }
-
-    #[test]
-    fn a_checkpoint_knows_when_it_completed() {
-        let c: CompletedCheckpoint = serde_json::from_str(
-            r#"{"id": 7, "external_path": "file:/c/chk-7", "latest_ack_timestamp": 1764000000123, "status": "COMPLETED"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            c.completed_at().unwrap().unix_timestamp_nanos(),
-            1_764_000_000_123_000_000
-        );
-        let none: CompletedCheckpoint = serde_json::from_str(r#"{"id": 7}"#).unwrap();
-        assert_eq!(none.completed_at(), None);
-    }
-
-    #[test]
-    fn run_requests_use_the_argument_list() {
-        let r = RunRequest {
-            entry_class: Some("a.B".into()),
-            program_args_list: vec!["--x".into(), "1 2".into()],
-            parallelism: 2,
-            savepoint_path: None,
-            allow_non_restored_state: false,
-            job_id: None,
-        };
-        assert_eq!(
-            serde_json::to_value(&r).unwrap(),
-            serde_json::json!({"entryClass": "a.B", "programArgsList": ["--x", "1 2"], "parallelism": 2, "allowNonRestoredState": false})
-        );
-        let with_id = RunRequest {
-            job_id: Some("00000000000000000000000000000001".into()),
-            ..r
-        };
-        assert_eq!(
-            serde_json::to_value(&with_id).unwrap()["jobId"],
-            "00000000000000000000000000000001"
-        );
-    }
-}
+mod tests;
