@@ -42,6 +42,8 @@ pub struct ApiState {
     pub guard: std::sync::Arc<Guard>,
     /// For the Flink UI proxy.
     pub http: reqwest::Client,
+    /// For the Flink UI of a Kubernetes cluster (reached through the API server).
+    pub shared: std::sync::Arc<crate::actors::Shared>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,10 +208,10 @@ async fn deployment(
         name,
     };
     let label = id.to_string();
-    let ui = proxy::cluster_url(&s, id.clone())
+    let ui = proxy::current_cluster(&s, id.clone())
         .await?
-        .map(|url| crate::spec::FlinkUi {
-            url,
+        .map(|c| crate::spec::FlinkUi {
+            url: c.rest_url(),
             proxy: proxy::path_of(&id),
         });
     match s.read(move |st| st.deployment(&id)).await? {

@@ -6,6 +6,9 @@
 //! - JobFailing: True when the job restarted `threshold` (3) or more times within the
 //!   last `failing_window` (10 minutes).
 //! - JobUnstable: the same within `unstable_window` (60 minutes).
+//! - ClusterPodsFailing (a Kubernetes cluster's): True with Kubernetes' reason while one
+//!   of its pods is in trouble, False when none is ([`pods`]); kept as it is by
+//!   [`evaluate`].
 //!
 //! Restart times come from Flink's exception history (one entry per restart). Before the
 //! first observation, or while the cluster does not answer, the restart conditions are
@@ -141,36 +144,84 @@ pub fn evaluate(
         ),
     ];
     let mut changed = false;
-    let next = wanted
+    let mut next: Vec<Condition> = wanted
         .into_iter()
-        .map(
-            |(kind, (status, reason, message))| match previous.iter().find(|c| c.kind == kind) {
-                Some(p) if p.status == status && p.reason == reason && p.message == message => {
-                    p.clone()
-                }
-                Some(p) if p.status == status => {
-                    changed = true;
-                    Condition {
-                        reason,
-                        message,
-                        last_update_time: now,
-                        ..p.clone()
-                    }
-                }
-                _ => {
-                    changed = true;
-                    Condition {
-                        kind,
-                        status,
-                        reason,
-                        message,
-                        last_transition_time: now,
-                        last_update_time: now,
-                    }
-                }
-            },
-        )
+        .map(|(kind, (status, reason, message))| {
+            let (c, moved) = updated(previous, kind, status, reason, message, now);
+            changed |= moved;
+            c
+        })
         .collect();
+    // Conditions observed otherwise (the pods') stay as they are.
+    let others: Vec<Condition> = previous
+        .iter()
+        .filter(|p| next.iter().all(|n| n.kind != p.kind))
+        .cloned()
+        .collect();
+    next.extend(others);
+    (next, changed)
+}
+
+/// The condition `kind` as now observed, from its previous self; and whether it changed.
+fn updated(
+    previous: &[Condition],
+    kind: ConditionType,
+    status: ConditionStatus,
+    reason: String,
+    message: String,
+    now: Timestamp,
+) -> (Condition, bool) {
+    match previous.iter().find(|c| c.kind == kind) {
+        Some(p) if p.status == status && p.reason == reason && p.message == message => {
+            (p.clone(), false)
+        }
+        Some(p) if p.status == status => (
+            Condition {
+                reason,
+                message,
+                last_update_time: now,
+                ..p.clone()
+            },
+            true,
+        ),
+        _ => (
+            Condition {
+                kind,
+                status,
+                reason,
+                message,
+                last_transition_time: now,
+                last_update_time: now,
+            },
+            true,
+        ),
+    }
+}
+
+/// The conditions after a look at a Kubernetes cluster's pods: ClusterPodsFailing True
+/// with Kubernetes' reason and message while one is in trouble, False otherwise; and
+/// whether anything changed.
+pub fn pods(
+    previous: &[Condition],
+    trouble: Option<&crate::lifecycle::PodTrouble>,
+    now: Timestamp,
+) -> (Vec<Condition>, bool) {
+    let (status, reason, message) = match trouble {
+        Some(t) => (ConditionStatus::True, t.reason.clone(), t.message.clone()),
+        None => (
+            ConditionStatus::False,
+            "PodsRunning".to_string(),
+            "the cluster's pods run or are starting without trouble".to_string(),
+        ),
+    };
+    let kind = ConditionType::ClusterPodsFailing;
+    let (c, changed) = updated(previous, kind, status, reason, message, now);
+    let mut next: Vec<Condition> = previous
+        .iter()
+        .filter(|p| p.kind != kind)
+        .cloned()
+        .collect();
+    next.push(c);
     (next, changed)
 }
 

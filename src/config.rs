@@ -117,13 +117,48 @@ pub struct FlinkConfig {
     pub fast_upgrades: bool,
 }
 
-/// `[kubernetes]`: how clusters on a Kubernetes target are made.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[kubernetes]`: how flinkd reaches the Kubernetes API and how clusters on a
+/// Kubernetes target are made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesConfig {
+    /// The kubeconfig file to use; unset: the standard discovery (in-cluster service
+    /// account, then `KUBECONFIG`, then `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context; unset: its current context.
+    pub context: Option<String>,
+    /// How flinkd reaches each cluster's Flink REST API.
+    pub rest: RestAccess,
+    /// Timeout of one request to the Kubernetes API server.
+    #[serde(with = "humantime_serde")]
+    pub api_timeout: Duration,
     /// `flinkVersion` → the image of its clusters, for Deployments whose artifact names
     /// no image (else the official `flink:VERSION`).
     pub images: BTreeMap<String, String>,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            kubeconfig: None,
+            context: None,
+            rest: RestAccess::Proxy,
+            api_timeout: Duration::from_secs(10),
+            images: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[kubernetes] rest`: the way to a cluster's Flink REST API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestAccess {
+    /// Through the API server's service proxy: works wherever kubectl works.
+    #[default]
+    Proxy,
+    /// To the JobManager Service's in-cluster address (`NAME.NAMESPACE.svc:8081`): for a
+    /// flinkd that runs in the cluster.
+    Direct,
 }
 
 /// How a local cluster's JVMs are started (`[flink] start`).
@@ -455,6 +490,9 @@ impl Config {
         }
         for (version, home) in self.flink.versions.iter_mut() {
             resolve(home, &format!("FLINK__VERSIONS__{version}"));
+        }
+        if let Some(k) = self.kubernetes.kubeconfig.as_mut() {
+            resolve(k, "KUBERNETES__KUBECONFIG");
         }
     }
 

@@ -100,7 +100,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         let guard = Arc::new(crate::api::Guard::new(&config.api));
         let shared = Arc::new(Shared::new(config, store.clone(), http, metrics.clone()));
         actors::pruner::start(shared.clone());
-        let supervisor = Supervisor::new(shared).start();
+        actors::sweep::start(shared.clone());
+        let supervisor = Supervisor::new(shared.clone()).start();
         crate::api::serve(
             listener,
             crate::api::ApiState {
@@ -108,6 +109,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 supervisor: supervisor.clone(),
                 metrics,
                 guard,
+                shared,
                 http: reqwest::Client::builder()
                     .connect_timeout(std::time::Duration::from_secs(5))
                     .timeout(std::time::Duration::from_secs(60))

@@ -24,7 +24,11 @@ pub static malloc_conf: &[u8] =
 /// `--log-format json` or FLINKD_LOG_FORMAT=json. FLINKD_LOG sets the filter.
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLINKD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // kube's client logs each failed call as an error; flinkd says what failed and
+        // what it does about it.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -175,6 +175,7 @@ string_enum!(
         ClusterUnreachable = "ClusterUnreachable",
         JobFailing = "JobFailing",
         JobUnstable = "JobUnstable",
+        ClusterPodsFailing = "ClusterPodsFailing",
     }
 );
 

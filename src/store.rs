@@ -137,6 +137,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_by_state ON jobs (deployment_id, state);
     CREATE INDEX savepoints_by_state ON savepoints (deployment_id, state);
     "#,
+    // 4: this flinkd's instance id, made once: its Kubernetes objects carry it, and a
+    // sweep tells its orphans by it.
+    r#"
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO settings (key, value) VALUES ('instance', lower(hex(randomblob(8))));
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -89,20 +89,6 @@ impl Checked {
 /// versions; without one (`flinkd validate` with no `--config`) the built-in defaults
 /// apply and any flinkVersion is accepted.
 pub fn check(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
-    check_with(files, config, true)
-}
-
-/// [`check`] for `flinkd render`: a Deployment on a Kubernetes target is valid if it
-/// is valid there (the daemon refuses the target, which it does not run yet).
-pub fn check_for_render(files: Vec<FileContents>, config: Option<&Config>) -> Checked {
-    check_with(files, config, false)
-}
-
-fn check_with(
-    files: Vec<FileContents>,
-    config: Option<&Config>,
-    refuse_kubernetes: bool,
-) -> Checked {
     let fallback = Config::default();
     let cfg = config.unwrap_or(&fallback);
     let mut out = Checked::default();
@@ -187,9 +173,6 @@ fn check_with(
             local_flink,
         ));
         diags.extend(index.check_reference(&full.spec, &ns, &origin));
-        if config.is_some() && refuse_kubernetes {
-            diags.extend(index.check_runnable(&full.spec, &ns, &origin));
-        }
         diags.extend(kubernetes::check(&full.spec, &placement, &origin));
         expanded.push((full, origin, diags, placement, d.spec));
     }
@@ -392,27 +375,6 @@ impl TargetIndex<'_> {
             },
             (None, None) => Placement::Local,
         }
-    }
-
-    /// With a daemon config at hand: the target must be one this flinkd runs (local
-    /// processes or an existing Flink cluster); a Deployment must not be run somewhere it
-    /// did not ask for.
-    fn check_runnable(
-        &self,
-        spec: &DeploymentSpec,
-        ns: &str,
-        origin: &Origin,
-    ) -> Option<Diagnostic> {
-        let (path, target) = self.target_of(spec, ns)?;
-        target.spec.kubernetes.as_ref().map(|k| {
-            origin.error(
-                FieldPath::parse(path),
-                format!(
-                    "DeploymentTarget `{}` is a Kubernetes target (namespace `{}`); this flinkd runs local clusters (`spec.local: {{}}`) and existing Flink clusters (`spec.flink.restUrl`) only (`flinkd render` prints the objects it would run as)",
-                    target.metadata.name, k.namespace
-                ),
-            )
-        })
     }
 }
 

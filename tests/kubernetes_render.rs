@@ -352,7 +352,9 @@ fn kubernetes_rules_are_located_errors_and_the_daemon_still_refuses_the_target()
         assert!(run.stderr.contains(expected), "{expected}\nnot in\n{}", run.stderr);
     }
 
-    // With the daemon's config, validate refuses what the daemon cannot run yet.
+    // With the daemon's config, validate takes what the daemon runs: a Flink version
+    // this machine lacks (1.20 here) is no error on Kubernetes (the cluster runs an
+    // image).
     dir.write(
         "flinkd.toml",
         "[flink.versions]\n\"2.3\" = \"/opt/flink\"\n",
@@ -363,11 +365,7 @@ fn kubernetes_rules_are_located_errors_and_the_daemon_still_refuses_the_target()
         "flinkd.toml",
         "k8s/target.yaml",
         "k8s/minimal.yaml",
+        "k8s/pod-options.yaml",
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("is a Kubernetes target"),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

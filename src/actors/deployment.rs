@@ -20,10 +20,10 @@ mod handlers;
 mod messages;
 pub use messages::*;
 
-use super::job::{Command, JobActor, JobReport, StartPlan};
+use super::job::{Command, JobActor, JobReport, KubePlan, StartPlan};
 use super::store::Exec;
 use super::Shared;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Placement};
 use crate::lifecycle::records::RecordContext;
 use crate::lifecycle::{
     Action, Ctx, EventName, Found, Input, Lifecycle, Phase, Policy, RandomIds, Records,
@@ -428,15 +428,29 @@ impl DeploymentActor {
         savepoint_path: Option<String>,
         allow_non_restored_state: bool,
     ) -> Result<StartPlan, String> {
+        let source = template;
         let template =
             crate::expanded::ExpandedTemplate::of(template).map_err(|e| e.to_string())?;
         let version = template.flink_version.clone();
         let config = self.shared.config();
-        let Some(home) = config.flink.versions.get(&version).cloned() else {
-            return Err(format!(
-                "Flink {version} is not configured; known versions: {}",
-                config.known_versions()
-            ));
+        let placement = &self.source.placement;
+        let kubernetes = matches!(placement, Placement::Kubernetes { .. }).then(|| {
+            Box::new(KubePlan {
+                deployment_name: self.deployment.metadata.name.clone(),
+                artifact: source.artifact.clone().unwrap_or_default(),
+                options: source.kubernetes.as_deref().cloned(),
+            })
+        });
+        // A Kubernetes cluster runs an image: no Flink of this machine's.
+        let home = match config.flink.versions.get(&version) {
+            Some(home) => home.clone(),
+            None if kubernetes.is_some() => std::path::PathBuf::new(),
+            None => {
+                return Err(format!(
+                    "Flink {version} is not configured; known versions: {}",
+                    config.known_versions()
+                ))
+            }
         };
         Ok(StartPlan {
             deployment_id: self.id,
@@ -445,8 +459,9 @@ impl DeploymentActor {
             flink_home: home,
             savepoint_path,
             allow_non_restored_state,
-            placement: self.source.placement.clone(),
+            placement: placement.clone(),
             work_dir: config.work_dir(&self.deployment.metadata.identity()),
+            kubernetes,
         })
     }
 

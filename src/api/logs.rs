@@ -122,6 +122,20 @@ pub(super) async fn logs(
             })?;
             (path.display().to_string(), text, next)
         }
+        // Its containers log to the console, which Kubernetes keeps.
+        Cluster::Kubernetes(k) => {
+            let what = match q.taskmanager {
+                Some(_) => format!("deployment/{}-taskmanager", k.name),
+                None => format!("deployment/{}", k.job_manager()),
+            };
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "{label} runs on Kubernetes: its logs are the pods', `kubectl logs -n {} {what}`",
+                    k.namespace
+                ),
+            ));
+        }
         Cluster::External(e) => {
             let base = e.rest_url.trim_end_matches('/').to_string();
             let path = match q.taskmanager {

@@ -21,12 +21,24 @@ pub fn path_of(identity: &Identity) -> String {
     format!("/flink/{}/{}/", identity.namespace, identity.name)
 }
 
-/// The REST address of the cluster of the Deployment's current job, if it has one.
+/// The REST address of the cluster of the Deployment's current job, if it has one,
+/// and the client that reaches it (a Kubernetes cluster's goes through the API server).
 pub(super) async fn cluster_url(
     s: &ApiState,
     identity: Identity,
-) -> Result<Option<String>, ApiError> {
-    Ok(current_cluster(s, identity).await?.map(|c| c.rest_url()))
+) -> Result<Option<(String, reqwest::Client)>, ApiError> {
+    let Some(cluster) = current_cluster(s, identity).await? else {
+        return Ok(None);
+    };
+    if let Cluster::Kubernetes(k) = &cluster {
+        let access = s
+            .shared
+            .kube()
+            .await
+            .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e))?;
+        return Ok(Some((access.flink_base(k), access.http())));
+    }
+    Ok(Some((cluster.rest_url(), s.http.clone())))
 }
 
 /// The cluster of the Deployment's current job, if it has one.
@@ -127,7 +139,7 @@ async fn forward(
         name,
     };
     let label = identity.to_string();
-    let Some(base) = cluster_url(&s, identity).await? else {
+    let Some((base, http)) = cluster_url(&s, identity).await? else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("{label} has no job with a cluster now"),
@@ -145,8 +157,7 @@ async fn forward(
             headers.insert(k.clone(), v.clone());
         }
     }
-    let answer = s
-        .http
+    let answer = http
         .request(req.method().clone(), &url)
         .headers(headers)
         .send()

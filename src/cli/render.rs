@@ -39,7 +39,7 @@ pub fn render(args: &RenderArgs) -> i32 {
         Ok(files) => files,
         Err(code) => return code,
     };
-    let checked = validate::check_for_render(files, given.as_ref());
+    let checked = validate::check(files, given.as_ref());
     for d in &checked.diagnostics {
         eprintln!("{d}");
     }

@@ -1,8 +1,8 @@
 //! The Kubernetes target: a Flink cluster per job as Kubernetes objects in the target's
 //! namespace. This module makes the objects (a pure function of the Deployment, the
-//! job's id and the config: `flinkd render` prints them); creating, watching and
-//! removing them through the API server is still to come (the daemon refuses the
-//! target until then).
+//! job's id and the config: `flinkd render` prints them); [`api`] creates, watches
+//! and removes them through the API server, and [`access`] reaches the API server and,
+//! through its service proxy, each cluster's Flink REST API.
 //!
 //! One cluster is four objects: a ConfigMap with the generated Flink config and
 //! logging, the JobManager's Deployment (one replica) and its Service (rpc, blob, rest),
@@ -11,8 +11,11 @@
 //! ids); when they are created the JobManager's Deployment owns the others, so that
 //! one delete removes the cluster.
 
+pub mod access;
+pub mod api;
 mod objects;
 mod pods;
+pub mod trouble;
 
 pub use objects::{render, Objects, RenderError};
 pub use pods::MAIN_CONTAINER;
@@ -40,6 +43,41 @@ pub const DEPLOYMENT_ID: &str = "flinkd.io/deployment-id";
 pub const DEPLOYMENT_NAME: &str = "flinkd.io/deployment-name";
 pub const JOB_ID: &str = "flinkd.io/job-id";
 pub const INSTANCE: &str = "flinkd.io/instance";
+
+/// A job's cluster on a Kubernetes target, as recorded before its objects are created:
+/// enough to find them (their names and the job's label) after a restart of flinkd.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesCluster {
+    pub namespace: String,
+    /// What every object's name starts with ([`base_name`]).
+    pub name: String,
+    /// The Job's id: the `flinkd.io/job-id` label of its objects.
+    pub job_id: uuid::Uuid,
+    pub flink_job_id: String,
+}
+
+impl KubernetesCluster {
+    /// The JobManager's Deployment and Service.
+    pub fn job_manager(&self) -> String {
+        format!("{}-jobmanager", self.name)
+    }
+}
+
+/// The orphans among the jobs whose objects a sweep found (`(namespace, job)` → the
+/// Deployment they name): those with no cluster on record, in a stable order. `known`
+/// must be read after the objects were listed (a cluster is recorded before its first
+/// object is created, so one being started is known by then).
+pub fn orphans<D: Copy>(
+    found: &BTreeMap<(String, uuid::Uuid), D>,
+    known: &std::collections::BTreeSet<uuid::Uuid>,
+) -> Vec<(String, uuid::Uuid, D)> {
+    found
+        .iter()
+        .filter(|((_, job), _)| !known.contains(job))
+        .map(|((ns, job), d)| (ns.clone(), *job, *d))
+        .collect()
+}
 
 /// What a job's cluster is made from.
 #[derive(Debug, Clone)]
@@ -155,6 +193,26 @@ mod tests {
         assert!(format!("{base}-taskmanager").len() <= 63, "{base}");
         assert!(!base.contains("--"), "{base}");
         assert!(base_name("9lives", id).starts_with("flink-9lives"));
+    }
+
+    #[test]
+    fn orphans_are_the_jobs_found_without_a_cluster_on_record() {
+        let job = |n| uuid::Uuid::from_u128(n);
+        let found = BTreeMap::from([
+            (("team".to_string(), job(1)), Some(job(10))),
+            (("team".to_string(), job(2)), None),
+            (("other".to_string(), job(3)), Some(job(30))),
+        ]);
+        let known = std::collections::BTreeSet::from([job(1)]);
+        assert_eq!(
+            orphans(&found, &known),
+            [
+                ("other".to_string(), job(3), Some(job(30))),
+                ("team".to_string(), job(2), None)
+            ]
+        );
+        let all = std::collections::BTreeSet::from([job(1), job(2), job(3)]);
+        assert!(orphans(&found, &all).is_empty());
     }
 
     #[test]

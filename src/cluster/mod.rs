@@ -2,8 +2,7 @@
 //!
 //! `local` (this module's [`local`]) runs each cluster as local processes; `external`
 //! submits jobs to a Flink cluster someone else runs (`spec.flink.restUrl`);
-//! [`kubernetes`] makes a cluster's Kubernetes objects (`flinkd render`), which the
-//! daemon does not create yet: it refuses a Kubernetes target.
+//! [`kubernetes`] runs each cluster as Kubernetes objects in a namespace.
 
 pub mod external;
 pub mod kubernetes;
@@ -64,6 +63,7 @@ impl ClusterError {
 pub enum Cluster {
     Local(local::LocalCluster),
     External(external::ExternalCluster),
+    Kubernetes(kubernetes::KubernetesCluster),
 }
 
 impl Cluster {
@@ -72,23 +72,33 @@ impl Cluster {
         match self {
             Cluster::Local(_) => "local",
             Cluster::External(_) => "external",
+            Cluster::Kubernetes(_) => "kubernetes",
         }
     }
 
+    /// The cluster's REST address; for a Kubernetes cluster its in-cluster one, which
+    /// names it (flinkd reaches it as `[kubernetes] rest` says: `Shared::flink_for`).
     pub fn rest_url(&self) -> String {
         match self {
             Cluster::Local(c) => c.rest_url(),
             Cluster::External(c) => c.rest_url.clone(),
+            Cluster::Kubernetes(c) => format!(
+                "http://{}.{}.svc:{}",
+                c.job_manager(),
+                c.namespace,
+                kubernetes::REST_PORT
+            ),
         }
     }
 
     /// Whether the cluster is known to be gone: a local JobManager whose process is
     /// dead. An external cluster that does not answer may come back; flinkd cannot tell
-    /// it is gone, so it keeps asking (CLUSTER_UNREACHABLE says so meanwhile).
+    /// it is gone, so it keeps asking (CLUSTER_UNREACHABLE says so meanwhile). Whether a
+    /// Kubernetes cluster is gone only the API server can say (a poll asks it).
     pub fn known_gone(&self) -> bool {
         match self {
             Cluster::Local(c) => !c.job_manager_alive(),
-            Cluster::External(_) => false,
+            Cluster::External(_) | Cluster::Kubernetes(_) => false,
         }
     }
 
@@ -97,6 +107,7 @@ impl Cluster {
         match self {
             Cluster::Local(c) => serde_json::to_value(c),
             Cluster::External(c) => serde_json::to_value(c),
+            Cluster::Kubernetes(c) => serde_json::to_value(c),
         }
         .unwrap_or_default()
     }
@@ -112,6 +123,7 @@ impl Cluster {
             .and_then(|(target, body)| match target.as_str() {
                 "local" => serde_json::from_value(body).ok().map(Cluster::Local),
                 "external" => serde_json::from_value(body).ok().map(Cluster::External),
+                "kubernetes" => serde_json::from_value(body).ok().map(Cluster::Kubernetes),
                 _ => None,
             }))
     }

@@ -239,8 +239,12 @@ mod documented {
     fn documented_defaults_are_the_real_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("defaults.toml");
-        // quota.cpu is documented with an example value, since its default is "unset".
-        let text = documented_defaults().replace("cpu = 4.0", "");
+        // quota.cpu and the kubeconfig are documented with example values, since their
+        // default is "unset".
+        let text = documented_defaults()
+            .replace("cpu = 4.0", "")
+            .replace("kubeconfig = \"/etc/flinkd/kubeconfig\"", "")
+            .replace("context = \"prod\"", "");
         std::fs::write(&file, text).unwrap();
         let parsed = Config::load(&file).unwrap();
         assert_eq!(parsed, Config::default());

@@ -41,6 +41,8 @@ pub enum EventName {
     TaskManagersLost,
     DeploymentForgotten,
     PreparingClusterForUpgrade,
+    ClusterPodsFailing,
+    OrphanedClusterRemoved,
 }
 
 impl EventName {
@@ -83,6 +85,8 @@ impl EventName {
             TaskManagersLost => "TASK_MANAGERS_LOST",
             DeploymentForgotten => "DEPLOYMENT_FORGOTTEN",
             PreparingClusterForUpgrade => "PREPARING_CLUSTER_FOR_UPGRADE",
+            ClusterPodsFailing => "CLUSTER_PODS_FAILING",
+            OrphanedClusterRemoved => "ORPHANED_CLUSTER_REMOVED",
         }
     }
 }

@@ -25,6 +25,15 @@ pub enum FlinkEnd {
     Canceled,
 }
 
+/// What is wrong with the pods of a job's cluster on a Kubernetes target, in
+/// Kubernetes' words: its reason (`CrashLoopBackOff`, `OOMKilled`, `ImagePullBackOff`,
+/// `Unschedulable`...) and a message naming the pod, its container and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodTrouble {
+    pub reason: String,
+    pub message: String,
+}
+
 /// What the executor found of a job after a restart of the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -78,6 +87,11 @@ pub enum Input {
         job: Uuid,
         observation: Observation,
         checkpoint: Option<CheckpointSeen>,
+    },
+    /// The pods of the job's Kubernetes cluster, looked at: their trouble, if any.
+    PodsObserved {
+        job: Uuid,
+        trouble: Option<PodTrouble>,
     },
     /// Flink took a savepoint request under this id (versions that choose their own).
     SavepointTriggered {
@@ -167,6 +181,7 @@ impl Input {
             | Input::JobEnded { job, .. }
             | Input::ClusterLost { job, .. }
             | Input::Observed { job, .. }
+            | Input::PodsObserved { job, .. }
             | Input::SavepointTriggered { job, .. }
             | Input::SavepointCompleted { job, .. }
             | Input::SavepointFailed { job, .. }

@@ -61,7 +61,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use events::EventName;
-pub use io::{Action, CheckpointSeen, FlinkEnd, Found, Input, Restore};
+pub use io::{Action, CheckpointSeen, FlinkEnd, Found, Input, PodTrouble, Restore};
 pub use phase::{After, Discarded, JobRef, Phase, QuotaWait, Recover, Warm, WarmStage};
 pub use policy::{FlinkApi, Policy};
 pub use records::Records;
@@ -369,6 +369,7 @@ impl Lifecycle {
                 observation,
                 checkpoint,
             } => self.observed(ctx, job, observation, checkpoint, out),
+            Input::PodsObserved { job, trouble } => self.pods_observed(ctx, job, trouble, out),
             Input::SavepointTriggered {
                 job,
                 savepoint,
@@ -404,10 +405,13 @@ impl Lifecycle {
                 hold,
                 deadline: Some(deadline),
             } if ctx.now >= deadline => {
-                let reason = format!(
+                let mut reason = format!(
                     "the job did not reach RUNNING within {} (timing.job_start_timeout)",
                     span(ctx.timing.job_start_timeout)
                 );
+                if let Some(pods) = self.pod_trouble() {
+                    reason += &format!("; its pods: {}: {}", pods.reason, pods.message);
+                }
                 self.start_failed(ctx, job, hold, reason, false, out);
             }
             Phase::UserSavepointing {

@@ -381,6 +381,50 @@ impl Lifecycle {
         );
     }
 
+    /// A look at the pods of the job's Kubernetes cluster, while it starts or runs: the
+    /// ClusterPodsFailing condition, and a warning when a trouble begins or its reason
+    /// changes (not at every look: a crash loop is one event, not one a poll).
+    pub(super) fn pods_observed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        job: Uuid,
+        trouble: Option<PodTrouble>,
+        out: &mut Out,
+    ) {
+        let to_run = matches!(
+            self.phase,
+            Phase::Starting { .. }
+                | Phase::Running { .. }
+                | Phase::UserSavepointing { .. }
+                | Phase::Savepointing { .. }
+        );
+        if !to_run {
+            return;
+        }
+        let was = self.pod_trouble().map(|c| c.reason.clone());
+        let (next, changed) = conditions::pods(&self.conditions, trouble.as_ref(), ctx.now);
+        if !changed {
+            return;
+        }
+        if let Some(t) = &trouble {
+            if was.as_deref() != Some(t.reason.as_str()) {
+                out.warn(
+                    EventName::ClusterPodsFailing,
+                    Some(job),
+                    format!("{}: {}", t.reason, t.message),
+                );
+            }
+        }
+        self.conditions = next;
+    }
+
+    /// The ClusterPodsFailing condition while it is True.
+    pub(super) fn pod_trouble(&self) -> Option<&crate::spec::Condition> {
+        self.conditions.iter().find(|c| {
+            c.kind == ConditionType::ClusterPodsFailing && c.status == ConditionStatus::True
+        })
+    }
+
     /// A poll of the job: its conditions, and its newest retained checkpoint.
     pub(super) fn observed(
         &mut self,
@@ -411,6 +455,7 @@ impl Lifecycle {
                             ConditionType::ClusterUnreachable => EventName::ClusterUnreachable,
                             ConditionType::JobFailing => EventName::JobFailing,
                             ConditionType::JobUnstable => EventName::JobUnstable,
+                            ConditionType::ClusterPodsFailing => EventName::ClusterPodsFailing,
                         };
                         out.warn(name, Some(job), format!("{}: {}", c.kind, c.message));
                     }

@@ -250,6 +250,34 @@ impl Store {
     }
 
     /// Forgets a cluster once it is verified gone.
+    /// The clusters on record on one target (`target` column), with their jobs.
+    pub fn clusters_on<T: DeserializeOwned>(
+        &self,
+        target: &str,
+    ) -> Result<Vec<(Uuid, T)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT job_id, body FROM clusters WHERE target = ?1")?;
+        let rows = stmt.query_map(params![target], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (job, body) = row?;
+            found.push((parse_id(&job)?, from_json(&body)?));
+        }
+        Ok(found)
+    }
+
+    /// This flinkd's instance id (made with the store).
+    pub fn instance_id(&self) -> Result<String, StoreError> {
+        Ok(self.row(
+            "SELECT value FROM settings WHERE key = 'instance'",
+            params![],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn remove_cluster(&mut self, job_id: Uuid) -> Result<(), StoreError> {
         self.exec(
             "DELETE FROM clusters WHERE job_id = ?1",

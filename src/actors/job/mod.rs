@@ -11,9 +11,11 @@
 //! The I/O runs in tokio tasks whose results come back as messages; blocking process
 //! work (start scripts, waiting for PIDs) runs on tokio's blocking pool.
 
+mod kube;
 mod ops;
 mod scripts;
 mod start;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,9 +25,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use uuid::Uuid;
 
-pub use start::StartPlan;
+pub use start::{KubePlan, StartPlan};
 
 use super::Shared;
+use crate::cluster::kubernetes::api::Presence;
 use crate::cluster::Cluster;
 use crate::flink::{FlinkClient, FlinkJobState};
 use crate::lifecycle::{FlinkEnd, Input};
@@ -115,7 +118,18 @@ enum Done {
     Watched(Uuid),
     /// The cluster on record, looked up for a teardown after a restart.
     Recorded(Option<Cluster>, Option<Duration>),
+    /// The pods of its Kubernetes cluster, looked at while it starts.
+    Pods(Option<crate::lifecycle::PodTrouble>),
+    /// The Kubernetes API is connected (or could not be): go on with this.
+    KubeReady(Then),
     TornDown(Result<(), ops::RemoveError>),
+}
+
+/// What waited for the Kubernetes API.
+#[derive(Debug, Clone, Copy)]
+enum Then {
+    Poll,
+    TearDown(Option<Duration>),
 }
 
 /// Adaptive polling of a running job.
@@ -181,9 +195,28 @@ impl JobActor {
     }
 
     fn client(&self) -> Option<FlinkClient> {
-        self.cluster
-            .as_ref()
-            .map(|c| self.shared.flink(&c.rest_url()))
+        self.cluster.as_ref().and_then(|c| self.shared.flink_for(c))
+    }
+
+    /// Whether the cluster is a Kubernetes one whose API is not connected yet: it is
+    /// connected, and `then` goes on.
+    fn needs_kube(&self, then: Then, ctx: &mut Context<Self>) -> bool {
+        if !matches!(self.cluster, Some(Cluster::Kubernetes(_)))
+            || self.shared.kube_ready().is_some()
+        {
+            return false;
+        }
+        let shared = self.shared.clone();
+        let me = ctx.address();
+        let job = self.job;
+        tokio::spawn(async move {
+            if let Err(e) = shared.kube().await {
+                tracing::warn!(%job, "cannot reach the Kubernetes API: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            me.do_send(Done::KubeReady(then));
+        });
+        true
     }
 
     fn report(&self, input: Input) {
@@ -282,8 +315,21 @@ impl JobActor {
             Some(Cluster::Local(c)) if !self.poll.identified => Some(c.clone()),
             _ => None,
         };
+        let on_kubernetes = match &self.cluster {
+            Some(Cluster::Kubernetes(c)) => Some(c.clone()),
+            _ => None,
+        };
+        let shared = self.shared.clone();
         tokio::spawn(async move {
-            let polled = ops::poll(&client, &id, known, have_restarts, identify.as_ref()).await;
+            let poll = ops::poll(&client, &id, known, have_restarts, identify.as_ref());
+            let polled = match &on_kubernetes {
+                Some(c) => {
+                    let (mut polled, presence) = tokio::join!(poll, kube::presence(&shared, c));
+                    polled.presence = Some(presence);
+                    polled
+                }
+                None => poll.await,
+            };
             me.do_send(Done::Polled(Box::new(polled)));
         });
     }
@@ -439,6 +485,10 @@ impl JobActor {
             });
             return;
         }
+        // The last questions go through the Kubernetes API: connected first.
+        if !self.asked_last && self.needs_kube(Then::TearDown(confirm), ctx) {
+            return;
+        }
         let last = (!self.asked_last).then(|| self.last_questions());
         let remove = ops::remove_cluster(
             self.shared.clone(),
@@ -489,7 +539,9 @@ impl Handler<Command> for JobActor {
             Command::Adopt { cluster } => {
                 self.cluster = Some(cluster);
                 self.state = State::Watching;
-                self.begin_poll(ctx);
+                if !self.needs_kube(Then::Poll, ctx) {
+                    self.begin_poll(ctx);
+                }
             }
             Command::StopWithSavepoint {
                 savepoint,
@@ -578,6 +630,13 @@ impl Handler<Done> for JobActor {
             Done::Watched(savepoint) => {
                 self.savepoints.remove(&savepoint);
             }
+            Done::Pods(trouble) => {
+                if self.state == State::Starting {
+                    self.report(Input::PodsObserved { job, trouble });
+                }
+            }
+            Done::KubeReady(Then::Poll) => self.begin_poll(ctx),
+            Done::KubeReady(Then::TearDown(confirm)) => self.tear_down(confirm, ctx),
             Done::Recorded(cluster, confirm) => {
                 self.cluster = cluster.or_else(|| {
                     // The cluster's directory identifies its processes, whether or not
@@ -600,81 +659,6 @@ impl Handler<Done> for JobActor {
                 job,
                 reason: e.to_string(),
             }),
-        }
-    }
-}
-
-impl JobActor {
-    /// What a poll saw: the job's conditions and checkpoint for the lifecycle, and its
-    /// end if it ended.
-    fn polled(&mut self, p: ops::Polled) {
-        let job = self.job;
-        let reachable = !matches!(&p.state, Err(e) if e.is_unreachable());
-        // Known to be its own while it answers and its JobManager process lives: a
-        // process that took the port after the JobManager died is asked again.
-        let alive = match &self.cluster {
-            Some(Cluster::Local(c)) => c.job_manager_alive(),
-            _ => true,
-        };
-        self.poll.identified = reachable && alive && (self.poll.identified || p.identified);
-        let quiet = matches!(p.state, Ok(FlinkJobState::Running))
-            && p.restarting_at == self.poll.restarting_at
-            && self.poll.restarts.is_some();
-        self.poll.quiet = if quiet {
-            self.poll.quiet.saturating_add(1)
-        } else {
-            0
-        };
-        if p.state.is_ok() {
-            self.poll.restarting_at = p.restarting_at;
-        }
-        if p.restarts.is_some() {
-            self.poll.restarts = p.restarts;
-        }
-        self.report(Input::Observed {
-            job,
-            observation: crate::conditions::Observation {
-                reachable: Some(reachable),
-                restarts: self.poll.restarts.clone(),
-                task_managers_lost: match &self.cluster {
-                    Some(Cluster::Local(c)) if reachable => Some(c.task_managers_lost()),
-                    _ => None,
-                },
-            },
-            checkpoint: p.checkpoint,
-        });
-        match p.state {
-            Ok(state) if state.is_terminal() => {
-                let end = match state {
-                    FlinkJobState::Finished => FlinkEnd::Finished,
-                    FlinkJobState::Canceled => FlinkEnd::Canceled,
-                    _ => FlinkEnd::Failed,
-                };
-                let reason = match end {
-                    FlinkEnd::Canceled => "the job was cancelled outside flinkd",
-                    FlinkEnd::Failed => "Flink reports the job FAILED",
-                    FlinkEnd::Finished => "",
-                };
-                self.ending(Some(end), reason.to_string());
-            }
-            Ok(_) => {}
-            Err(e) if e.is_unreachable() => {
-                let gone = self.cluster.as_ref().is_none_or(Cluster::known_gone);
-                if gone {
-                    self.ending(None, format!("the JobManager process is gone ({e})"));
-                }
-            }
-            // The cluster answers and does not know the job: a session cluster restarted
-            // without it.
-            Err(crate::flink::FlinkError::Rejected { status: 404, .. }) => {
-                let at = self
-                    .cluster
-                    .as_ref()
-                    .map(Cluster::rest_url)
-                    .unwrap_or_default();
-                self.ending(None, format!("the cluster at {at} does not know the job"));
-            }
-            Err(e) => tracing::warn!(%job, "polling the job: {e}"),
         }
     }
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{Done, JobReport};
 use crate::actors::store::Exec;
 use crate::actors::Shared;
+use crate::cluster::kubernetes::api::{KubeError, Presence};
 use crate::cluster::local::LocalCluster;
 use crate::cluster::Cluster;
 use crate::flink::{CompletedCheckpoint, FlinkClient, FlinkError, FlinkJobState, SavepointStatus};
@@ -63,6 +64,8 @@ pub struct Polled {
     pub checkpoint: Option<CheckpointSeen>,
     /// The JobManager was asked for its identity, and had it.
     pub identified: bool,
+    /// A Kubernetes cluster's, as the API server says.
+    pub presence: Option<Result<Presence, KubeError>>,
 }
 
 /// A checkpoint as the lifecycle takes it.
@@ -101,6 +104,7 @@ pub async fn poll(
                 restarts: None,
                 checkpoint: None,
                 identified: false,
+                presence: None,
             };
         }
     }
@@ -124,6 +128,7 @@ pub async fn poll(
         restarts,
         checkpoint: checkpoint.and_then(seen),
         identified: identify.is_some(),
+        presence: None,
     }
 }
 
@@ -399,6 +404,13 @@ pub async fn remove_cluster(
             let client = shared.flink(&c.rest_url);
             end_external_job(&client, &c.flink_job_id, grace, confirm).await?;
         }
+        Some(Cluster::Kubernetes(c)) => {
+            // Its pods get Kubernetes' termination grace (30 s unless the pod
+            // templates say otherwise) to go.
+            super::kube::remove(&shared, &c, grace.max(Duration::from_secs(60)))
+                .await
+                .map_err(RemoveError::Kubernetes)?;
+        }
         local => {
             let cluster = match local {
                 Some(Cluster::Local(c)) => c,
@@ -434,6 +446,8 @@ pub enum RemoveError {
     Store(String),
     #[error("the removal did not finish: {0}")]
     Task(String),
+    #[error("{0}")]
+    Kubernetes(String),
 }
 
 /// An external cluster is not stopped: its job is made to end, so that nothing of the

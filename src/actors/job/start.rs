@@ -24,7 +24,7 @@ use crate::expanded::ExpandedTemplate;
 use crate::flink::{FlinkClient, FlinkError, FlinkJobState, RunRequest};
 
 /// How a job polled while it starts is asked about: closely, as the user waits.
-const START_POLL: Duration = Duration::from_millis(50);
+pub(super) const START_POLL: Duration = Duration::from_millis(50);
 
 /// How to start the job.
 #[derive(Debug, Clone)]
@@ -41,6 +41,17 @@ pub struct StartPlan {
     pub placement: Placement,
     /// The working directory of a local cluster's processes.
     pub work_dir: PathBuf,
+    /// What a Kubernetes cluster's objects are made from besides the template.
+    pub kubernetes: Option<Box<KubePlan>>,
+}
+
+/// The parts of a Deployment a Kubernetes cluster's objects are made from.
+#[derive(Debug, Clone)]
+pub struct KubePlan {
+    pub deployment_name: String,
+    /// The artifact as expanded (its image fields).
+    pub artifact: crate::spec::Artifact,
+    pub options: Option<crate::spec::KubernetesOptions>,
 }
 
 /// How a start ended well: the job runs, or (a short bounded job) already finished.
@@ -139,12 +150,25 @@ pub async fn run(
     };
     let began = std::time::Instant::now();
     let client = match &plan.placement {
-        // Validation refuses the target while the daemon cannot run it.
         Placement::Kubernetes { namespace } => {
-            return Err(format!(
-                "the Kubernetes target (namespace `{namespace}`) is not run by this flinkd"
-            )
-            .into())
+            let cluster = match resume {
+                Some(Cluster::Kubernetes(c)) => c,
+                _ => {
+                    let c = super::kube::cluster_of(namespace, job, &plan);
+                    record_cluster(
+                        shared,
+                        job,
+                        plan.deployment_id,
+                        Cluster::Kubernetes(c.clone()),
+                    )
+                    .await?;
+                    c
+                }
+            };
+            let client = super::kube::start(shared, &cluster, &plan, me).await?;
+            submit_once(shared, &client, &jar, &request).await?;
+            super::kube::wait_for_slots(shared, &client, &cluster, &plan, me).await?;
+            client
         }
         Placement::Local => {
             let cluster = match resume {
@@ -195,30 +219,44 @@ pub async fn run(
             };
             me.do_send(Done::Prepared(Cluster::External(cluster.clone())));
             let client = shared.flink(&cluster.rest_url);
-            if client.job(&cluster.flink_job_id).await.is_err() {
-                let hash = shared.jar_uploads.content_hash(&jar).await?;
-                let mut tries = 0;
-                loop {
-                    tries += 1;
-                    let jar_id = shared
-                        .jar_uploads
-                        .jar_id(&client, &cluster.rest_url, &jar, &hash)
-                        .await
-                        .map_err(|e| format!("uploading {}: {e}", jar.path().display()))?;
-                    match client.run(&jar_id, &request).await {
-                        Err(e) if tries == 1 && external::is_missing_jar(&e) => {
-                            shared.jar_uploads.forget(&cluster.rest_url, &hash);
-                        }
-                        other => break submitted(other, &flink_job_id)?,
-                    }
-                }
-            }
+            submit_once(shared, &client, &jar, &request).await?;
             client
         }
     };
     let started = wait_running(&client, &flink_job_id).await;
     tracing::debug!(%job, after = ?began.elapsed(), "job started");
     started
+}
+
+/// Submits the job to a cluster that does not have it yet, its jar uploaded once per
+/// cluster and content (again if the cluster lost it).
+async fn submit_once(
+    shared: &Shared,
+    client: &FlinkClient,
+    jar: &crate::artifact::Jar,
+    request: &RunRequest,
+) -> Result<(), StartError> {
+    let id = request.job_id.clone().unwrap_or_default();
+    if client.job(&id).await.is_ok() {
+        return Ok(());
+    }
+    let url = client.base().to_string();
+    let hash = shared.jar_uploads.content_hash(jar).await?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let jar_id = shared
+            .jar_uploads
+            .jar_id(client, &url, jar, &hash)
+            .await
+            .map_err(|e| format!("uploading {}: {e}", jar.path().display()))?;
+        match client.run(&jar_id, request).await {
+            Err(e) if tries == 1 && external::is_missing_jar(&e) => {
+                shared.jar_uploads.forget(&url, &hash);
+            }
+            other => return submitted(other, &id),
+        }
+    }
 }
 
 /// Starts the cluster of a job to come (a fast upgrade's) and waits until it is up:
@@ -253,7 +291,7 @@ pub async fn warm(
 }
 
 /// Writes a cluster's handle ahead of its use.
-async fn record_cluster(
+pub(super) async fn record_cluster(
     shared: &Shared,
     job: Uuid,
     deployment_id: Uuid,
@@ -384,7 +422,10 @@ async fn identify(client: &FlinkClient, cluster: &LocalCluster) -> Result<(), St
 }
 
 /// Waits until the submitted job runs (or, a short bounded job, has finished).
-async fn wait_running(client: &FlinkClient, flink_job: &str) -> Result<Started, StartError> {
+pub(super) async fn wait_running(
+    client: &FlinkClient,
+    flink_job: &str,
+) -> Result<Started, StartError> {
     loop {
         match client.job(flink_job).await {
             Ok(d) if d.state == FlinkJobState::Running => return Ok(Started::Running),

@@ -11,6 +11,7 @@ mod findings;
 mod imports;
 mod periodic;
 mod plans;
+mod pods;
 mod properties;
 mod quota;
 mod restores;

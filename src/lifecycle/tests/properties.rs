@@ -230,6 +230,8 @@ enum Move {
     /// A cluster started ahead is up (or failed to start).
     Warm(bool),
     Checkpoint,
+    /// A look at a Kubernetes cluster's pods: fine, or in one of two troubles.
+    Pods(u8),
     Defaults,
     Stale,
 }
@@ -256,6 +258,7 @@ fn moves() -> impl Strategy<Value = Move> {
         1 => Just(Move::UserSavepoint),
         1 => (0u8..4).prop_map(Move::Import),
         1 => Just(Move::Checkpoint),
+        1 => (0u8..3).prop_map(Move::Pods),
         1 => Just(Move::Defaults),
         1 => Just(Move::Stale),
         2 => any::<bool>().prop_map(Move::Warm),
@@ -601,6 +604,16 @@ impl Run {
                         completed_at: self.w.now,
                     }),
                 })?;
+            }
+            Move::Pods(n) => {
+                let Some(job) = self.w.lc.phase.job() else {
+                    return Ok(());
+                };
+                let trouble = (n > 0).then(|| PodTrouble {
+                    reason: ["CrashLoopBackOff", "OOMKilled"][usize::from(n - 1)].into(),
+                    message: format!("pod {n}"),
+                });
+                self.step(Input::PodsObserved { job, trouble })?;
             }
             Move::Defaults => {
                 self.w.policy.template_hash = format!("{}d", self.w.policy.template_hash);

@@ -1,0 +1,184 @@
+//! A job's cluster on a Kubernetes target, for the JobActor: its objects created
+//! (recorded first), the wait for its JobManager and TaskManagers with the pods'
+//! trouble reported meanwhile, a poll's question to the API server, and its removal,
+//! verified.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use uuid::Uuid;
+
+use super::start::{StartError, StartPlan, START_POLL};
+use super::{Done, JobActor};
+use crate::actors::Shared;
+use crate::cluster::kubernetes::api::{KubeError, Presence};
+use crate::cluster::kubernetes::{self, ClusterSpec, KubernetesCluster};
+use crate::cluster::Cluster;
+use crate::flink::FlinkClient;
+
+/// How often the pods are looked at while a cluster starts.
+const PODS_EVERY: Duration = Duration::from_secs(1);
+
+/// The record of a job's cluster to be, in `namespace`.
+pub fn cluster_of(namespace: &str, job: Uuid, plan: &StartPlan) -> KubernetesCluster {
+    let name = plan
+        .kubernetes
+        .as_ref()
+        .map(|k| k.deployment_name.as_str())
+        .unwrap_or("deployment");
+    KubernetesCluster {
+        namespace: namespace.to_string(),
+        name: kubernetes::base_name(name, job),
+        job_id: job,
+        flink_job_id: job.simple().to_string(),
+    }
+}
+
+fn start_error(e: impl std::fmt::Display) -> StartError {
+    StartError::from(e.to_string())
+}
+
+/// Creates the cluster's objects (those of a start the previous daemon began are
+/// taken as they are) and waits until its JobManager answers through the API server.
+pub async fn start(
+    shared: &Arc<Shared>,
+    cluster: &KubernetesCluster,
+    plan: &StartPlan,
+    me: &Addr<JobActor>,
+) -> Result<FlinkClient, StartError> {
+    let access = shared.kube().await?;
+    shared.note_kube_namespace(&cluster.namespace);
+    let instance = shared
+        .store
+        .send(crate::actors::store::Exec::new(|s| s.instance_id()))
+        .await
+        .map_err(start_error)?
+        .map_err(start_error)?;
+    let config = shared.config();
+    let source = plan.kubernetes.as_deref();
+    let no_artifact = crate::spec::Artifact::default();
+    let objects = kubernetes::render(&ClusterSpec {
+        namespace: &cluster.namespace,
+        deployment_name: source.map_or("deployment", |k| k.deployment_name.as_str()),
+        deployment_id: plan.deployment_id,
+        job_id: cluster.job_id,
+        instance: &instance,
+        template: &plan.template,
+        artifact: source.map_or(&no_artifact, |k| &k.artifact),
+        kubernetes: source.and_then(|k| k.options.as_ref()),
+        images: &config.kubernetes.images,
+    })
+    .map_err(start_error)?;
+    me.do_send(Done::Prepared(Cluster::Kubernetes(cluster.clone())));
+    access
+        .api
+        .create_cluster(&cluster.namespace, &objects, cluster.job_id)
+        .await
+        .map_err(|e| format!("creating the cluster's objects: {e}"))?;
+    let client = shared
+        .flink_for(&Cluster::Kubernetes(cluster.clone()))
+        .ok_or_else(|| start_error("the Kubernetes API is not connected"))?;
+    wait(shared, &client, cluster, me, |_| true).await?;
+    Ok(client)
+}
+
+/// Waits until the cluster has the TaskManagers and slots the job needs.
+pub async fn wait_for_slots(
+    shared: &Arc<Shared>,
+    client: &FlinkClient,
+    cluster: &KubernetesCluster,
+    plan: &StartPlan,
+    me: &Addr<JobActor>,
+) -> Result<(), StartError> {
+    let (task_managers, slots) = (
+        plan.template.number_of_task_managers,
+        plan.template.parallelism,
+    );
+    wait(shared, client, cluster, me, |o| {
+        o.taskmanagers >= task_managers && o.slots_total >= slots
+    })
+    .await
+}
+
+/// Waits until the cluster answers with an overview `ready` takes; the pods are looked
+/// at every second meanwhile, their trouble reported. No deadline of its own: the
+/// lifecycle's start deadline ends the start.
+async fn wait(
+    shared: &Arc<Shared>,
+    client: &FlinkClient,
+    cluster: &KubernetesCluster,
+    me: &Addr<JobActor>,
+    ready: impl Fn(&crate::flink::Overview) -> bool,
+) -> Result<(), StartError> {
+    let access = shared.kube().await?;
+    let up = async {
+        loop {
+            if let Ok(o) = client.overview().await {
+                if ready(&o) {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(START_POLL).await;
+        }
+    };
+    let pods = async {
+        loop {
+            match access.api.presence(cluster).await {
+                Ok(Presence::Present(trouble)) => me.do_send(Done::Pods(trouble)),
+                Ok(Presence::Gone) => {
+                    return Err(start_error(format!(
+                        "the JobManager's Deployment {} in namespace `{}` was deleted",
+                        cluster.job_manager(),
+                        cluster.namespace
+                    )))
+                }
+                Err(e) => tracing::debug!(job = %cluster.job_id, "looking at the pods: {e}"),
+            }
+            tokio::time::sleep(PODS_EVERY).await;
+        }
+    };
+    tokio::select! {
+        r = up => r,
+        r = pods => r,
+    }
+}
+
+/// What the API server says of a watched cluster: whether it is there, and its pods'
+/// trouble.
+pub async fn presence(shared: &Shared, cluster: &KubernetesCluster) -> Result<Presence, KubeError> {
+    let Some(access) = shared.kube_ready() else {
+        return Err(KubeError::Unreachable("not connected yet".into()));
+    };
+    access.api.presence(cluster).await
+}
+
+/// Deletes the cluster's objects and waits until none is left, pods included (a pod
+/// of the old cluster still running could run the job beside its successor); at most
+/// `bound`, then the lifecycle tries again.
+pub async fn remove(
+    shared: &Shared,
+    cluster: &KubernetesCluster,
+    bound: Duration,
+) -> Result<(), String> {
+    let access = shared.kube().await?;
+    let until = tokio::time::Instant::now() + bound;
+    loop {
+        let left = access
+            .api
+            .delete_cluster(&cluster.namespace, cluster.job_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if left == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= until {
+            return Err(format!(
+                "{left} objects or pods of {} are still there after {}",
+                cluster.name,
+                humantime::format_duration(bound)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,278 @@
+//! A job's cluster through the Kubernetes API server (kube-rs): its objects created,
+//! looked at, and removed; the objects of this flinkd found by their labels.
+//!
+//! The JobManager's Deployment is created first, and the others with an owner reference
+//! to it, so that one delete removes the cluster (Kubernetes' garbage collector). A
+//! removal also deletes by the job's label whatever the collector has not reached (an
+//! object created before its owner's reference could be set), and is verified: it is
+//! done when nothing labelled with the job, pods included, is left.
+
+use std::fmt::Debug;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{KubernetesCluster, Objects, DEPLOYMENT_ID, INSTANCE, JOB_ID, MANAGED_BY};
+use crate::lifecycle::PodTrouble;
+
+/// What went wrong with a call to the API server.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KubeError {
+    /// No answer (refused, timed out, cut off): the API server may come back.
+    #[error("the Kubernetes API server did not answer: {0}")]
+    Unreachable(String),
+    /// It answered, with an error.
+    #[error("the Kubernetes API server answered {code} {reason}: {message}")]
+    Api {
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    /// An object of the cluster's name exists and is not this job's.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl From<kube::Error> for KubeError {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(s) if s.code < 500 => KubeError::Api {
+                code: s.code,
+                reason: s.reason.clone(),
+                message: s.message.clone(),
+            },
+            // A 5xx says the server cannot serve now: as good as no answer.
+            kube::Error::Api(s) => {
+                KubeError::Unreachable(format!("{} {}: {}", s.code, s.reason, s.message))
+            }
+            other => KubeError::Unreachable(other.to_string()),
+        }
+    }
+}
+
+impl KubeError {
+    fn is(&self, wanted: u16) -> bool {
+        matches!(self, KubeError::Api { code, .. } if *code == wanted)
+    }
+
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, KubeError::Unreachable(_))
+    }
+}
+
+/// Whether a job's cluster is there, as the API server says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Presence {
+    /// The JobManager's Deployment is this job's; the trouble of its pods, if any.
+    Present(Option<PodTrouble>),
+    /// No JobManager Deployment of this job (deleted, or another's by that name).
+    Gone,
+}
+
+/// An object of this flinkd's, found by its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    pub kind: &'static str,
+    pub name: String,
+    pub job_id: Option<Uuid>,
+    pub deployment_id: Option<Uuid>,
+}
+
+/// The API calls of the Kubernetes target.
+#[derive(Clone)]
+pub struct KubeApi {
+    client: kube::Client,
+}
+
+fn job_selector(job: Uuid) -> ListParams {
+    ListParams::default().labels(&format!("{MANAGED_BY}=flinkd,{JOB_ID}={job}"))
+}
+
+fn labels_of<K: Resource>(o: &K) -> Option<&std::collections::BTreeMap<String, String>> {
+    o.meta().labels.as_ref()
+}
+
+fn is_job_s<K: Resource>(o: &K, job: Uuid) -> bool {
+    labels_of(o)
+        .and_then(|l| l.get(JOB_ID))
+        .is_some_and(|v| *v == job.to_string())
+}
+
+impl KubeApi {
+    pub fn new(client: kube::Client) -> Self {
+        KubeApi { client }
+    }
+
+    fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Creates an object, or takes the one there if it is this job's (a start the
+    /// previous daemon began).
+    async fn create<K>(&self, namespace: &str, object: &K, job: Uuid) -> Result<K, KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = self.api(namespace);
+        match api.create(&PostParams::default(), object).await {
+            Ok(created) => Ok(created),
+            Err(e) => {
+                let e = KubeError::from(e);
+                if !e.is(409) {
+                    return Err(e);
+                }
+                let name = object.meta().name.clone().unwrap_or_default();
+                match api.get_opt(&name).await? {
+                    Some(found) if is_job_s(&found, job) => Ok(found),
+                    Some(_) => Err(KubeError::Conflict(format!(
+                        "{} `{name}` exists in namespace `{namespace}` and is not job {job}'s: flinkd does not touch it",
+                        K::kind(&Default::default())
+                    ))),
+                    // Deleted meanwhile: create it again.
+                    None => Ok(api.create(&PostParams::default(), object).await?),
+                }
+            }
+        }
+    }
+
+    /// Creates a job's cluster: its JobManager's Deployment, then the others owned by it.
+    pub async fn create_cluster(
+        &self,
+        namespace: &str,
+        objects: &Objects,
+        job: Uuid,
+    ) -> Result<(), KubeError> {
+        let owner = self.create(namespace, &objects.job_manager, job).await?;
+        let reference = OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: owner.metadata.name.clone().unwrap_or_default(),
+            uid: owner.metadata.uid.clone().unwrap_or_default(),
+            block_owner_deletion: Some(true),
+            controller: Some(false),
+        };
+        let owned = |mut meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            meta.owner_references = Some(vec![reference.clone()]);
+            meta
+        };
+        let mut config_map = objects.config_map.clone();
+        config_map.metadata = owned(config_map.metadata);
+        let mut service = objects.service.clone();
+        service.metadata = owned(service.metadata);
+        let mut task_managers = objects.task_managers.clone();
+        task_managers.metadata = owned(task_managers.metadata);
+        self.create(namespace, &config_map, job).await?;
+        self.create(namespace, &service, job).await?;
+        self.create(namespace, &task_managers, job).await?;
+        Ok(())
+    }
+
+    /// Whether the job's cluster is there, and what troubles its pods.
+    pub async fn presence(&self, c: &KubernetesCluster) -> Result<Presence, KubeError> {
+        let deployments: Api<Deployment> = self.api(&c.namespace);
+        match deployments.get_opt(&c.job_manager()).await? {
+            Some(d) if is_job_s(&d, c.job_id) => {}
+            _ => return Ok(Presence::Gone),
+        }
+        let pods: Api<Pod> = self.api(&c.namespace);
+        let pods = pods.list(&job_selector(c.job_id)).await?;
+        Ok(Presence::Present(super::trouble::of_pods(&pods.items)))
+    }
+
+    /// Deletes everything of the job's cluster (owned or not yet), and says how many of
+    /// its objects and pods are left.
+    pub async fn delete_cluster(&self, namespace: &str, job: Uuid) -> Result<usize, KubeError> {
+        let background = DeleteParams::background();
+        let selector = job_selector(job);
+        let deployments: Api<Deployment> = self.api(namespace);
+        let services: Api<Service> = self.api(namespace);
+        let config_maps: Api<ConfigMap> = self.api(namespace);
+        for found in deployments.list(&selector).await?.items {
+            let name = found.metadata.name.unwrap_or_default();
+            ignore_gone(deployments.delete(&name, &background).await)?;
+        }
+        for found in services.list(&selector).await?.items {
+            let name = found.metadata.name.unwrap_or_default();
+            ignore_gone(services.delete(&name, &background).await)?;
+        }
+        for found in config_maps.list(&selector).await?.items {
+            let name = found.metadata.name.unwrap_or_default();
+            ignore_gone(config_maps.delete(&name, &background).await)?;
+        }
+        self.left(namespace, job).await
+    }
+
+    /// How many objects and pods labelled with the job are left.
+    pub async fn left(&self, namespace: &str, job: Uuid) -> Result<usize, KubeError> {
+        let selector = job_selector(job);
+        let deployments: Api<Deployment> = self.api(namespace);
+        let services: Api<Service> = self.api(namespace);
+        let config_maps: Api<ConfigMap> = self.api(namespace);
+        let pods: Api<Pod> = self.api(namespace);
+        Ok(deployments.list(&selector).await?.items.len()
+            + services.list(&selector).await?.items.len()
+            + config_maps.list(&selector).await?.items.len()
+            + pods.list(&selector).await?.items.len())
+    }
+
+    /// The Deployments, Services and ConfigMaps this flinkd made in `namespace`.
+    pub async fn of_instance(
+        &self,
+        namespace: &str,
+        instance: &str,
+    ) -> Result<Vec<Labelled>, KubeError> {
+        let selector =
+            ListParams::default().labels(&format!("{MANAGED_BY}=flinkd,{INSTANCE}={instance}"));
+        let mut found = Vec::new();
+        fn push<K: Resource>(found: &mut Vec<Labelled>, kind: &'static str, items: Vec<K>) {
+            found.extend(items.into_iter().map(|o| Labelled {
+                kind,
+                name: o.meta().name.clone().unwrap_or_default(),
+                job_id: label(&o, JOB_ID),
+                deployment_id: label(&o, DEPLOYMENT_ID),
+            }));
+        }
+        let deployments: Api<Deployment> = self.api(namespace);
+        push(
+            &mut found,
+            "Deployment",
+            deployments.list(&selector).await?.items,
+        );
+        let services: Api<Service> = self.api(namespace);
+        push(&mut found, "Service", services.list(&selector).await?.items);
+        let config_maps: Api<ConfigMap> = self.api(namespace);
+        push(
+            &mut found,
+            "ConfigMap",
+            config_maps.list(&selector).await?.items,
+        );
+        Ok(found)
+    }
+}
+
+fn label<K: Resource>(o: &K, key: &str) -> Option<Uuid> {
+    labels_of(o)?.get(key)?.parse().ok()
+}
+
+fn ignore_gone<T>(r: Result<T, kube::Error>) -> Result<(), KubeError> {
+    match r.map_err(KubeError::from) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is(404) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
