@@ -340,7 +340,22 @@ fn a_restart_adopts_its_clusters_and_sweeps_an_orphan() {
             "metadata": {"name": "another-flinkd-s", "labels": foreign}}),
     );
 
+    // The daemon comes back while its kubeconfig is not there: it adopts the job when
+    // it can reach the API again.
+    let away = kube.kubeconfig.with_extension("away");
+    std::fs::rename(&kube.kubeconfig, &away).unwrap();
     d.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    let proxied = || {
+        get_json(&format!("{}/fake/calls", kube.url))
+            .and_then(|c| c["proxy services"].as_u64())
+            .unwrap_or(0)
+    };
+    let before = proxied();
+    std::fs::rename(&away, &kube.kubeconfig).unwrap();
+    d.wait("the adopted job to be polled", 30, || {
+        (proxied() > before + 2).then_some(())
+    });
     d.wait("the orphan to be swept", 30, || {
         kube.of_job(orphan).is_empty().then_some(())
     });
@@ -385,8 +400,17 @@ fn an_api_server_that_does_not_answer_is_unreachable_and_faults_are_retried() {
     for j in &jobs[..jobs.len() - 1] {
         assert!(kube.of_job(j.metadata.id).is_empty());
     }
-    // A pod list that never answers (the API server's timeout) changes nothing.
+    // A pod list that never answers (the API server's timeout) and a 404 for the
+    // JobManager's Deployment while Flink answers change nothing.
     kube.post("/fake/fault?verb=list&kind=pods&code=hang&times=1");
+    kube.post("/fake/fault?verb=get&kind=deployments&code=404&times=1");
+    d.wait("the injected faults to be met", 30, || {
+        let faults = get_json(&format!("{}/fake/faults", kube.url))?;
+        (faults["pending"] == 0).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(d.status("steady"), Some(DeploymentState::Running));
+    assert_eq!(d.jobs("steady").last().unwrap().metadata.id, running);
 
     // Down: the job's cluster is unreachable, not gone; nothing is started or stopped.
     kube.post("/fake/down");

@@ -28,7 +28,8 @@
 //!   from now on: `running`, `crashloop` (CrashLoopBackOff, last exit code 1),
 //!   `oom` (OOMKilled, exit code 137), `imagepull` (ImagePullBackOff), `unschedulable`;
 //! - `GET /fake/objects`: every object as `{kind, namespace, name, labels}`;
-//! - `GET /fake/calls`: the number of requests per `verb kind`.
+//! - `GET /fake/calls`: the number of requests per `verb kind`;
+//! - `GET /fake/faults`: how many injected faults are still to be met (`pending`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -629,6 +630,12 @@ async fn main() {
             post(|State(app): State<App>| async move {
                 app.fake.lock().unwrap().down = false;
                 StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/fake/faults",
+            get(|State(app): State<App>| async move {
+                Json(json!({"pending": app.fake.lock().unwrap().faults.len()}))
             }),
         )
         .route("/fake/pods", post(set_pods))

@@ -166,6 +166,9 @@ pub struct JobActor {
     poll: Polling,
     /// The last questions (savepoints, newest checkpoint) were asked.
     asked_last: bool,
+    /// The Kubernetes API is being connected; a teardown waited for it once.
+    connecting: bool,
+    kube_tried: bool,
 }
 
 impl JobActor {
@@ -183,6 +186,8 @@ impl JobActor {
             scripts: scripts::Scripts::default(),
             poll: Polling::default(),
             asked_last: false,
+            connecting: false,
+            kube_tried: false,
         }
     }
 
@@ -200,19 +205,23 @@ impl JobActor {
 
     /// Whether the cluster is a Kubernetes one whose API is not connected yet: it is
     /// connected, and `then` goes on.
-    fn needs_kube(&self, then: Then, ctx: &mut Context<Self>) -> bool {
+    fn needs_kube(&mut self, then: Then, ctx: &mut Context<Self>) -> bool {
         if !matches!(self.cluster, Some(Cluster::Kubernetes(_)))
             || self.shared.kube_ready().is_some()
         {
             return false;
         }
+        if self.connecting {
+            return true;
+        }
+        self.connecting = true;
         let shared = self.shared.clone();
         let me = ctx.address();
         let job = self.job;
         tokio::spawn(async move {
             if let Err(e) = shared.kube().await {
                 tracing::warn!(%job, "cannot reach the Kubernetes API: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
             }
             me.do_send(Done::KubeReady(then));
         });
@@ -305,7 +314,11 @@ impl JobActor {
         if self.state != State::Watching || self.poll.in_flight {
             return;
         }
-        let Some(client) = self.client() else { return };
+        let Some(client) = self.client() else {
+            // A Kubernetes cluster adopted before its API could be reached: again.
+            self.needs_kube(Then::Poll, ctx);
+            return;
+        };
         self.poll.in_flight = true;
         let me = ctx.address();
         let id = self.flink_job_id.clone();
@@ -486,7 +499,7 @@ impl JobActor {
             return;
         }
         // The last questions go through the Kubernetes API: connected first.
-        if !self.asked_last && self.needs_kube(Then::TearDown(confirm), ctx) {
+        if !self.asked_last && !self.kube_tried && self.needs_kube(Then::TearDown(confirm), ctx) {
             return;
         }
         let last = (!self.asked_last).then(|| self.last_questions());
@@ -635,8 +648,18 @@ impl Handler<Done> for JobActor {
                     self.report(Input::PodsObserved { job, trouble });
                 }
             }
-            Done::KubeReady(Then::Poll) => self.begin_poll(ctx),
-            Done::KubeReady(Then::TearDown(confirm)) => self.tear_down(confirm, ctx),
+            Done::KubeReady(then) => {
+                self.connecting = false;
+                match then {
+                    Then::Poll => self.begin_poll(ctx),
+                    // Once: without the API the removal fails and the lifecycle tries
+                    // it again.
+                    Then::TearDown(confirm) => {
+                        self.kube_tried = true;
+                        self.tear_down(confirm, ctx)
+                    }
+                }
+            }
             Done::Recorded(cluster, confirm) => {
                 self.cluster = cluster.or_else(|| {
                     // The cluster's directory identifies its processes, whether or not
