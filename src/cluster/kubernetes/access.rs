@@ -209,7 +209,11 @@ fn allowed(path: &str) -> bool {
         && name.starts_with("flink-")
         && name.ends_with("-jobmanager")
         && (tail == "proxy" || tail.starts_with("proxy/"))
-        && !tail.split('/').any(|s| s == ".." || s == ".")
+        && !tail.split('/').any(|s| {
+            let s = s.to_ascii_lowercase().replace("%2e", ".");
+            s == ".." || s == "."
+        })
+        && !path.contains('\\')
 }
 
 async fn forward(State(f): State<Arc<Forwarder>>, req: Request) -> Response {
@@ -279,6 +283,7 @@ mod tests {
             "/api/v1/namespaces/team/secrets/x",
             "/api/v1/namespaces/team/services/kube-dns:dns/proxy/",
             "/api/v1/namespaces/team/services/flink-x-jobmanager:rest/proxy/../../secrets",
+            "/api/v1/namespaces/team/services/flink-x-jobmanager:rest/proxy/%2e%2E/%2e%2e/secrets",
             "/api/v1/namespaces/team/pods/flink-x-jobmanager/proxy/",
             "/apis/apps/v1/namespaces/team/deployments",
             "/api/v1/namespaces/team/services/flink-x-jobmanager:rest",
