@@ -245,6 +245,49 @@ fn a_deployment_runs_suspends_resumes_upgrades_and_cancels_on_kubernetes() {
         kube.of_job(jobs[2].metadata.id).is_empty().then_some(())
     });
     assert!(kube.objects().is_empty(), "{:#?}", kube.objects());
+    // Never two JobManagers of one Deployment at once, pods included.
+    let peak = get_json(&format!("{}/fake/peak", kube.url)).unwrap();
+    let peaks = peak.as_object().expect("peaks").values();
+    assert!(
+        peaks.len() == 1 && peak.as_object().unwrap().values().all(|n| n == 1),
+        "{peak}"
+    );
+}
+
+#[test]
+fn a_restart_during_a_suspend_before_the_api_answers_keeps_the_savepoint() {
+    let kube = FakeKube::start();
+    let mut d = start(&kube, "");
+    let slow = "        fake.savepoint.delay-ms: \"6000\"\n";
+    d.deploy("slow.yaml", &deployment("slow", "running", "", slow));
+    d.wait_status("slow", DeploymentState::Running, 60);
+    d.deploy("slow.yaml", &deployment("slow", "suspended", "", slow));
+    let asked = d.wait("the savepoint under way", 30, || {
+        d.savepoints("slow")
+            .into_iter()
+            .find(|s| s.state != flinkd::spec::SavepointState::Completed && s.trigger_id.is_some())
+    });
+    d.stop();
+    // The daemon comes back without its kubeconfig: what it asks of Flink waits for
+    // the API instead of being taken as failed.
+    let away = kube.kubeconfig.with_extension("away");
+    std::fs::rename(&kube.kubeconfig, &away).unwrap();
+    d.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::rename(&away, &kube.kubeconfig).unwrap();
+    d.wait_status("slow", DeploymentState::Suspended, 90);
+    let savepoints = d.savepoints("slow");
+    let kept = savepoints
+        .iter()
+        .find(|s| s.metadata.id == asked.metadata.id)
+        .expect("the savepoint asked for");
+    assert_eq!(
+        kept.state,
+        flinkd::spec::SavepointState::Completed,
+        "{savepoints:#?}"
+    );
+    assert!(kept.location.is_some(), "{kept:?}");
+    assert!(kube.objects().is_empty(), "{:#?}", kube.objects());
 }
 
 #[test]

@@ -29,9 +29,11 @@
 //!   `oom` (OOMKilled, exit code 137), `imagepull` (ImagePullBackOff), `unschedulable`;
 //! - `GET /fake/objects`: every object as `{kind, namespace, name, labels}`;
 //! - `GET /fake/calls`: the number of requests per `verb kind`;
+//! - `GET /fake/peak`: per Deployment id, the most jobs with a JobManager (Deployment
+//!   or pod) at once;
 //! - `GET /fake/faults`: how many injected faults are still to be met (`pending`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -60,6 +62,9 @@ struct Fake {
     /// (namespace, service) → its fake Flink and port.
     flinks: HashMap<(String, String), (Child, u16)>,
     calls: BTreeMap<String, u64>,
+    /// Per `flinkd.io/deployment-id`: the most jobs whose JobManager (Deployment or
+    /// pod) existed at once.
+    peak: BTreeMap<String, usize>,
 }
 
 struct Fault {
@@ -179,6 +184,32 @@ impl Fake {
         meta["uid"] = json!(format!("uid-{kind}-{}", self.version));
         meta["resourceVersion"] = json!(self.version.to_string());
         meta["creationTimestamp"] = json!("2026-12-02T00:00:00Z");
+    }
+
+    /// Counts, for the Deployment an object is of, the jobs with a JobManager now.
+    fn note_peak(&mut self, o: &Value) {
+        let Some(deployment) = labels(o).get("flinkd.io/deployment-id").cloned() else {
+            return;
+        };
+        let jobs: BTreeSet<String> = self
+            .objects
+            .iter()
+            .filter_map(|(k, v)| {
+                let l = labels(v);
+                let job_manager = match k.0.as_str() {
+                    "deployments" => k.2.ends_with("-jobmanager"),
+                    "pods" => {
+                        l.get("app.kubernetes.io/component").map(String::as_str)
+                            == Some("jobmanager")
+                    }
+                    _ => false,
+                };
+                (job_manager && l.get("flinkd.io/deployment-id") == Some(&deployment)).then_some(l)
+            })
+            .filter_map(|l| l.get("flinkd.io/job-id").cloned())
+            .collect();
+        let peak = self.peak.entry(deployment).or_default();
+        *peak = (*peak).max(jobs.len());
     }
 
     /// A Deployment's pods, made with it.
@@ -369,6 +400,7 @@ async fn api(State(app): State<App>, req: Request) -> Response {
                 f.make_pods(&t.ns, &o);
             }
             f.objects.insert(key, o.clone());
+            f.note_peak(&o);
             (StatusCode::CREATED, Json(o)).into_response()
         }
         "get" => {
@@ -458,12 +490,18 @@ fn flink_of(app: &App, ns: &str, service: &str) -> Result<u16, Box<Response>> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for line in conf.lines() {
-        if let Some((k, v)) = line.split_once(": ") {
-            if k.starts_with("fake.") {
-                command.args(["--set", &format!("{k}={}", v.trim_matches('\''))]);
-            }
-        }
+    // The generated config as Flink reads it (quoted or not).
+    let settings: BTreeMap<String, serde_yaml::Value> =
+        serde_yaml::from_str(&conf).unwrap_or_default();
+    for (k, v) in settings.iter().filter(|(k, _)| k.starts_with("fake.")) {
+        let v = match v {
+            serde_yaml::Value::String(s) => s.clone(),
+            other => serde_yaml::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        command.args(["--set", &format!("{k}={v}")]);
     }
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -640,6 +678,12 @@ async fn main() {
         )
         .route("/fake/pods", post(set_pods))
         .route("/fake/objects", get(objects))
+        .route(
+            "/fake/peak",
+            get(|State(app): State<App>| async move {
+                Json(json!(app.fake.lock().unwrap().peak.clone()))
+            }),
+        )
         .route(
             "/fake/calls",
             get(|State(app): State<App>| async move {

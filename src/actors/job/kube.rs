@@ -10,12 +10,13 @@ use actix::Addr;
 use uuid::Uuid;
 
 use super::start::{StartError, StartPlan, START_POLL};
-use super::{Done, JobActor};
+use super::{Done, JobActor, State, Then};
 use crate::actors::Shared;
 use crate::cluster::kubernetes::api::{KubeError, Presence};
 use crate::cluster::kubernetes::{self, ClusterSpec, KubernetesCluster};
 use crate::cluster::Cluster;
 use crate::flink::FlinkClient;
+use actix::prelude::*;
 
 /// How often the pods are looked at while a cluster starts.
 const PODS_EVERY: Duration = Duration::from_secs(1);
@@ -180,5 +181,53 @@ pub async fn remove(
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+impl JobActor {
+    /// Whether the cluster is a Kubernetes one whose API is not connected yet: it is
+    /// connected, and `then` goes on (whatever else waits for it too).
+    pub(super) fn needs_kube(&mut self, then: Then, ctx: &mut Context<Self>) -> bool {
+        if !matches!(self.cluster, Some(Cluster::Kubernetes(_)))
+            || self.shared.kube_ready().is_some()
+        {
+            return false;
+        }
+        let same = std::mem::discriminant(&then);
+        if !self
+            .after_kube
+            .iter()
+            .any(|t| std::mem::discriminant(t) == same)
+        {
+            self.after_kube.push(then);
+        }
+        if self.connecting {
+            return true;
+        }
+        self.connecting = true;
+        let shared = self.shared.clone();
+        let me = ctx.address();
+        let job = self.job;
+        tokio::spawn(async move {
+            if let Err(e) = shared.kube().await {
+                tracing::warn!(%job, "cannot reach the Kubernetes API: {e}");
+                tokio::time::sleep(shared.config().timing.retry_interval).await;
+            }
+            me.do_send(Done::KubeReady);
+        });
+        true
+    }
+
+    pub(super) fn after_kube_ready(&mut self, then: Then, ctx: &mut Context<Self>) {
+        match then {
+            Then::Held => {}
+            Then::Poll => self.begin_poll(ctx),
+            // Once: without the API the removal fails and the lifecycle tries it again.
+            Then::TearDown(confirm) if self.state == State::TearingDown => {
+                self.kube_tried = true;
+                self.tear_down(confirm, ctx)
+            }
+            Then::TearDown(_) => {}
+        }
     }
 }

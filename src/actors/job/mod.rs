@@ -121,7 +121,7 @@ enum Done {
     /// The pods of its Kubernetes cluster, looked at while it starts.
     Pods(Option<crate::lifecycle::PodTrouble>),
     /// The Kubernetes API is connected (or could not be): go on with this.
-    KubeReady(Then),
+    KubeReady,
     TornDown(Result<(), ops::RemoveError>),
 }
 
@@ -130,6 +130,8 @@ enum Done {
 enum Then {
     Poll,
     TearDown(Option<Duration>),
+    /// Only the commands held for it.
+    Held,
 }
 
 /// Adaptive polling of a running job.
@@ -169,6 +171,12 @@ pub struct JobActor {
     /// The Kubernetes API is being connected; a teardown waited for it once.
     connecting: bool,
     kube_tried: bool,
+    /// Commands to Flink that came while the Kubernetes API was not connected: they
+    /// run once it is (answering them without Flink would lose a savepoint Flink
+    /// completes, or take a job for cancelled that runs).
+    held: Vec<Command>,
+    /// What else waits for the Kubernetes API, in order.
+    after_kube: Vec<Then>,
 }
 
 impl JobActor {
@@ -188,6 +196,8 @@ impl JobActor {
             asked_last: false,
             connecting: false,
             kube_tried: false,
+            held: Vec::new(),
+            after_kube: Vec::new(),
         }
     }
 
@@ -201,31 +211,6 @@ impl JobActor {
 
     fn client(&self) -> Option<FlinkClient> {
         self.cluster.as_ref().and_then(|c| self.shared.flink_for(c))
-    }
-
-    /// Whether the cluster is a Kubernetes one whose API is not connected yet: it is
-    /// connected, and `then` goes on.
-    fn needs_kube(&mut self, then: Then, ctx: &mut Context<Self>) -> bool {
-        if !matches!(self.cluster, Some(Cluster::Kubernetes(_)))
-            || self.shared.kube_ready().is_some()
-        {
-            return false;
-        }
-        if self.connecting {
-            return true;
-        }
-        self.connecting = true;
-        let shared = self.shared.clone();
-        let me = ctx.address();
-        let job = self.job;
-        tokio::spawn(async move {
-            if let Err(e) = shared.kube().await {
-                tracing::warn!(%job, "cannot reach the Kubernetes API: {e}");
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-            me.do_send(Done::KubeReady(then));
-        });
-        true
     }
 
     fn report(&self, input: Input) {
@@ -382,18 +367,24 @@ impl JobActor {
 
     /// Asks Flink once more about every savepoint asked for and about the newest
     /// retained checkpoint, and reports what it says (a future to await first).
+    /// Without a client (a Kubernetes API not connected) nothing is asked and the
+    /// triggers are kept for the next try.
     fn last_questions(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        self.asked_last = true;
-        let triggers: Vec<(Uuid, Arc<ops::Trigger>)> = self
-            .savepoints
-            .drain()
-            .map(|(sp, (task, trigger))| {
-                task.abort();
-                (sp, trigger)
-            })
-            .collect();
+        let client = self.client();
+        self.asked_last = client.is_some();
+        let triggers: Vec<(Uuid, Arc<ops::Trigger>)> = match client {
+            Some(_) => self
+                .savepoints
+                .drain()
+                .map(|(sp, (task, trigger))| {
+                    task.abort();
+                    (sp, trigger)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         ops::last_questions(
-            self.client(),
+            client,
             self.cluster.clone(),
             self.flink_job_id.clone(),
             self.job,
@@ -539,6 +530,18 @@ impl Handler<Command> for JobActor {
         if !matches!(cmd, Command::Reschedule) {
             self.poll.quiet = 0;
         }
+        let to_flink = matches!(
+            cmd,
+            Command::StopWithSavepoint { .. }
+                | Command::TriggerSavepoint { .. }
+                | Command::ResumeSavepoint { .. }
+                | Command::Cancel
+                | Command::DisposeSavepoint { .. }
+        );
+        if to_flink && self.needs_kube(Then::Held, ctx) {
+            self.held.push(cmd);
+            return;
+        }
         match cmd {
             // A cluster started ahead for this job is where it runs.
             Command::Start { plan, resume } => {
@@ -648,16 +651,14 @@ impl Handler<Done> for JobActor {
                     self.report(Input::PodsObserved { job, trouble });
                 }
             }
-            Done::KubeReady(then) => {
+            Done::KubeReady => {
                 self.connecting = false;
-                match then {
-                    Then::Poll => self.begin_poll(ctx),
-                    // Once: without the API the removal fails and the lifecycle tries
-                    // it again.
-                    Then::TearDown(confirm) => {
-                        self.kube_tried = true;
-                        self.tear_down(confirm, ctx)
-                    }
+                // Held in order; held again (and connected again) if still not ready.
+                for cmd in std::mem::take(&mut self.held) {
+                    Handler::<Command>::handle(self, cmd, ctx);
+                }
+                for then in std::mem::take(&mut self.after_kube) {
+                    self.after_kube_ready(then, ctx);
                 }
             }
             Done::Recorded(cluster, confirm) => {
@@ -678,10 +679,14 @@ impl Handler<Done> for JobActor {
                 ctx.stop();
             }
             // The lifecycle decides when to try again.
-            Done::TornDown(Err(e)) => self.report(Input::TearDownFailed {
-                job,
-                reason: e.to_string(),
-            }),
+            Done::TornDown(Err(e)) => {
+                // The next try connects to the Kubernetes API again first.
+                self.kube_tried = false;
+                self.report(Input::TearDownFailed {
+                    job,
+                    reason: e.to_string(),
+                })
+            }
         }
     }
 }

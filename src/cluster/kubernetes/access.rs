@@ -204,8 +204,16 @@ fn allowed(path: &str) -> bool {
         return false;
     };
     let name = service.strip_suffix(":rest").unwrap_or("");
-    !ns.is_empty()
-        && !ns.contains("..")
+    // Both are DNS labels: nothing percent-encoded that the API server would decode
+    // into another path.
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    label(ns)
+        && label(name)
         && name.starts_with("flink-")
         && name.ends_with("-jobmanager")
         && (tail == "proxy" || tail.starts_with("proxy/"))
@@ -287,6 +295,9 @@ mod tests {
             "/api/v1/namespaces/team/pods/flink-x-jobmanager/proxy/",
             "/apis/apps/v1/namespaces/team/deployments",
             "/api/v1/namespaces/team/services/flink-x-jobmanager:rest",
+            "/api/v1/namespaces/team/services/flink-a%2F..%2F..%2Fsecrets%2Fx-jobmanager:rest/proxy",
+            "/api/v1/namespaces/te%2Fam/services/flink-x-jobmanager:rest/proxy",
+            "/api/v1/namespaces/../services/flink-x-jobmanager:rest/proxy",
         ] {
             assert!(!allowed(refused), "{refused}");
         }
