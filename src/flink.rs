@@ -314,6 +314,22 @@ struct ConfigEntry {
     value: String,
 }
 
+/// The message of a Kubernetes `Status` object (which Flink never answers with).
+fn kubernetes_status(body: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Status {
+        kind: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        #[serde(default)]
+        message: String,
+    }
+    serde_json::from_str::<Status>(body)
+        .ok()
+        .filter(|s| s.kind == "Status" && s.api_version == "v1")
+        .map(|s| s.message)
+}
+
 impl FlinkClient {
     /// `base` is the REST endpoint, e.g. `http://127.0.0.1:8081`.
     pub fn new(http: reqwest::Client, base: impl Into<String>) -> FlinkClient {
@@ -391,6 +407,18 @@ impl FlinkClient {
             return Err(FlinkError::Unreachable {
                 endpoint,
                 message: format!("HTTP {}: {}", status.as_u16(), flink_message(&body)),
+            });
+        }
+        // The Kubernetes API server's own refusal on the way (the Service not there,
+        // a proxy not allowed): the JobManager was not asked, so it says nothing of
+        // the job (whether the cluster is there is the API server's to say).
+        if let Some(said) = kubernetes_status(&body).filter(|_| !status.is_success()) {
+            return Err(FlinkError::Unreachable {
+                endpoint,
+                message: format!(
+                    "the Kubernetes API server answered HTTP {} on the way to the JobManager: {said}",
+                    status.as_u16()
+                ),
             });
         }
         if !status.is_success() {

@@ -93,6 +93,22 @@ impl FakeKube {
         assert!(status.is_ok_and(|s| s.as_u16() == 201), "create at {path}");
     }
 
+    fn delete(&self, path: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = format!("{}{path}", self.url);
+        let status = rt.block_on(async {
+            reqwest::Client::new()
+                .delete(&url)
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+        assert!(status.is_ok_and(|s| s.is_success()), "DELETE {path}");
+    }
+
     /// Every object: `kind` (plural), `namespace`, `name`, `labels`, `ownerReferences`.
     fn objects(&self) -> Vec<Value> {
         get_json(&format!("{}/fake/objects", self.url))
@@ -443,10 +459,10 @@ fn an_api_server_that_does_not_answer_is_unreachable_and_faults_are_retried() {
     for j in &jobs[..jobs.len() - 1] {
         assert!(kube.of_job(j.metadata.id).is_empty());
     }
-    // A pod list that never answers (the API server's timeout) and a 404 for the
-    // JobManager's Deployment while Flink answers change nothing.
+    // A pod list that never answers (the API server's timeout) and the API server's
+    // own 404s on the way to Flink (not Flink's "no such job") change nothing.
     kube.post("/fake/fault?verb=list&kind=pods&code=hang&times=1");
-    kube.post("/fake/fault?verb=get&kind=deployments&code=404&times=1");
+    kube.post("/fake/fault?verb=proxy&kind=services&code=404&times=2");
     d.wait("the injected faults to be met", 30, || {
         let faults = get_json(&format!("{}/fake/faults", kube.url))?;
         (faults["pending"] == 0).then_some(())
@@ -476,6 +492,39 @@ fn an_api_server_that_does_not_answer_is_unreachable_and_faults_are_retried() {
     });
     assert_eq!(d.jobs("steady").last().unwrap().metadata.id, running);
     assert_eq!(kube.of_job(running).len(), 6);
+
+    // Someone deletes the JobManager's Deployment without its dependents, leaving a
+    // ReplicaSet and a pod of the job: the API server says the cluster is gone, the job
+    // is started again, and the removal of the old cluster takes what was left.
+    let labels = kube.of_job(running)[0]["labels"].clone();
+    kube.create(
+        "/apis/apps/v1/namespaces/team/replicasets",
+        &serde_json::json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "left-behind", "labels": labels}}),
+    );
+    kube.create(
+        "/api/v1/namespaces/team/pods",
+        &serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "left-behind-pod", "labels": labels}}),
+    );
+    let service = service_of(&d, "steady", d.jobs("steady").len() - 1);
+    kube.delete(&format!(
+        "/apis/apps/v1/namespaces/team/deployments/{service}"
+    ));
+    d.wait("a new job", 60, || {
+        let last = d.jobs("steady").last()?.clone();
+        (last.metadata.id != running && last.status.state == JobState::Started).then_some(())
+    });
+    assert!(
+        event_with(&d, "steady", "JOB_FAILED", "is gone from namespace `team`")
+            .or_else(|| event_with(&d, "steady", "CLUSTER_LOST", "is gone"))
+            .is_some(),
+        "{:#?}",
+        d.events("steady")
+    );
+    d.wait("the old cluster's leftovers to go", 30, || {
+        kube.of_job(running).is_empty().then_some(())
+    });
 }
 
 #[test]

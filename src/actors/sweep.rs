@@ -62,11 +62,10 @@ pub async fn sweep_once(shared: &Shared) -> Result<Vec<Uuid>, String> {
         .map_err(|e| e.to_string())?;
     let mut found: BTreeMap<(String, Uuid), Option<Uuid>> = BTreeMap::new();
     for ns in &namespaces {
-        for o in access
-            .api
-            .of_instance(ns, &instance)
-            .await
-            .map_err(|e| e.to_string())?
+        for o in
+            access.api.of_instance(ns, &instance).await.map_err(|e| {
+                format!("listing flinkd's objects in Kubernetes namespace `{ns}`: {e}")
+            })?
         {
             if let Some(job) = o.job_id {
                 found.insert((ns.clone(), job), o.deployment_id);
@@ -80,12 +79,15 @@ pub async fn sweep_once(shared: &Shared) -> Result<Vec<Uuid>, String> {
         .collect();
     let mut removed = Vec::new();
     for (ns, job, deployment) in crate::cluster::kubernetes::orphans(&found, &known) {
-        let left = access
-            .api
-            .delete_cluster(&ns, job)
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::warn!(%job, namespace = %ns, left, "removed an orphaned Kubernetes cluster");
+        let removal = access.api.delete_cluster(&ns, job).await.map_err(|e| {
+            format!("deleting the objects of job {job} in Kubernetes namespace `{ns}`: {e}")
+        })?;
+        // Nothing deleted: its own teardown was quicker.
+        if removal.deleted == 0 {
+            continue;
+        }
+        tracing::warn!(%job, namespace = %ns, deleted = removal.deleted, left = removal.left.len(),
+            "removed an orphaned Kubernetes cluster");
         removed.push(job);
         if let Some(deployment) = deployment {
             note(shared, deployment, job, &ns).await;

@@ -71,6 +71,15 @@ async fn a_gateway_without_an_answer_is_no_answer_from_flink() {
             }),
         )
         .route(
+            "/jobs/{id}/checkpoints",
+            axum::routing::get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"services \"flink-x-jobmanager\" not found","reason":"NotFound","code":404}"#,
+                )
+            }),
+        )
+        .route(
             "/overview",
             axum::routing::get(|| async { (StatusCode::NOT_FOUND, r#"{"errors":["Not found"]}"#) }),
         );
@@ -81,6 +90,15 @@ async fn a_gateway_without_an_answer_is_no_answer_from_flink() {
     let e = client.job("j").await.unwrap_err();
     assert!(e.is_unreachable(), "{e}");
     assert!(e.to_string().contains("HTTP 503"), "{e}");
+    // The API server's 404 for a Service it does not have is not Flink's "no such job".
+    let e = client.latest_checkpoint("j").await.unwrap_err();
+    assert!(e.is_unreachable(), "{e}");
+    assert!(
+        e.to_string().contains("HTTP 404")
+            && e.to_string()
+                .contains("services \"flink-x-jobmanager\" not found"),
+        "{e}"
+    );
     // Other errors are answers.
     let e = client.overview().await.unwrap_err();
     assert!(!e.is_unreachable(), "{e}");

@@ -124,6 +124,8 @@ async fn wait(
         }
     };
     let pods = async {
+        // Said once per kind of failure (a 403 on listing pods is the user's to fix).
+        let mut said = String::new();
         loop {
             match access.api.presence(cluster).await {
                 Ok(Presence::Present(trouble)) => me.do_send(Done::Pods(trouble)),
@@ -134,7 +136,14 @@ async fn wait(
                         cluster.namespace
                     )))
                 }
-                Err(e) => tracing::debug!(job = %cluster.job_id, "looking at the pods: {e}"),
+                Err(e) => {
+                    let now = e.to_string();
+                    if now != said {
+                        tracing::warn!(job = %cluster.job_id, namespace = %cluster.namespace,
+                            "cannot look at the cluster's pods: {now}");
+                        said = now;
+                    }
+                }
             }
             tokio::time::sleep(PODS_EVERY).await;
         }
@@ -149,7 +158,9 @@ async fn wait(
 /// trouble.
 pub async fn presence(shared: &Shared, cluster: &KubernetesCluster) -> Result<Presence, KubeError> {
     let Some(access) = shared.kube_ready() else {
-        return Err(KubeError::Unreachable("not connected yet".into()));
+        return Err(KubeError::Unreachable(
+            "the Kubernetes API is not connected yet".into(),
+        ));
     };
     access.api.presence(cluster).await
 }
@@ -165,19 +176,29 @@ pub async fn remove(
     let access = shared.kube().await?;
     let until = tokio::time::Instant::now() + bound;
     loop {
-        let left = access
+        let removal = access
             .api
             .delete_cluster(&cluster.namespace, cluster.job_id)
             .await
-            .map_err(|e| e.to_string())?;
-        if left == 0 {
+            .map_err(|e| {
+                format!(
+                    "deleting the objects of {} in Kubernetes namespace `{}`: {e}",
+                    cluster.name, cluster.namespace
+                )
+            })?;
+        if removal.left.is_empty() {
             return Ok(());
         }
         if tokio::time::Instant::now() >= until {
+            let shown: Vec<&str> = removal.left.iter().take(5).map(String::as_str).collect();
             return Err(format!(
-                "{left} objects or pods of {} are still there after {}",
+                "{} objects or pods of {} are still there in Kubernetes namespace `{}` after {} ({}{})",
+                removal.left.len(),
                 cluster.name,
-                humantime::format_duration(bound)
+                cluster.namespace,
+                humantime::format_duration(bound),
+                shown.join(", "),
+                if removal.left.len() > shown.len() { ", …" } else { "" }
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

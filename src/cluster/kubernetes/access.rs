@@ -97,10 +97,11 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let meta = std::fs::metadata(dir)?;
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
+    // Not followed: a link another user planted could later point elsewhere.
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
         return Err(std::io::Error::other(format!(
-            "{} belongs to another user",
+            "{} is not a directory of flinkd's user (another user's, or a link)",
             dir.display()
         )));
     }
@@ -212,16 +213,29 @@ fn allowed(path: &str) -> bool {
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
+    // `flink-NAME-ID8-jobmanager` (crate::cluster::kubernetes::base_name).
+    let job_id = name
+        .strip_suffix("-jobmanager")
+        .and_then(|n| n.rsplit_once('-'))
+        .map(|(_, id)| id);
     label(ns)
         && label(name)
         && name.starts_with("flink-")
-        && name.ends_with("-jobmanager")
+        && job_id.is_some_and(|id| {
+            id.len() == 8
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        })
         && (tail == "proxy" || tail.starts_with("proxy/"))
         && !tail.split('/').any(|s| {
             let s = s.to_ascii_lowercase().replace("%2e", ".");
             s == ".." || s == "."
         })
         && !path.contains('\\')
+        && !["%2f", "%5c"]
+            .iter()
+            .any(|e| tail.to_ascii_lowercase().contains(e))
 }
 
 async fn forward(State(f): State<Arc<Forwarder>>, req: Request) -> Response {
@@ -242,10 +256,19 @@ async fn forward(State(f): State<Arc<Forwarder>>, req: Request) -> Response {
     let mut out = axum::http::Request::builder()
         .method(parts.method)
         .uri(path_and_query);
+    // What a REST call to Flink needs, and nothing the API server would act on
+    // (`Impersonate-*`, credentials).
     for (name, value) in parts.headers.iter() {
-        if !matches!(
+        if matches!(
             name.as_str(),
-            "host" | "authorization" | "connection" | "transfer-encoding" | "content-length"
+            "accept"
+                | "accept-encoding"
+                | "accept-language"
+                | "content-type"
+                | "user-agent"
+                | "cache-control"
+                | "if-none-match"
+                | "if-modified-since"
         ) {
             out = out.header(name, value);
         }
@@ -290,14 +313,17 @@ mod tests {
         for refused in [
             "/api/v1/namespaces/team/secrets/x",
             "/api/v1/namespaces/team/services/kube-dns:dns/proxy/",
-            "/api/v1/namespaces/team/services/flink-x-jobmanager:rest/proxy/../../secrets",
-            "/api/v1/namespaces/team/services/flink-x-jobmanager:rest/proxy/%2e%2E/%2e%2e/secrets",
-            "/api/v1/namespaces/team/pods/flink-x-jobmanager/proxy/",
+            "/api/v1/namespaces/team/services/flink-x-0f8fad5b-jobmanager:rest/proxy/../../secrets",
+            "/api/v1/namespaces/team/services/flink-x-0f8fad5b-jobmanager:rest/proxy/%2e%2E/%2e%2e/secrets",
+            "/api/v1/namespaces/team/pods/flink-x-0f8fad5b-jobmanager/proxy/",
             "/apis/apps/v1/namespaces/team/deployments",
-            "/api/v1/namespaces/team/services/flink-x-jobmanager:rest",
+            "/api/v1/namespaces/team/services/flink-x-0f8fad5b-jobmanager:rest",
             "/api/v1/namespaces/team/services/flink-a%2F..%2F..%2Fsecrets%2Fx-jobmanager:rest/proxy",
-            "/api/v1/namespaces/te%2Fam/services/flink-x-jobmanager:rest/proxy",
-            "/api/v1/namespaces/../services/flink-x-jobmanager:rest/proxy",
+            "/api/v1/namespaces/te%2Fam/services/flink-x-0f8fad5b-jobmanager:rest/proxy",
+            "/api/v1/namespaces/../services/flink-x-0f8fad5b-jobmanager:rest/proxy",
+            "/api/v1/namespaces/team/services/flink-not-flinkd-s-jobmanager:rest/proxy",
+            "/api/v1/namespaces/team/services/flink-x-0f8fad5b-jobmanager:rest/proxy/..%2F..%2Fsecrets",
+            "/api/v1/namespaces/team/services/flink-x-0f8fad5b-jobmanager:rest/proxy/a%5c..",
         ] {
             assert!(!allowed(refused), "{refused}");
         }

@@ -9,7 +9,7 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -25,7 +25,7 @@ use crate::lifecycle::PodTrouble;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KubeError {
     /// No answer (refused, timed out, cut off): the API server may come back.
-    #[error("the Kubernetes API server did not answer: {0}")]
+    #[error("{0}")]
     Unreachable(String),
     /// It answered, with an error.
     #[error("the Kubernetes API server answered {code} {reason}: {message}")]
@@ -48,10 +48,13 @@ impl From<kube::Error> for KubeError {
                 message: s.message.clone(),
             },
             // A 5xx says the server cannot serve now: as good as no answer.
-            kube::Error::Api(s) => {
-                KubeError::Unreachable(format!("{} {}: {}", s.code, s.reason, s.message))
+            kube::Error::Api(s) => KubeError::Unreachable(format!(
+                "the Kubernetes API server answered {} {} (it cannot serve now): {}",
+                s.code, s.reason, s.message
+            )),
+            other => {
+                KubeError::Unreachable(format!("the Kubernetes API server did not answer: {other}"))
             }
-            other => KubeError::Unreachable(other.to_string()),
         }
     }
 }
@@ -73,6 +76,14 @@ pub enum Presence {
     Present(Option<PodTrouble>),
     /// No JobManager Deployment of this job (deleted, or another's by that name).
     Gone,
+}
+
+/// What a removal did: objects deleted, and what is still there (`kind/name`; going
+/// objects and pods included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub deleted: usize,
+    pub left: Vec<String>,
 }
 
 /// An object of this flinkd's, found by its labels.
@@ -194,43 +205,84 @@ impl KubeApi {
         Ok(Presence::Present(super::trouble::of_pods(&pods.items)))
     }
 
-    /// Deletes everything of the job's cluster (owned or not yet), and says how many of
-    /// its objects and pods are left.
-    pub async fn delete_cluster(&self, namespace: &str, job: Uuid) -> Result<usize, KubeError> {
-        let background = DeleteParams::background();
+    /// Deletes what is labelled with the job: Deployments, ReplicaSets (one left
+    /// behind by a Deployment deleted without its dependents), Services, ConfigMaps,
+    /// then pods no ReplicaSet will bring back. Says how many it deleted and what is
+    /// left.
+    pub async fn delete_cluster(&self, namespace: &str, job: Uuid) -> Result<Removal, KubeError> {
         let selector = job_selector(job);
-        let deployments: Api<Deployment> = self.api(namespace);
-        let services: Api<Service> = self.api(namespace);
-        let config_maps: Api<ConfigMap> = self.api(namespace);
-        for found in deployments.list(&selector).await?.items {
-            let name = found.metadata.name.unwrap_or_default();
-            ignore_gone(deployments.delete(&name, &background).await)?;
-        }
-        for found in services.list(&selector).await?.items {
-            let name = found.metadata.name.unwrap_or_default();
-            ignore_gone(services.delete(&name, &background).await)?;
-        }
-        for found in config_maps.list(&selector).await?.items {
-            let name = found.metadata.name.unwrap_or_default();
-            ignore_gone(config_maps.delete(&name, &background).await)?;
-        }
-        self.left(namespace, job).await
+        let mut deleted = 0;
+        deleted += self.delete_all::<Deployment>(namespace, &selector).await?;
+        deleted += self.delete_all::<ReplicaSet>(namespace, &selector).await?;
+        deleted += self.delete_all::<Service>(namespace, &selector).await?;
+        deleted += self.delete_all::<ConfigMap>(namespace, &selector).await?;
+        deleted += self.delete_all::<Pod>(namespace, &selector).await?;
+        Ok(Removal {
+            deleted,
+            left: self.left(namespace, job).await?,
+        })
     }
 
-    /// How many objects and pods labelled with the job are left.
-    pub async fn left(&self, namespace: &str, job: Uuid) -> Result<usize, KubeError> {
-        let selector = job_selector(job);
-        let deployments: Api<Deployment> = self.api(namespace);
-        let services: Api<Service> = self.api(namespace);
-        let config_maps: Api<ConfigMap> = self.api(namespace);
-        let pods: Api<Pod> = self.api(namespace);
-        Ok(deployments.list(&selector).await?.items.len()
-            + services.list(&selector).await?.items.len()
-            + config_maps.list(&selector).await?.items.len()
-            + pods.list(&selector).await?.items.len())
+    async fn delete_all<K>(
+        &self,
+        namespace: &str,
+        selector: &ListParams,
+    ) -> Result<usize, KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = self.api(namespace);
+        let mut deleted = 0;
+        for found in api.list(selector).await?.items {
+            let name = found.meta().name.clone().unwrap_or_default();
+            if ignore_gone(api.delete(&name, &DeleteParams::background()).await)? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
-    /// The Deployments, Services and ConfigMaps this flinkd made in `namespace`.
+    /// The objects and pods labelled with the job that are left, as `kind/name`.
+    pub async fn left(&self, namespace: &str, job: Uuid) -> Result<Vec<String>, KubeError> {
+        let selector = job_selector(job);
+        let mut left = Vec::new();
+        self.names::<Deployment>(namespace, &selector, "deployment", &mut left)
+            .await?;
+        self.names::<ReplicaSet>(namespace, &selector, "replicaset", &mut left)
+            .await?;
+        self.names::<Service>(namespace, &selector, "service", &mut left)
+            .await?;
+        self.names::<ConfigMap>(namespace, &selector, "configmap", &mut left)
+            .await?;
+        self.names::<Pod>(namespace, &selector, "pod", &mut left)
+            .await?;
+        Ok(left)
+    }
+
+    async fn names<K>(
+        &self,
+        namespace: &str,
+        selector: &ListParams,
+        kind: &str,
+        out: &mut Vec<String>,
+    ) -> Result<(), KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = self.api(namespace);
+        out.extend(
+            api.list(selector)
+                .await?
+                .items
+                .iter()
+                .map(|o| format!("{kind}/{}", o.meta().name.as_deref().unwrap_or("?"))),
+        );
+        Ok(())
+    }
+
+    /// The objects (and pods) this flinkd made in `namespace`.
     pub async fn of_instance(
         &self,
         namespace: &str,
@@ -261,6 +313,15 @@ impl KubeApi {
             "ConfigMap",
             config_maps.list(&selector).await?.items,
         );
+        // What a Deployment deleted without its dependents leaves.
+        let replica_sets: Api<ReplicaSet> = self.api(namespace);
+        push(
+            &mut found,
+            "ReplicaSet",
+            replica_sets.list(&selector).await?.items,
+        );
+        let pods: Api<Pod> = self.api(namespace);
+        push(&mut found, "Pod", pods.list(&selector).await?.items);
         Ok(found)
     }
 }
@@ -269,10 +330,11 @@ fn label<K: Resource>(o: &K, key: &str) -> Option<Uuid> {
     labels_of(o)?.get(key)?.parse().ok()
 }
 
-fn ignore_gone<T>(r: Result<T, kube::Error>) -> Result<(), KubeError> {
+/// Whether it was deleted (`false`: it was gone already).
+fn ignore_gone<T>(r: Result<T, kube::Error>) -> Result<bool, KubeError> {
     match r.map_err(KubeError::from) {
-        Ok(_) => Ok(()),
-        Err(e) if e.is(404) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if e.is(404) => Ok(false),
         Err(e) => Err(e),
     }
 }
