@@ -548,3 +548,37 @@ fn the_quota_counts_kubernetes_deployments() {
         .iter()
         .all(|o| o["labels"]["flinkd.io/deployment-name"] != "two"));
 }
+
+#[test]
+fn a_kubeconfig_for_another_cluster_does_not_take_a_running_cluster_for_gone() {
+    let here = FakeKube::start();
+    let elsewhere = FakeKube::start();
+    let mut d = start(&here, "");
+    d.deploy("moved.yaml", &deployment("moved", "running", "", ""));
+    d.wait_status("moved", DeploymentState::Running, 60);
+    let job = d.jobs("moved")[0].metadata.id;
+    d.stop();
+    // The kubeconfig now names another API server (a changed context, say): there the
+    // cluster's objects are not, and that says nothing of the cluster.
+    let original = std::fs::read(&here.kubeconfig).unwrap();
+    std::fs::copy(&elsewhere.kubeconfig, &here.kubeconfig).unwrap();
+    d.restart();
+    d.wait("ClusterUnreachable", 30, || {
+        condition(&d, "moved", ConditionType::ClusterUnreachable)
+            .filter(|c| c.status == ConditionStatus::True)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(d.jobs("moved").len(), 1, "no new job");
+    assert_eq!(d.status("moved"), Some(DeploymentState::Running));
+    assert!(elsewhere.objects().is_empty(), "{:#?}", elsewhere.objects());
+    assert_eq!(here.of_job(job).len(), 6);
+    // The kubeconfig back: the same job, reached again.
+    d.stop();
+    std::fs::write(&here.kubeconfig, original).unwrap();
+    d.restart();
+    d.wait("the cluster to answer again", 30, || {
+        condition(&d, "moved", ConditionType::ClusterUnreachable)
+            .filter(|c| c.status == ConditionStatus::False)
+    });
+    assert_eq!(d.jobs("moved").len(), 1);
+}

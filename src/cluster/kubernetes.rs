@@ -55,9 +55,25 @@ pub struct KubernetesCluster {
     /// The Job's id: the `flinkd.io/job-id` label of its objects.
     pub job_id: uuid::Uuid,
     pub flink_job_id: String,
+    /// The API server it was made through (empty in records from before it was kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub server: String,
 }
 
 impl KubernetesCluster {
+    /// Whether it can be looked for through the API server at `server`: not if it was
+    /// made through another (the kubeconfig or its context changed). There, its
+    /// objects would be missing, and it would be taken for gone while it runs.
+    pub fn reached_through(&self, server: &str) -> Result<(), String> {
+        if self.server.is_empty() || self.server == server {
+            return Ok(());
+        }
+        Err(format!(
+            "the cluster {} was made through the Kubernetes API server {}, and flinkd now reaches {} (a changed kubeconfig or context): it is not looked for there; configure the former again to reach it",
+            self.name, self.server, server
+        ))
+    }
+
     /// The JobManager's Deployment and Service.
     pub fn job_manager(&self) -> String {
         format!("{}-jobmanager", self.name)
@@ -193,6 +209,33 @@ mod tests {
         assert!(format!("{base}-taskmanager").len() <= 63, "{base}");
         assert!(!base.contains("--"), "{base}");
         assert!(base_name("9lives", id).starts_with("flink-9lives"));
+    }
+
+    #[test]
+    fn a_cluster_is_looked_for_only_through_the_api_server_it_was_made_through() {
+        let mut c = KubernetesCluster {
+            namespace: "team".into(),
+            name: "flink-a-0f8fad5b".into(),
+            job_id: uuid::Uuid::nil(),
+            flink_job_id: "0".into(),
+            server: "https://10.0.0.1:6443/".into(),
+        };
+        assert_eq!(c.reached_through("https://10.0.0.1:6443/"), Ok(()));
+        let e = c.reached_through("https://10.9.9.9:6443/").unwrap_err();
+        assert!(
+            e.contains("https://10.0.0.1:6443/") && e.contains("https://10.9.9.9:6443/"),
+            "{e}"
+        );
+        // A record from before the server was kept: wherever flinkd is configured.
+        c.server.clear();
+        assert_eq!(c.reached_through("https://10.9.9.9:6443/"), Ok(()));
+        // Old records read, new ones written without an empty field.
+        let old: KubernetesCluster = serde_json::from_str(
+            r#"{"namespace":"team","name":"n","jobId":"00000000-0000-0000-0000-000000000000","flinkJobId":"0"}"#,
+        )
+        .unwrap();
+        c.name = "n".into();
+        assert_eq!(old, c);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use actix::prelude::*;
 const PODS_EVERY: Duration = Duration::from_secs(1);
 
 /// The record of a job's cluster to be, in `namespace`.
-pub fn cluster_of(namespace: &str, job: Uuid, plan: &StartPlan) -> KubernetesCluster {
+pub fn cluster_of(namespace: &str, job: Uuid, plan: &StartPlan, server: &str) -> KubernetesCluster {
     let name = plan
         .kubernetes
         .as_ref()
@@ -33,6 +33,7 @@ pub fn cluster_of(namespace: &str, job: Uuid, plan: &StartPlan) -> KubernetesClu
         name: kubernetes::base_name(name, job),
         job_id: job,
         flink_job_id: job.simple().to_string(),
+        server: server.to_string(),
     }
 }
 
@@ -49,6 +50,7 @@ pub async fn start(
     me: &Addr<JobActor>,
 ) -> Result<FlinkClient, StartError> {
     let access = shared.kube().await?;
+    cluster.reached_through(&access.server)?;
     shared.note_kube_namespace(&cluster.namespace);
     let instance = shared
         .store
@@ -162,6 +164,9 @@ pub async fn presence(shared: &Shared, cluster: &KubernetesCluster) -> Result<Pr
             "the Kubernetes API is not connected yet".into(),
         ));
     };
+    cluster
+        .reached_through(&access.server)
+        .map_err(KubeError::Unreachable)?;
     access.api.presence(cluster).await
 }
 
@@ -174,6 +179,7 @@ pub async fn remove(
     bound: Duration,
 ) -> Result<(), String> {
     let access = shared.kube().await?;
+    cluster.reached_through(&access.server)?;
     let until = tokio::time::Instant::now() + bound;
     loop {
         let removal = access

@@ -148,6 +148,9 @@ struct Polling {
     timer: Option<SpawnHandle>,
     /// Its JobManager showed the cluster's identity since it last stopped answering.
     identified: bool,
+    /// What the Kubernetes API server last failed with when asked about the cluster
+    /// (logged when it changes, not at each poll).
+    presence_error: Option<String>,
 }
 
 pub struct JobActor {

@@ -154,7 +154,8 @@ pub async fn run(
             let cluster = match resume {
                 Some(Cluster::Kubernetes(c)) => c,
                 _ => {
-                    let c = super::kube::cluster_of(namespace, job, &plan);
+                    let server = shared.kube().await?.server.clone();
+                    let c = super::kube::cluster_of(namespace, job, &plan, &server);
                     record_cluster(
                         shared,
                         job,

@@ -43,8 +43,19 @@ impl JobActor {
                 false
             }
             Some(Ok(Presence::Gone)) => true,
-            _ => false,
+            Some(Err(e)) => {
+                let said = e.to_string();
+                if self.poll.presence_error.as_ref() != Some(&said) {
+                    tracing::warn!(%job, "cannot ask the Kubernetes API server about the cluster: {said}");
+                    self.poll.presence_error = Some(said);
+                }
+                false
+            }
+            None => false,
         };
+        if matches!(p.presence, Some(Ok(_))) {
+            self.poll.presence_error = None;
+        }
         self.report(Input::Observed {
             job,
             observation: crate::conditions::Observation {

@@ -28,6 +28,8 @@ use crate::config::{KubernetesConfig, RestAccess};
 /// The kube client, and the HTTP client and address of each cluster's REST API.
 pub struct KubeAccess {
     pub api: KubeApi,
+    /// The API server's URL, as the kubeconfig (or the in-cluster config) names it.
+    pub server: String,
     http: reqwest::Client,
     rest: RestAccess,
     /// The forwarder's task: ends with the access.
@@ -117,6 +119,7 @@ impl KubeAccess {
         max_body: u64,
     ) -> Result<KubeAccess, String> {
         let config = kube_config(cfg).await?;
+        let server = config.cluster_url.to_string();
         // The forwarder's calls are Flink's: flinkd's Flink client decides about them
         // (kube retries a 503 for seconds; a proxy without endpoints answers 503).
         let mut once = config.clone();
@@ -157,6 +160,7 @@ impl KubeAccess {
         };
         Ok(KubeAccess {
             api: KubeApi::new(client),
+            server,
             http,
             rest: cfg.rest,
             forwarder,
