@@ -582,3 +582,33 @@ fn a_kubeconfig_for_another_cluster_does_not_take_a_running_cluster_for_gone() {
     });
     assert_eq!(d.jobs("moved").len(), 1);
 }
+
+#[test]
+fn a_create_that_lands_after_its_start_was_given_up_is_removed_with_it() {
+    let kube = FakeKube::start();
+    // The first JobManager Deployment is created 1.5 s after it was asked for (within
+    // the API timeout, 2 s) and never answered: the start runs out of time before.
+    kube.post("/fake/fault?verb=create&kind=deployments&code=late&times=1");
+    let d = start(
+        &kube,
+        "retry_interval = \"1s\"\njob_start_timeout = \"1s\"\nrescan_interval = \"1h\"",
+    );
+    d.deploy("late.yaml", &deployment("late", "running", "", ""));
+    d.wait_status("late", DeploymentState::Running, 60);
+    let jobs = d.jobs("late");
+    assert!(jobs.len() >= 2, "{jobs:#?}");
+    // Well after the late create landed: removed by its own teardown, which looked
+    // again after the API timeout, not by a sweep (none is due).
+    std::thread::sleep(Duration::from_secs(4));
+    for j in &jobs[..jobs.len() - 1] {
+        assert!(
+            kube.of_job(j.metadata.id).is_empty(),
+            "{:#?}",
+            kube.of_job(j.metadata.id)
+        );
+    }
+    assert!(d
+        .events("late")
+        .iter()
+        .all(|e| e.name != "ORPHANED_CLUSTER_REMOVED"));
+}

@@ -172,11 +172,14 @@ pub async fn presence(shared: &Shared, cluster: &KubernetesCluster) -> Result<Pr
 
 /// Deletes the cluster's objects and waits until none is left, pods included (a pod
 /// of the old cluster still running could run the job beside its successor); at most
-/// `bound`, then the lifecycle tries again.
+/// `bound`, then the lifecycle tries again. `settle`: after a start that did not see its
+/// cluster run, how long a create it sent may take to land (its request's timeout):
+/// when nothing is left, it is looked at again after that.
 pub async fn remove(
     shared: &Shared,
     cluster: &KubernetesCluster,
     bound: Duration,
+    mut settle: Option<Duration>,
 ) -> Result<(), String> {
     let access = shared.kube().await?;
     cluster.reached_through(&access.server)?;
@@ -193,7 +196,13 @@ pub async fn remove(
                 )
             })?;
         if removal.left.is_empty() {
-            return Ok(());
+            match settle.take() {
+                Some(wait) => {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                None => return Ok(()),
+            }
         }
         if tokio::time::Instant::now() >= until {
             let shown: Vec<&str> = removal.left.iter().take(5).map(String::as_str).collect();

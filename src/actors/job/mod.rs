@@ -180,6 +180,9 @@ pub struct JobActor {
     held: Vec<Command>,
     /// What else waits for the Kubernetes API, in order.
     after_kube: Vec<Then>,
+    /// A start (or warm-up) began and did not see its cluster run: a create it sent
+    /// may land after its answer was given up on.
+    unsettled: bool,
 }
 
 impl JobActor {
@@ -201,6 +204,7 @@ impl JobActor {
             kube_tried: false,
             held: Vec::new(),
             after_kube: Vec::new(),
+            unsettled: false,
         }
     }
 
@@ -241,6 +245,7 @@ impl JobActor {
 
     fn begin_start(&mut self, plan: StartPlan, resume: Option<Cluster>, ctx: &mut Context<Self>) {
         self.state = State::Starting;
+        self.unsettled = true;
         if resume.is_some() {
             self.cluster = resume.clone();
         }
@@ -267,6 +272,7 @@ impl JobActor {
             return;
         }
         self.state = State::Warming;
+        self.unsettled = true;
         let me = ctx.address();
         let shared = self.shared.clone();
         let job = self.job;
@@ -467,11 +473,11 @@ impl JobActor {
 
     fn tear_down(&mut self, confirm: Option<Duration>, ctx: &mut Context<Self>) {
         self.state = State::TearingDown;
-        for t in [self.start.take(), self.cancel.take()]
-            .into_iter()
-            .flatten()
-        {
-            t.abort();
+        if let Some(start) = self.start.take() {
+            start.abort();
+        }
+        if let Some(cancel) = self.cancel.take() {
+            cancel.abort();
         }
         if let Some(h) = self.poll.timer.take() {
             ctx.cancel_future(h);
@@ -504,6 +510,7 @@ impl JobActor {
             self.cluster_dir(),
             self.scripts.clone(),
             confirm,
+            self.unsettled,
         );
         tokio::spawn(async move {
             if let Some(last) = last {
@@ -613,6 +620,7 @@ impl Handler<Done> for JobActor {
                 match result {
                     Ok(start::Started::Running) => {
                         self.state = State::Watching;
+                        self.unsettled = false;
                         self.report(Input::JobRunning { job });
                         self.begin_poll(ctx);
                     }

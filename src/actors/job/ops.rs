@@ -389,7 +389,9 @@ pub fn cancel(
 
 /// Removes the job's cluster: a local one's processes (after its start scripts), an
 /// external one's job (cancelled if it runs; with `confirm`, watched that long in case
-/// a submission that never answered registers it). Then its record.
+/// a submission that never answered registers it). Then its record. `unsettled`: its
+/// start did not see the cluster run, a request to the Kubernetes API perhaps still to
+/// land.
 pub async fn remove_cluster(
     shared: Arc<Shared>,
     job: Uuid,
@@ -397,6 +399,7 @@ pub async fn remove_cluster(
     dir: PathBuf,
     scripts: Scripts,
     confirm: Option<Duration>,
+    unsettled: bool,
 ) -> Result<(), RemoveError> {
     let grace = shared.config().timing.cluster_stop_grace;
     match cluster {
@@ -407,7 +410,8 @@ pub async fn remove_cluster(
         Some(Cluster::Kubernetes(c)) => {
             // Its pods get Kubernetes' termination grace (30 s unless the pod
             // templates say otherwise) to go.
-            super::kube::remove(&shared, &c, grace.max(Duration::from_secs(60)))
+            let settle = unsettled.then(|| shared.config().kubernetes.api_timeout);
+            super::kube::remove(&shared, &c, grace.max(Duration::from_secs(60)), settle)
                 .await
                 .map_err(RemoveError::Kubernetes)?;
         }
