@@ -60,53 +60,38 @@ impl FakeKube {
         )
     }
 
-    fn post(&self, path: &str) {
+    /// A request to the fake API server; its status, if it answered.
+    fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Option<u16> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let url = format!("{}{path}", self.url);
-        let status = rt.block_on(async {
-            reqwest::Client::new()
-                .post(&url)
-                .send()
-                .await
-                .map(|r| r.status())
-        });
-        assert!(status.is_ok_and(|s| s.is_success()), "POST {path}");
+        let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        rt.block_on(async { req.send().await.map(|r| r.status().as_u16()).ok() })
+    }
+
+    fn post(&self, path: &str) {
+        let status = self.send(reqwest::Method::POST, path, None);
+        assert!(
+            status.is_some_and(|s| (200..300).contains(&s)),
+            "POST {path}"
+        );
     }
 
     fn create(&self, path: &str, body: &Value) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let url = format!("{}{path}", self.url);
-        let status = rt.block_on(async {
-            reqwest::Client::new()
-                .post(&url)
-                .json(body)
-                .send()
-                .await
-                .map(|r| r.status())
-        });
-        assert!(status.is_ok_and(|s| s.as_u16() == 201), "create at {path}");
+        let status = self.send(reqwest::Method::POST, path, Some(body));
+        assert_eq!(status, Some(201), "create at {path}");
     }
 
     fn delete(&self, path: &str) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let url = format!("{}{path}", self.url);
-        let status = rt.block_on(async {
-            reqwest::Client::new()
-                .delete(&url)
-                .send()
-                .await
-                .map(|r| r.status())
-        });
-        assert!(status.is_ok_and(|s| s.is_success()), "DELETE {path}");
+        let status = self.send(reqwest::Method::DELETE, path, None);
+        assert!(
+            status.is_some_and(|s| (200..300).contains(&s)),
+            "DELETE {path}"
+        );
     }
 
     /// Every object: `kind` (plural), `namespace`, `name`, `labels`, `ownerReferences`.

@@ -245,41 +245,12 @@ impl KubeApi {
 
     /// The objects and pods labelled with the job that are left, as `kind/name`.
     pub async fn left(&self, namespace: &str, job: Uuid) -> Result<Vec<String>, KubeError> {
-        let selector = job_selector(job);
-        let mut left = Vec::new();
-        self.names::<Deployment>(namespace, &selector, "deployment", &mut left)
-            .await?;
-        self.names::<ReplicaSet>(namespace, &selector, "replicaset", &mut left)
-            .await?;
-        self.names::<Service>(namespace, &selector, "service", &mut left)
-            .await?;
-        self.names::<ConfigMap>(namespace, &selector, "configmap", &mut left)
-            .await?;
-        self.names::<Pod>(namespace, &selector, "pod", &mut left)
-            .await?;
-        Ok(left)
-    }
-
-    async fn names<K>(
-        &self,
-        namespace: &str,
-        selector: &ListParams,
-        kind: &str,
-        out: &mut Vec<String>,
-    ) -> Result<(), KubeError>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
-        <K as Resource>::DynamicType: Default,
-    {
-        let api: Api<K> = self.api(namespace);
-        out.extend(
-            api.list(selector)
-                .await?
-                .items
-                .iter()
-                .map(|o| format!("{kind}/{}", o.meta().name.as_deref().unwrap_or("?"))),
-        );
-        Ok(())
+        Ok(self
+            .labelled(namespace, &job_selector(job))
+            .await?
+            .into_iter()
+            .map(|o| format!("{}/{}", o.kind.to_ascii_lowercase(), o.name))
+            .collect())
     }
 
     /// The objects (and pods) this flinkd made in `namespace`.
@@ -290,39 +261,49 @@ impl KubeApi {
     ) -> Result<Vec<Labelled>, KubeError> {
         let selector =
             ListParams::default().labels(&format!("{MANAGED_BY}=flinkd,{INSTANCE}={instance}"));
+        self.labelled(namespace, &selector).await
+    }
+
+    /// Every kind flinkd makes (and a Deployment deleted without its dependents
+    /// leaves: ReplicaSets, pods) that `selector` matches.
+    async fn labelled(
+        &self,
+        namespace: &str,
+        selector: &ListParams,
+    ) -> Result<Vec<Labelled>, KubeError> {
         let mut found = Vec::new();
-        fn push<K: Resource>(found: &mut Vec<Labelled>, kind: &'static str, items: Vec<K>) {
-            found.extend(items.into_iter().map(|o| Labelled {
-                kind,
-                name: o.meta().name.clone().unwrap_or_default(),
-                job_id: label(&o, JOB_ID),
-                deployment_id: label(&o, DEPLOYMENT_ID),
-            }));
-        }
-        let deployments: Api<Deployment> = self.api(namespace);
-        push(
-            &mut found,
-            "Deployment",
-            deployments.list(&selector).await?.items,
-        );
-        let services: Api<Service> = self.api(namespace);
-        push(&mut found, "Service", services.list(&selector).await?.items);
-        let config_maps: Api<ConfigMap> = self.api(namespace);
-        push(
-            &mut found,
-            "ConfigMap",
-            config_maps.list(&selector).await?.items,
-        );
-        // What a Deployment deleted without its dependents leaves.
-        let replica_sets: Api<ReplicaSet> = self.api(namespace);
-        push(
-            &mut found,
-            "ReplicaSet",
-            replica_sets.list(&selector).await?.items,
-        );
-        let pods: Api<Pod> = self.api(namespace);
-        push(&mut found, "Pod", pods.list(&selector).await?.items);
+        self.list_into::<Deployment>(namespace, selector, "Deployment", &mut found)
+            .await?;
+        self.list_into::<ReplicaSet>(namespace, selector, "ReplicaSet", &mut found)
+            .await?;
+        self.list_into::<Service>(namespace, selector, "Service", &mut found)
+            .await?;
+        self.list_into::<ConfigMap>(namespace, selector, "ConfigMap", &mut found)
+            .await?;
+        self.list_into::<Pod>(namespace, selector, "Pod", &mut found)
+            .await?;
         Ok(found)
+    }
+
+    async fn list_into<K>(
+        &self,
+        namespace: &str,
+        selector: &ListParams,
+        kind: &'static str,
+        out: &mut Vec<Labelled>,
+    ) -> Result<(), KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = self.api(namespace);
+        out.extend(api.list(selector).await?.items.iter().map(|o| Labelled {
+            kind,
+            name: o.meta().name.clone().unwrap_or_default(),
+            job_id: label(o, JOB_ID),
+            deployment_id: label(o, DEPLOYMENT_ID),
+        }));
+        Ok(())
     }
 }
 
